@@ -1,0 +1,5 @@
+import sys
+
+from migsafe.cli import main
+
+sys.exit(main())

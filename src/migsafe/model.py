@@ -1,0 +1,111 @@
+"""The shared nouns. Sources, SQL analysis, rules and reports meet only here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Severity(str, Enum):
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        return 1 if self is Severity.ERROR else 0
+
+
+@dataclass(frozen=True)
+class Span:
+    """1-based line and column; end_column is one past the last character (as SARIF)."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+@dataclass
+class Statement:
+    """One SQL statement of a migration, with the place a reviewer must look at.
+
+    `sql` is the original text (never regenerated SQL). `span` is where the finding points:
+    the statement itself for SQL files, the `op.*` call or Django operation for Python ones.
+    `in_transaction` is None when the transaction state follows from BEGIN/COMMIT statements
+    (SQL files); sources that know it (Alembic, Django) set it per statement.
+    """
+
+    sql: str
+    span: Span
+    in_transaction: bool | None = None
+
+
+@dataclass
+class Migration:
+    """One migration, rendered to statements in the order they run."""
+
+    source: str  # "sql" | "alembic" | "django"
+    name: str  # Alembic revision id, Django app_label.name, or the SQL file's name
+    path: str  # relative to the working directory, "/" separators
+    statements: list[Statement] = field(default_factory=list)
+    text: str = ""  # the file's text, for suppression comments
+    starts_in_transaction: bool = False  # SQL with sql-transaction = "per-file"
+    report: bool = True  # False: history only (start-after, --diff), replayed but not reported
+    error: str | None = None  # could not be read or rendered -> not-analyzed
+    error_line: int = 1
+    # irreversible-migration: (line, reason) when the way back is missing, else None
+    irreversible: tuple[int, str] | None = None
+
+
+@dataclass
+class Edit:
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    replacement: str
+
+
+@dataclass
+class FixStep:
+    phase: str  # expand | backfill | switch | contract | single
+    title: str
+    language: str
+    code: str
+
+
+@dataclass
+class Fix:
+    summary: str
+    steps: list[FixStep] = field(default_factory=list)
+    edits: list[Edit] = field(default_factory=list)
+
+
+@dataclass
+class Finding:
+    rule: str
+    severity: Severity
+    message: str
+    path: str
+    span: Span
+    source: str
+    migration: str
+    statement: str | None = None
+    table: str | None = None
+    column: str | None = None
+    lock: str | None = None
+    fix: Fix | None = None
+
+    def sort_key(self) -> tuple:
+        return (self.path, self.span.line, self.span.column, self.rule, self.message)
+
+
+@dataclass
+class Result:
+    findings: list[Finding]
+    files: int
+    migrations: int
+    statements: int
+    dialect: str
+    target_version: str
