@@ -96,6 +96,8 @@ class Finding:
     column: str | None = None
     lock: str | None = None
     fix: Fix | None = None
+    # The rule's abstract safe plan (migsafe.plans.Plan), for framework renderers; not reported.
+    plan: object | None = field(default=None, repr=False, compare=False)
 
     def sort_key(self) -> tuple:
         return (self.path, self.span.line, self.span.column, self.rule, self.message)

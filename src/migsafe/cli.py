@@ -1,0 +1,228 @@
+"""Command line. The only module that reads arguments, prints, and picks exit codes."""
+
+from __future__ import annotations
+
+import difflib
+import io
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import click
+
+from migsafe import __version__
+from migsafe.errors import ExitCode, MigsafeError, UsageError
+from migsafe.report import FORMAT_NAMES
+
+DIALECTS = ("postgresql", "mysql", "sqlite")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    # Checked before parsing, so a traceback is available even when parsing fails.
+    debug = "--debug" in args
+    try:
+        rv = cli.main(args=args, prog_name="migsafe", standalone_mode=False)
+        return int(rv or 0)
+    except click.UsageError as e:  # also BadParameter, NoSuchOption, ...
+        _say(f"migsafe: error: {_one_line(e.format_message())}")
+        if e.ctx is not None:
+            _say(f"Try '{e.ctx.command_path} --help' for help.")
+        return ExitCode.ERROR  # the user's arguments, never worth a traceback
+    except MigsafeError as e:
+        return _fail(f"migsafe: error: {_one_line(e)}", debug)
+    except click.ClickException as e:  # e.g. click.FileError
+        return _fail(f"migsafe: error: {_one_line(e.format_message())}", debug)
+    except (click.Abort, KeyboardInterrupt):
+        return _fail("migsafe: error: interrupted", debug)
+    except Exception as e:
+        hint = "" if debug else " (rerun with --debug for the traceback)"
+        return _fail(f"migsafe: internal error: {type(e).__name__}: {_one_line(e)}{hint}", debug)
+
+
+def _fail(line: str, debug: bool) -> int:
+    """Called inside `except`, so print_exc still sees the exception."""
+    _say(line)
+    if debug:
+        traceback.print_exc(file=sys.stderr)
+    return ExitCode.ERROR
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _one_line(message: object) -> str:
+    return " ".join(str(message).splitlines()).strip()
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="migsafe")
+@click.pass_context
+def cli(ctx: click.Context) -> int:
+    """Check schema migrations (Alembic, Django, SQL) for changes that break a running app."""
+    if ctx.invoked_subcommand is None:
+        _say(ctx.get_help())
+        return ExitCode.ERROR
+    return ExitCode.OK
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--dialect", type=click.Choice(DIALECTS), help="Database the migrations run on.")
+@click.option("--target-version", metavar="N", help="Server major version, e.g. 15 or 8.0.")
+@click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default="text", show_default=True)
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to FILE."
+)
+@click.option("--diff", "diff_ref", metavar="REF", help="Only what changed since REF.")
+@click.option("--select", metavar="RULE,...", help="Only these rules.")
+@click.option("--ignore", metavar="RULE,...", help="Not these rules.")
+@click.option("--fail-on", type=click.Choice(["error", "warning"]), help="Severity that exits 1.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even with findings.")
+@click.option(
+    "--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--no-exec", is_flag=True, help="Never import or run project code.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
+@click.option("--debug", is_flag=True, help="Tracebacks and timing on stderr.")
+def check(
+    paths: tuple[Path, ...],
+    dialect: str | None,
+    target_version: str | None,
+    fmt: str,
+    output: Path | None,
+    diff_ref: str | None,
+    select: str | None,
+    ignore: str | None,
+    fail_on: str | None,
+    exit_zero: bool,
+    config_file: Path | None,
+    no_exec: bool,
+    no_cache: bool,  # accepted; there is no cache yet
+    debug: bool,
+) -> int:
+    """Check migrations for unsafe changes.
+
+    Finds Alembic, Django and SQL migrations below each PATH (default: the current directory).
+    """
+    from migsafe import config, engine
+    from migsafe.report import FORMATS, ReportContext, source_reader
+
+    started = time.perf_counter()
+    if fmt not in FORMATS:
+        raise UsageError(f"format {fmt} is not available yet")
+    if diff_ref is not None:
+        raise UsageError("--diff is not available yet")
+
+    cwd = Path.cwd()
+    # Config-key spelling; only what the command line gave, so the config file fills the rest.
+    overrides: dict[str, object] = {
+        "dialect": dialect,
+        "target-version": target_version,
+        "fail-on": fail_on,
+        "select": _rule_list(select),
+        "ignore": _rule_list(ignore),
+        "no-exec": True if no_exec else None,
+    }
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    config_path = config_file if config_file is not None else config.find_config(cwd)
+    settings = config.load_settings(config_path, overrides, known_rule_ids())
+    result = engine.check(list(paths) or [Path(".")], settings, cwd)
+
+    to_tty = output is None and sys.stdout.isatty()
+    color = fmt == "text" and to_tty and not os.environ.get("NO_COLOR")
+    buf = io.StringIO()
+    FORMATS[fmt](result, buf, ReportContext(color=color, source_lines=source_reader(cwd)))
+    if output is None:
+        sys.stdout.write(buf.getvalue())
+        sys.stdout.flush()
+    else:
+        _write_atomic(output, buf.getvalue())
+    if debug:
+        _say(f"migsafe: checked in {time.perf_counter() - started:.3f}s")
+
+    failing = any(f.severity.rank >= settings.fail_on.rank for f in result.findings)
+    return ExitCode.FINDINGS if failing and not exit_zero else ExitCode.OK
+
+
+@cli.command()
+@click.argument("rule")
+def explain(rule: str) -> None:
+    """Explain a rule: why it is unsafe and the safe alternative."""
+    from migsafe.docs import all_rule_docs
+
+    docs = {d.id: d for d in all_rule_docs()}
+    if rule not in docs:
+        raise UsageError(_unknown_rule(rule, sorted(docs)))
+    d = docs[rule]
+    dialects = ", ".join(d.dialects) if d.dialects else "all"
+    sys.stdout.write(f"{d.id} ({d.severity.value}; dialects: {dialects})\n{d.summary}\n\n")
+    sys.stdout.write(d.body.strip() + "\n")
+
+
+@cli.command()
+def rules() -> None:
+    """List the rules with severity, dialects and summary."""
+    from migsafe.docs import all_rule_docs
+
+    rows = [("ID", "SEVERITY", "DIALECTS", "SUMMARY")]
+    for d in all_rule_docs():
+        dialects = ",".join(d.dialects) if d.dialects else "all"
+        rows.append((d.id, d.severity.value, dialects, d.summary))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        cells = [cell.ljust(w) for cell, w in zip(row, widths)] + [row[3]]
+        sys.stdout.write("  ".join(cells).rstrip() + "\n")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def fix(args: tuple[str, ...]) -> int:
+    """Apply the mechanical safe rewrites (not available yet)."""
+    _say("migsafe fix: not available yet")
+    return ExitCode.ERROR
+
+
+def known_rule_ids() -> set[str]:
+    """Registered rules, plus those only the engine raises (not-analyzed, ...): all have a page."""
+    from migsafe.docs import all_rule_docs
+    from migsafe.rules import all_rules
+
+    return {r.id for r in all_rules()} | {d.id for d in all_rule_docs()}
+
+
+def _rule_list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _unknown_rule(rule: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(rule, known, n=1)
+    guess = f" (did you mean {close[0]}?)" if close else ""
+    return f"unknown rule {rule!r}{guess}; known rules: {', '.join(known)}"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Temp file in the same directory, then rename: readers never see half a report."""
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise MigsafeError(f"cannot write {path}: {e.strerror}") from e
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise MigsafeError(f"cannot write {path}: {e.strerror}") from e
+        raise

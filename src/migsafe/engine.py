@@ -1,0 +1,144 @@
+"""The pipeline: discover -> read -> translate -> replay + judge -> findings.
+
+For each migration, every statement is translated into facts; each fact is judged by the rules
+interested in its type against the schema as it stood just before it, then replayed into the
+schema. Migrations at or before `start-after` are replayed but not reported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from migsafe import rules as R
+from migsafe.config import Settings
+from migsafe.dialects import get_dialect
+from migsafe.discover import discover
+from migsafe.fixes.sql import render_fix
+from migsafe.model import Finding, Fix, Migration, Result, Severity, Span, Statement
+from migsafe.schema import Schema
+from migsafe.sources.sql import load_sql_migrations
+from migsafe.sql import facts as F
+from migsafe.sql.translate import translate
+from migsafe.suppress import parse_suppressions
+
+
+def check(paths: list[Path], settings: Settings, cwd: Path) -> Result:
+    found = discover(paths, list(settings.exclude), cwd)
+    migrations = load_sql_migrations(found.sql_files, cwd, settings.dialect,
+                                     settings.sql_transaction == "per-file")
+    mark_history(migrations, settings.start_after.sql)
+    return analyze(migrations, settings, files=len(found.sql_files))
+
+
+def mark_history(migrations: list[Migration], start_after: str | None) -> None:
+    """Migrations at or before `start-after` (the named one included) are history only."""
+    if not start_after:
+        return
+    names = [m.name for m in migrations]
+    if start_after in names:
+        for m in migrations[: names.index(start_after) + 1]:
+            m.report = False
+
+
+def analyze(migrations: list[Migration], settings: Settings, files: int) -> Result:
+    dialect = get_dialect(settings.dialect, settings.target_version)
+    active = [r for r in R.all_rules() if settings.dialect in r.dialects and selected(r.id, settings)]
+    by_fact: dict[type, list[R.Rule]] = {}
+    schema = Schema()
+    severities = R.default_severities()
+    severities.update(dict(settings.severity))
+    findings: list[Finding] = []
+    statements = 0
+    for index, migration in enumerate(migrations):
+        raw = judge(migration, index, schema, dialect, active, by_fact)
+        statements += len(migration.statements)
+        if migration.report:
+            findings += finish(raw, migration, settings, severities)
+    findings.sort(key=Finding.sort_key)
+    return Result(findings, files, len(migrations), statements, settings.dialect, dialect.version_text)
+
+
+def selected(rule_id: str, settings: Settings) -> bool:
+    return (not settings.select or rule_id in settings.select) and rule_id not in settings.ignore
+
+
+def rules_for(fact: F.Fact, active: list[R.Rule], cache: dict[type, list[R.Rule]]) -> list[R.Rule]:
+    kind = type(fact)
+    if kind not in cache:
+        cache[kind] = [r for r in active if isinstance(fact, r.facts)]
+    return cache[kind]
+
+
+def judge(migration: Migration, index: int, schema: Schema, dialect, active: list[R.Rule],
+          cache: dict[type, list[R.Rule]]) -> list[Finding]:
+    """Findings of one migration (before suppression), replaying it into `schema`."""
+    out: list[Finding] = []
+    if migration.error is not None:
+        line = migration.error_line
+        return [finding(migration, "not-analyzed", f"Could not analyse {migration.path}: {migration.error}",
+                        Span(line, 1, line, 1))]
+    in_tx = migration.starts_in_transaction
+    timeout_set = False
+    state: set[str] = set()
+    changed = False
+    for stmt in migration.statements:
+        for fact in translate(stmt.sql, dialect_name(dialect)):
+            if isinstance(fact, F.ParseFailed):
+                line = stmt.span.line + (fact.line_offset if stmt.in_transaction is None else 0)
+                out.append(finding(migration, "not-analyzed", f"Could not parse this statement: {fact.message}",
+                                   Span(line, stmt.span.column if line == stmt.span.line else 1, line, 1)
+                                   if line != stmt.span.line else stmt.span, stmt))
+                continue
+            if isinstance(fact, F.Begin):
+                in_tx = True
+            elif isinstance(fact, F.Commit):
+                in_tx = False
+            elif isinstance(fact, F.SetSetting) and fact.name == dialect.lock_timeout_setting:
+                timeout_set = fact.value.strip("'\" ") not in ("", "0", "0s", "0ms", "default")
+            elif not isinstance(fact, (F.Harmless, F.SetSetting)):
+                changed = True
+            ctx = R.Context(schema, dialect, migration, index, stmt,
+                            stmt.in_transaction if stmt.in_transaction is not None else in_tx, timeout_set, state)
+            for rule in rules_for(fact, active, cache):
+                for hit in rule.check(fact, ctx):
+                    out.append(finding(migration, rule.id, hit.message, stmt.span, stmt, hit))
+            schema.apply(fact, index)
+    if migration.irreversible and changed:
+        line, reason = migration.irreversible
+        out.append(finding(migration, "irreversible-migration", reason, Span(line, 1, line, 1)))
+    return out
+
+
+def dialect_name(dialect) -> str:
+    return dialect.name if dialect.name != "generic" else "postgresql"
+
+
+def finding(migration: Migration, rule: str, message: str, span: Span, stmt: Statement | None = None,
+            hit: R.Hit | None = None) -> Finding:
+    fix = render_fix(hit.plan) if hit is not None and hit.plan is not None else None
+    return Finding(
+        rule=rule, severity=Severity.ERROR, message=message, path=migration.path, span=span,
+        source=migration.source, migration=migration.name, statement=stmt.sql if stmt else None,
+        table=hit.table if hit else None, column=hit.column if hit else None, lock=hit.lock if hit else None,
+        fix=fix, plan=hit.plan if hit else None)
+
+
+def finish(raw: list[Finding], migration: Migration, settings: Settings,
+           severities: dict[str, Severity]) -> list[Finding]:
+    """Suppression comments, bad-suppression, select/ignore and severity overrides."""
+    sup = parse_suppressions(migration.text, set(severities))
+    out = []
+    for line, column, message in sup.problems:
+        out.append(finding(migration, "bad-suppression", message, Span(line, column, line, column)))
+    kept = []
+    for f in out + raw:
+        if not selected(f.rule, settings):
+            continue
+        end_line = f.span.end_line if f.statement and f.source == "sql" else None
+        if sup.is_suppressed(f.rule, f.span.line, end_line):
+            continue
+        f.severity = severities.get(f.rule, f.severity)
+        if f.fix is None:
+            f.fix = Fix("")
+        kept.append(f)
+    return kept

@@ -1,0 +1,1 @@
+"""Renderers: a Plan written as code for one framework."""

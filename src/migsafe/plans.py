@@ -1,0 +1,143 @@
+"""Safe alternatives as abstract steps, so each framework can write them in its own code.
+
+A rule returns a Plan: phases (expand, backfill, switch, contract, single), each a list of
+actions from the small vocabulary below. `fixes/sql.py` writes them as SQL today; Alembic and
+Django renderers read the same actions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Action:
+    pass
+
+
+@dataclass(frozen=True)
+class SetLockTimeout(Action):
+    value: str = "5s"
+
+
+@dataclass(frozen=True)
+class AddColumn(Action):
+    table: str
+    column: str
+    type: str
+    default: str | None = None
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class Backfill(Action):
+    table: str
+    column: str
+    value: str  # SQL expression; "<value>" only where no value is known
+
+
+@dataclass(frozen=True)
+class AddCheckNotValid(Action):
+    table: str
+    name: str
+    expression: str
+
+
+@dataclass(frozen=True)
+class AddForeignKeyNotValid(Action):
+    table: str
+    name: str
+    columns: tuple[str, ...]
+    ref_table: str
+    ref_columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ValidateConstraint(Action):
+    table: str
+    name: str
+
+
+@dataclass(frozen=True)
+class SetNotNull(Action):
+    table: str
+    column: str
+
+
+@dataclass(frozen=True)
+class DropConstraint(Action):
+    table: str
+    name: str
+
+
+@dataclass(frozen=True)
+class CreateIndexConcurrently(Action):
+    table: str
+    name: str
+    columns: tuple[str, ...]
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class DropIndexConcurrently(Action):
+    name: str
+
+
+@dataclass(frozen=True)
+class AddConstraintUsingIndex(Action):
+    table: str
+    name: str
+    kind: str  # "unique" | "primary_key"
+    index: str
+
+
+@dataclass(frozen=True)
+class DropColumn(Action):
+    table: str
+    column: str
+
+
+@dataclass(frozen=True)
+class DropTable(Action):
+    table: str
+
+
+@dataclass(frozen=True)
+class SyncTrigger(Action):
+    """Keep a new column in step with the old one while both versions of the app run."""
+
+    table: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class OutsideTransaction(Action):
+    """Marks the following actions as needing to run outside a transaction block."""
+
+
+@dataclass(frozen=True)
+class CodeChange(Action):
+    """A change to the application, deployed between two migrations."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Statement(Action):
+    """The user's own statement, kept as written (e.g. the contract step of a drop)."""
+
+    sql: str
+
+
+@dataclass
+class Phase:
+    phase: str  # expand | backfill | switch | contract | single
+    title: str
+    actions: list[Action] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    summary: str
+    phases: list[Phase] = field(default_factory=list)

@@ -1,0 +1,34 @@
+from migsafe import plans as P
+from migsafe.rules import Hit, Rule, register
+from migsafe.sql import facts as F
+
+
+@register
+class AddUniqueConstraint(Rule):
+    id = "add-unique-constraint"
+    facts = (F.AddConstraint, F.AddColumn)
+
+    def check(self, fact, ctx):
+        if ctx.is_new(fact.table):
+            return
+        if isinstance(fact, F.AddColumn):
+            cons = [c for c in fact.column.constraints if c.kind in ("unique", "primary_key")]
+        else:
+            cons = [fact.constraint] if fact.constraint.kind in ("unique", "primary_key", "exclude") \
+                and not fact.constraint.using_index else []
+        short = fact.table.split(".")[-1]
+        for con in cons:
+            kind = {"unique": "UNIQUE", "primary_key": "PRIMARY KEY", "exclude": "EXCLUDE"}[con.kind]
+            name = con.name or f"{short}_{'_'.join(con.columns)}_{'pkey' if con.kind == 'primary_key' else 'key'}"
+            index = f"{name}_idx" if con.name else name
+            phases = [] if con.kind == "exclude" else [
+                P.Phase("expand", "Build the unique index without blocking writes", [
+                    P.OutsideTransaction(), P.CreateIndexConcurrently(fact.table, index, con.columns, unique=True)]),
+                P.Phase("contract", "Attach it as the constraint (instant)", [
+                    P.SetLockTimeout(), P.AddConstraintUsingIndex(fact.table, name, con.kind, index)]),
+            ]
+            yield Hit(
+                f"Adding {kind} constraint {name} on {fact.table} builds its index under an ACCESS EXCLUSIVE"
+                " lock, blocking every read and write while the whole table is indexed.",
+                fact.table, con.columns[0] if len(con.columns) == 1 else None, "ACCESS EXCLUSIVE",
+                P.Plan("Build a unique index CONCURRENTLY, then ADD CONSTRAINT ... USING INDEX.", phases))

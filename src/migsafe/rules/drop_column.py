@@ -1,0 +1,25 @@
+from migsafe import plans as P
+from migsafe.rules import Hit, Rule, register
+from migsafe.sql import facts as F
+
+
+@register
+class DropColumn(Rule):
+    id = "drop-column"
+    facts = (F.DropColumn,)
+
+    def check(self, fact: F.DropColumn, ctx):
+        if ctx.is_new(fact.table):
+            return
+        yield Hit(
+            f"Dropping column {fact.table}.{fact.column} breaks the running app version that still reads"
+            f" or writes it (ORMs select every mapped column).",
+            fact.table, fact.column, ctx.dialect.lock(fact),
+            P.Plan("Stop using the column in the app first; drop it in a later deploy.", [
+                P.Phase("expand", "Deploy app code that no longer reads or writes the column", [
+                    P.CodeChange(f"remove {fact.column} from the {fact.table} model and every query"
+                                 " (SQLAlchemy: drop the attribute or use deferred(); Django: remove the field"
+                                 " with SeparateDatabaseAndState)")]),
+                P.Phase("contract", "Drop the column in a later migration", [
+                    P.SetLockTimeout(), P.DropColumn(fact.table, fact.column)]),
+            ]))

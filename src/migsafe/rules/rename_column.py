@@ -1,0 +1,29 @@
+from migsafe import plans as P
+from migsafe.rules import Hit, Rule, register
+from migsafe.sql import facts as F
+
+
+@register
+class RenameColumn(Rule):
+    id = "rename-column"
+    facts = (F.RenameColumn,)
+
+    def check(self, fact: F.RenameColumn, ctx):
+        if ctx.is_new(fact.table):
+            return
+        col = ctx.schema.column(fact.table, fact.column)
+        type_text = col.type.text if col and col.type else "<type of " + fact.column + ">"
+        t, old, new = fact.table, fact.column, fact.new_name
+        yield Hit(
+            f"Renaming column {t}.{old} to {new} breaks the running app version, which still uses the"
+            " old name until the deploy finishes.",
+            t, old, ctx.dialect.lock(fact),
+            P.Plan("Add the new column, keep both in step, switch the app, then drop the old one.", [
+                P.Phase("expand", f"Add {new} and keep it in step with {old}", [
+                    P.SetLockTimeout(), P.AddColumn(t, new, type_text), P.SyncTrigger(t, old, new)]),
+                P.Phase("backfill", f"Copy existing values into {new} in batches", [P.Backfill(t, new, old)]),
+                P.Phase("switch", f"Deploy app code that reads and writes {new}", [
+                    P.CodeChange(f"use {t}.{new} instead of {old}")]),
+                P.Phase("contract", f"Drop {old} (and the trigger) in a later migration", [
+                    P.SetLockTimeout(), P.DropColumn(t, old)]),
+            ]))

@@ -1,0 +1,24 @@
+from migsafe import plans as P
+from migsafe.model import Severity
+from migsafe.rules import Hit, Rule, register
+from migsafe.sql import facts as F
+
+
+@register
+class UnbatchedBackfill(Rule):
+    id = "unbatched-backfill"
+    severity = Severity.WARNING
+    facts = (F.DataChange,)
+
+    def check(self, fact: F.DataChange, ctx):
+        if fact.has_where or fact.has_limit or ctx.is_new(fact.table):
+            return
+        yield Hit(
+            f"{fact.verb} of every row of {fact.table} in one statement holds row locks on the whole table until"
+            " the migration commits, blocking the app's writes to those rows, and bloats the table.",
+            fact.table, None, "ROW EXCLUSIVE",
+            P.Plan("Change rows in batches, each in its own transaction, outside the schema migration.", [
+                P.Phase("backfill", "Batch it", [
+                    P.Statement(f"-- repeat until it affects 0 rows, each batch in its own transaction:\n"
+                                f"{fact.verb} ... WHERE ctid IN (SELECT ctid FROM {fact.table}"
+                                f" WHERE <not yet done> LIMIT 10000)")])]))

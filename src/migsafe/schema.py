@@ -1,0 +1,181 @@
+"""Replay facts, in order, into a model of the schema: what existed before each statement.
+
+The model is deliberately forgiving: history is often incomplete (a folder starts after the
+tables were made elsewhere), so a fact about an unknown table or column just creates what it
+needs instead of failing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from migsafe.sql import facts as F
+
+
+@dataclass
+class Column:
+    name: str
+    type: F.TypeRef | None
+    nullable: bool = True
+    default: F.Default | None = None
+
+
+@dataclass
+class Constraint:
+    name: str
+    kind: str
+    columns: tuple[str, ...] = ()
+    expression: str | None = None
+    validated: bool = True
+
+
+@dataclass
+class Table:
+    name: str
+    created_in: int | None = None  # index of the migration that created it; None: unknown history
+    columns: dict[str, Column] = field(default_factory=dict)
+    constraints: dict[str, Constraint] = field(default_factory=dict)
+
+
+@dataclass
+class Index:
+    name: str
+    table: str
+    unique: bool = False
+
+
+@dataclass
+class Schema:
+    tables: dict[str, Table] = field(default_factory=dict)
+    indexes: dict[str, Index] = field(default_factory=dict)
+    domains_with_check: set[str] = field(default_factory=set)
+
+    def table(self, name: str) -> Table | None:
+        return self.tables.get(name)
+
+    def column(self, table: str, column: str) -> Column | None:
+        t = self.tables.get(table)
+        return t.columns.get(column) if t else None
+
+    def is_new(self, table: str | None, migration: int) -> bool:
+        """Created earlier in this same migration: empty, so locks and rewrites do not matter."""
+        t = self.tables.get(table) if table else None
+        return t is not None and t.created_in == migration
+
+    def has_valid_not_null_check(self, table: str, column: str) -> bool:
+        """A validated `CHECK (col IS NOT NULL)` lets PostgreSQL 12+ skip SET NOT NULL's scan."""
+        t = self.tables.get(table)
+        if t is None:
+            return False
+        pattern = re.compile(rf'^\(*\s*"?{re.escape(column)}"?\s+is\s+not\s+null\s*\)*$', re.I)
+        return any(c.kind == "check" and c.validated and c.expression and pattern.match(c.expression.strip())
+                   for c in t.constraints.values())
+
+    # --- replay ---------------------------------------------------------------------------
+
+    def _ensure(self, name: str) -> Table:
+        if name not in self.tables:
+            self.tables[name] = Table(name)
+        return self.tables[name]
+
+    def _add_constraint(self, table: Table, con: F.ConstraintDef, validated: bool) -> None:
+        name = con.name or f"{table.name}_{'_'.join(con.columns) or con.kind}_{con.kind}"
+        table.constraints[name] = Constraint(name, con.kind, con.columns, con.expression, validated)
+
+    def apply(self, fact: F.Fact, migration: int) -> None:
+        method = getattr(self, "_apply_" + type(fact).__name__, None)
+        if method is not None:
+            method(fact, migration)
+
+    def _apply_CreateTable(self, f: F.CreateTable, migration: int) -> None:
+        t = Table(f.table, created_in=migration)
+        for col in f.columns:
+            t.columns[col.name] = Column(col.name, col.type, col.nullable, col.default)
+            for con in col.constraints:
+                self._add_constraint(t, con, True)
+        for con in f.constraints:
+            self._add_constraint(t, con, True)
+        self.tables[f.table] = t
+
+    def _apply_DropTable(self, f: F.DropTable, migration: int) -> None:
+        self.tables.pop(f.table, None)
+        for name in [n for n, i in self.indexes.items() if i.table == f.table]:
+            del self.indexes[name]
+
+    def _apply_RenameTable(self, f: F.RenameTable, migration: int) -> None:
+        t = self.tables.pop(f.table, None) or Table(f.new_name)
+        t.name = f.new_name
+        self.tables[f.new_name] = t
+        for i in self.indexes.values():
+            if i.table == f.table:
+                i.table = f.new_name
+
+    def _apply_AddColumn(self, f: F.AddColumn, migration: int) -> None:
+        t = self._ensure(f.table)
+        t.columns[f.column.name] = Column(f.column.name, f.column.type, f.column.nullable, f.column.default)
+        for con in f.column.constraints:
+            self._add_constraint(t, con, True)
+
+    def _apply_DropColumn(self, f: F.DropColumn, migration: int) -> None:
+        self._ensure(f.table).columns.pop(f.column, None)
+
+    def _apply_RenameColumn(self, f: F.RenameColumn, migration: int) -> None:
+        t = self._ensure(f.table)
+        col = t.columns.pop(f.column, None) or Column(f.new_name, None)
+        col.name = f.new_name
+        t.columns[f.new_name] = col
+
+    def _column(self, table: str, column: str) -> Column:
+        t = self._ensure(table)
+        return t.columns.setdefault(column, Column(column, None))
+
+    def _apply_AlterColumnType(self, f: F.AlterColumnType, migration: int) -> None:
+        self._column(f.table, f.column).type = f.new_type
+
+    def _apply_SetNotNull(self, f: F.SetNotNull, migration: int) -> None:
+        self._column(f.table, f.column).nullable = False
+
+    def _apply_DropNotNull(self, f: F.DropNotNull, migration: int) -> None:
+        self._column(f.table, f.column).nullable = True
+
+    def _apply_SetDefault(self, f: F.SetDefault, migration: int) -> None:
+        self._column(f.table, f.column).default = f.default
+
+    def _apply_DropDefault(self, f: F.DropDefault, migration: int) -> None:
+        self._column(f.table, f.column).default = None
+
+    def _apply_AddConstraint(self, f: F.AddConstraint, migration: int) -> None:
+        self._add_constraint(self._ensure(f.table), f.constraint, not f.constraint.not_valid)
+
+    def _apply_ValidateConstraint(self, f: F.ValidateConstraint, migration: int) -> None:
+        con = self._ensure(f.table).constraints.get(f.name)
+        if con is not None:
+            con.validated = True
+
+    def _apply_DropConstraint(self, f: F.DropConstraint, migration: int) -> None:
+        self._ensure(f.table).constraints.pop(f.name, None)
+
+    def _apply_RenameConstraint(self, f: F.RenameConstraint, migration: int) -> None:
+        t = self._ensure(f.table)
+        if f.name in t.constraints:
+            con = t.constraints.pop(f.name)
+            con.name = f.new_name
+            t.constraints[f.new_name] = con
+
+    def _apply_CreateIndex(self, f: F.CreateIndex, migration: int) -> None:
+        if f.name:
+            self.indexes[f.name] = Index(f.name, f.table, f.unique)
+
+    def _apply_DropIndex(self, f: F.DropIndex, migration: int) -> None:
+        self.indexes.pop(f.name, None)
+
+    def _apply_RenameIndex(self, f: F.RenameIndex, migration: int) -> None:
+        if f.name in self.indexes:
+            index = self.indexes.pop(f.name)
+            index.name = f.new_name
+            self.indexes[f.new_name] = index
+
+    def _apply_CreateDomain(self, f: F.CreateDomain, migration: int) -> None:
+        if f.has_check:
+            self.domains_with_check.add(f.name)

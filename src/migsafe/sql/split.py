@@ -1,0 +1,174 @@
+"""Split SQL text into statements with exact 1-based positions.
+
+sqlglot's tokenizer does the hard part: quoted strings, E'' strings, $$/$tag$ bodies, `--`,
+`/* */` (nested) comments. A `;` token ends a statement; comments are not tokens, so a
+statement's text runs from its first token to its last and never includes leading comments.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import re
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot.errors import TokenError
+from sqlglot.tokens import Token, TokenType
+
+from migsafe.model import Span
+
+_SQLGLOT_DIALECT = {"postgresql": "postgres", "mysql": "mysql", "sqlite": "sqlite"}
+_BOM = "\ufeff"
+# A line break is \r\n, \n or a lone \r (as sqlglot and editors count them).
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# psql meta-commands (\connect, \set, \i ...) are client commands, not SQL.
+_META_LINE = re.compile(r"^[ \t]*\\[^\r\n]*", re.M)
+# CREATE <these> ... BEGIN ... END holds `;` that do not end the statement (SQLite/MySQL
+# trigger bodies, PostgreSQL 14+ `BEGIN ATOMIC`).
+_ROUTINE_WORDS = {"TRIGGER", "FUNCTION", "PROCEDURE"}
+
+
+@dataclass(frozen=True)
+class RawStatement:
+    sql: str  # original text, without the trailing `;` and surrounding comments
+    start: int  # offset into the text given to split_sql
+    end: int  # exclusive
+    span: Span
+
+
+class SplitError(Exception):
+    """The text cannot be tokenized (e.g. an unterminated quote); `line` is where it starts."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+def split_sql(text: str, dialect: str = "postgresql") -> list[RawStatement]:
+    # A BOM is not part of the text a reader sees: skip it, but keep offsets into `text`.
+    skip = 1 if text.startswith(_BOM) else 0
+    body = text[skip:]
+    starts = line_starts(body)
+    out = []
+    for first, last in _statements(_tokenize(body, dialect)):
+        start, end = first.start, last.end + 1  # sqlglot's token end is inclusive
+        line, column = position(starts, start)
+        end_line, last_column = position(starts, end - 1)
+        span = Span(line, column, end_line, last_column + 1)
+        out.append(RawStatement(body[start:end], start + skip, end + skip, span))
+    return out
+
+
+def line_starts(text: str) -> list[int]:
+    """Offsets at which each line begins (index 0 is line 1)."""
+    return [0] + [m.end() for m in _LINE_BREAK.finditer(text)]
+
+
+def position(starts: list[int], offset: int) -> tuple[int, int]:
+    """1-based (line, column) of a character offset; columns count characters."""
+    line = bisect.bisect_right(starts, offset)
+    return line, offset - starts[line - 1] + 1
+
+
+@functools.lru_cache(maxsize=None)
+def _tokenizer_class(dialect: str) -> type:
+    try:
+        name = _SQLGLOT_DIALECT[dialect]
+    except KeyError:
+        raise ValueError(f"unknown dialect: {dialect}") from None
+    base = sqlglot.Dialect.get_or_raise(name).tokenizer_class
+    # sqlglot turns everything after a "command" keyword (DO, EXPLAIN, VACUUM, CALL...) into one
+    # STRING token whose start/end offsets are wrong; without commands every token is exact.
+    return type(f"Split{base.__name__}", (base,), {"COMMANDS": set()})
+
+
+def _tokenize(body: str, dialect: str) -> list[Token]:
+    tokenizer = _tokenizer_class(dialect)(dialect=_SQLGLOT_DIALECT[dialect])
+    metas = [m.span() for m in _META_LINE.finditer(body)]
+    while True:
+        try:
+            # Blank meta-command lines with spaces so that offsets stay the same.
+            tokens = tokenizer.tokenize(_blank(body, metas))
+        except TokenError as e:
+            start = _error_start(tokenizer, e, len(body))
+            later = [m for m in metas if m[0] > start]
+            if not later:
+                raise _split_error(body, start) from None
+            # The blanked line may have held the closing quote of a multi-line string.
+            metas.remove(later[0])
+            continue
+        # A backslash line inside a multi-line string or $$ body is SQL text: keep it, retry.
+        inside = [m for m in metas if any(t.start < m[0] <= t.end for t in tokens)]
+        if not inside:
+            return tokens
+        metas = [m for m in metas if m not in inside]
+
+
+def _blank(text: str, spans: list[tuple[int, int]]) -> str:
+    parts, pos = [], 0
+    for a, b in spans:
+        parts += [text[pos:a], " " * (b - a)]
+        pos = b
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def _statements(tokens: list[Token]):
+    """Yield (first, last) token of each statement: tokens between top-level `;`."""
+    current: list[Token] = []
+    depth = 0  # BEGIN/CASE ... END nesting inside a trigger or routine body
+    for tok in tokens:
+        kind = tok.token_type
+        if kind == TokenType.SEMICOLON and depth == 0:
+            if current:  # `;;` is an empty statement: skipped
+                yield current[0], current[-1]
+            current = []
+            continue
+        if kind == TokenType.BEGIN and (depth or _opens_body(current)):
+            depth += 1
+        elif kind == TokenType.CASE and depth:
+            depth += 1
+        elif kind == TokenType.END and depth:
+            depth -= 1
+        current.append(tok)
+    if current:  # the last statement needs no `;`
+        yield current[0], current[-1]
+
+
+def _opens_body(stmt: list[Token]) -> bool:
+    """CREATE [OR REPLACE ...] TRIGGER/FUNCTION/PROCEDURE, before any `(`."""
+    if not stmt or stmt[0].token_type != TokenType.CREATE:
+        return False
+    for tok in stmt:
+        if tok.token_type == TokenType.L_PAREN:
+            return False  # e.g. CREATE TABLE t (function int, ...)
+        if tok.text.upper() in _ROUTINE_WORDS:
+            return True
+    return False
+
+
+def _error_start(tokenizer, error: TokenError, size: int) -> int:
+    # The tokenizer core keeps the start of the token it failed on (the opening quote);
+    # TokenError itself only knows a rough 100-character window.
+    start = getattr(getattr(tokenizer, "_core", None), "_start", None)
+    if isinstance(start, int) and 0 <= start < size:
+        return start
+    return getattr(error, "start", 0) or 0
+
+
+def _split_error(body: str, start: int) -> SplitError:
+    line, column = position(line_starts(body), start)
+    head = body[start : start + 3]
+    if head.startswith("/*"):
+        what = "unterminated /* comment"
+    elif head.startswith("$"):
+        what = "unterminated dollar-quoted string"
+    elif head[:1] in ('"', "`", "["):
+        what = "unterminated quoted identifier"
+    elif "'" in head:
+        what = "unterminated string literal"
+    else:
+        what = "SQL that cannot be tokenized"
+    return SplitError(f"{what} starting at line {line}, column {column}", line)

@@ -1,0 +1,676 @@
+"""Translate one SQL statement into facts.
+
+DDL is read from sqlglot's tokens: sqlglot 30 turns many PostgreSQL forms into an opaque
+Command (VALIDATE CONSTRAINT, ADD ... USING INDEX, ADD CHECK without a name, DETACH ...
+CONCURRENTLY, ...), misreads `ALTER TABLE t RENAME a TO b` as a table rename and normalises
+`serial` and `now()`. Tokens keep the user's own spelling. Statements that are not schema
+changes (UPDATE, DELETE, INSERT, ...) go through sqlglot's parser, which also decides whether
+unknown SQL parses at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import lru_cache
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.tokens import Token, TokenType
+
+from migsafe.sql import facts as F
+
+logging.getLogger("sqlglot").setLevel(logging.CRITICAL)  # its fallback warnings are ours to report
+
+SQLGLOT_DIALECT = {"postgresql": "postgres", "mysql": "mysql", "sqlite": "sqlite"}
+
+# Functions whose value is fixed for the statement: a default calling only these is evaluated
+# once (PostgreSQL 11+ "fast default"). Anything else is treated as volatile.
+STABLE_FUNCTIONS = frozenset(
+    "now current_timestamp current_date current_time localtimestamp localtime transaction_timestamp"
+    " statement_timestamp current_user session_user current_role current_schema current_setting"
+    " lower upper trim btrim ltrim rtrim length coalesce nullif greatest least abs round floor ceil"
+    " to_timestamp to_date to_char to_number make_date make_interval jsonb_build_object"
+    " json_build_object jsonb_build_array json_build_array array jsonb json concat format"
+    " timezone date_trunc cast nextval_is_not_here".split()
+)
+# Keywords spelled like functions that mean a constant or stable value.
+STABLE_KEYWORDS = frozenset(
+    "current_timestamp current_date current_time localtimestamp localtime current_user"
+    " session_user current_role current_schema true false null".split()
+)
+COLUMN_CONSTRAINT_WORDS = frozenset(
+    "NOT NULL DEFAULT CONSTRAINT CHECK REFERENCES UNIQUE PRIMARY GENERATED COLLATE"
+    " DEFERRABLE INITIALLY".split()
+)
+HARMLESS_LEADS = (
+    ("COMMENT",), ("GRANT",), ("REVOKE",), ("CREATE", "FUNCTION"), ("CREATE", "OR"),
+    ("CREATE", "PROCEDURE"), ("CREATE", "VIEW"), ("CREATE", "MATERIALIZED"), ("CREATE", "SEQUENCE"),
+    ("CREATE", "TYPE"), ("CREATE", "EXTENSION"), ("CREATE", "SCHEMA"), ("CREATE", "ROLE"),
+    ("CREATE", "USER"), ("CREATE", "COLLATION"), ("CREATE", "TRIGGER"), ("CREATE", "CONSTRAINT"),
+    ("CREATE", "AGGREGATE"), ("CREATE", "OPERATOR"), ("CREATE", "POLICY"), ("CREATE", "PUBLICATION"),
+    ("CREATE", "TEXT"), ("CREATE", "STATISTICS"), ("CREATE", "TEMP"), ("CREATE", "TEMPORARY"),
+    ("CREATE", "EVENT"), ("CREATE", "RULE"), ("CREATE", "CAST"), ("ALTER", "SEQUENCE"),
+    ("ALTER", "FUNCTION"), ("ALTER", "VIEW"), ("ALTER", "SCHEMA"), ("ALTER", "ROLE"),
+    ("ALTER", "DEFAULT"), ("ALTER", "EXTENSION"), ("ALTER", "DOMAIN"), ("ALTER", "MATERIALIZED"),
+    ("ALTER", "DATABASE"), ("ALTER", "USER"), ("ALTER", "POLICY"), ("DROP", "FUNCTION"),
+    ("DROP", "PROCEDURE"), ("DROP", "VIEW"), ("DROP", "MATERIALIZED"), ("DROP", "SEQUENCE"),
+    ("DROP", "TYPE"), ("DROP", "EXTENSION"), ("DROP", "SCHEMA"), ("DROP", "TRIGGER"),
+    ("DROP", "DOMAIN"), ("DROP", "POLICY"), ("DROP", "ROLE"), ("DROP", "USER"), ("DROP", "RULE"),
+    ("INSERT",), ("SELECT",), ("WITH",), ("VALUES",), ("ANALYZE",), ("ANALYSE",), ("NOTIFY",),
+    ("LISTEN",), ("SAVEPOINT",), ("RELEASE",), ("CHECKPOINT",), ("DISCARD",), ("SECURITY",),
+    ("REFRESH",), ("SHOW",), ("EXPLAIN",), ("PRAGMA",), ("USE",), ("CALL",), ("COPY",),
+)
+
+
+class Malformed(Exception):
+    """The statement is recognised but not well formed."""
+
+
+class Cursor:
+    """A position in a statement's tokens, with keyword helpers."""
+
+    def __init__(self, tokens: list[Token], sql: str):
+        self.toks = tokens
+        self.sql = sql
+        self.i = 0
+
+    def peek(self, k: int = 0) -> Token | None:
+        j = self.i + k
+        return self.toks[j] if j < len(self.toks) else None
+
+    def word(self, k: int = 0) -> str:
+        tok = self.peek(k)
+        if tok is None or tok.token_type in (TokenType.STRING, TokenType.IDENTIFIER):
+            return ""
+        return tok.text.upper()
+
+    def at(self, *words: str) -> bool:
+        return all(self.word(k) == w for k, w in enumerate(words))
+
+    def accept(self, *words: str) -> bool:
+        if self.at(*words):
+            self.i += len(words)
+            return True
+        return False
+
+    def expect(self, *words: str) -> None:
+        if not self.accept(*words):
+            raise Malformed(f"expected {' '.join(words)}")
+
+    def done(self) -> bool:
+        return self.i >= len(self.toks)
+
+    def name(self) -> str:
+        """A possibly qualified name; unquoted parts fold to lower case."""
+        parts = [self._part()]
+        while self.peek() is not None and self.peek().token_type == TokenType.DOT:
+            self.i += 1
+            parts.append(self._part())
+        return qualified(parts)
+
+    def _part(self) -> str:
+        tok = self.peek()
+        if tok is None or tok.token_type in (TokenType.COMMA, TokenType.L_PAREN, TokenType.R_PAREN,
+                                             TokenType.SEMICOLON, TokenType.STRING):
+            raise Malformed("expected a name")
+        self.i += 1
+        return tok.text if tok.token_type == TokenType.IDENTIFIER else tok.text.lower()
+
+    def until_depth0(self, stop_words: frozenset[str] = frozenset(), stop_comma: bool = True) -> list[Token]:
+        """Tokens up to a top-level comma or one of stop_words (not consumed)."""
+        out, depth = [], 0
+        while not self.done():
+            tok = self.peek()
+            if depth == 0 and ((stop_comma and tok.token_type == TokenType.COMMA)
+                               or (self.word() in stop_words and out)):
+                break
+            if tok.token_type in (TokenType.L_PAREN, TokenType.L_BRACKET):
+                depth += 1
+            elif tok.token_type in (TokenType.R_PAREN, TokenType.R_BRACKET):
+                depth -= 1
+                if depth < 0:
+                    break
+            out.append(tok)
+            self.i += 1
+        return out
+
+    def paren_group(self) -> list[Token]:
+        """The tokens inside the parenthesis at the cursor (which must be an opening one)."""
+        tok = self.peek()
+        if tok is None or tok.token_type != TokenType.L_PAREN:
+            raise Malformed("expected (")
+        self.i += 1
+        inner = self.until_depth0(stop_comma=False)
+        if self.peek() is None or self.peek().token_type != TokenType.R_PAREN:
+            raise Malformed("unbalanced parentheses")
+        self.i += 1
+        return inner
+
+    def text(self, toks: list[Token]) -> str:
+        return self.sql[toks[0].start: toks[-1].end + 1] if toks else ""
+
+
+def qualified(parts: list[str]) -> str:
+    """The schema key of a name: `public.` is the default schema and is dropped."""
+    if len(parts) > 1 and parts[-2] == "public":
+        parts = parts[-1:]
+    return ".".join(parts)
+
+
+def split_commas(toks: list[Token]) -> list[list[Token]]:
+    out, cur, depth = [], [], 0
+    for tok in toks:
+        if tok.token_type in (TokenType.L_PAREN, TokenType.L_BRACKET):
+            depth += 1
+        elif tok.token_type in (TokenType.R_PAREN, TokenType.R_BRACKET):
+            depth -= 1
+        if tok.token_type == TokenType.COMMA and depth == 0:
+            out.append(cur)
+            cur = []
+        else:
+            cur.append(tok)
+    if cur:
+        out.append(cur)
+    return out
+
+
+def names_in(toks: list[Token]) -> tuple[str, ...]:
+    return tuple(t.text if t.token_type == TokenType.IDENTIFIER else t.text.lower()
+                 for t in toks if t.token_type not in (TokenType.COMMA,))
+
+
+@lru_cache(maxsize=8)
+def _dialect(dialect: str):
+    return sqlglot.Dialect.get_or_raise(SQLGLOT_DIALECT.get(dialect, dialect))
+
+
+def tokenize(sql: str, dialect: str) -> list[Token]:
+    """Tokens without semicolons; sqlglot's multi-word keywords (`PRIMARY KEY`, `FOREIGN KEY`)
+    are split into one token per word so that keyword matching sees words."""
+    out = []
+    raw = _dialect(dialect).tokenize(sql)
+    if len(raw) == 2 and raw[1].token_type == TokenType.STRING and \
+            raw[1].text.strip() == sql[raw[0].end + 1:].strip():
+        # VACUUM, LOCK, REINDEX, DO ...: sqlglot keeps the rest as one raw string; read it too.
+        offset = raw[0].end + 1
+        rest = _dialect(dialect).tokenize(sql[offset:])
+        raw = [raw[0]] + [Token(t.token_type, t.text, t.line, t.col, t.start + offset, t.end + offset)
+                          for t in rest]
+    for tok in raw:
+        if tok.token_type == TokenType.SEMICOLON:
+            continue
+        if tok.token_type not in (TokenType.STRING, TokenType.IDENTIFIER) and re.search(r"\s", tok.text):
+            for m in re.finditer(r"\S+", tok.text):
+                start = tok.start + m.start()
+                out.append(Token(TokenType.VAR, m.group(), tok.line, tok.col, start, start + len(m.group()) - 1))
+            continue
+        out.append(tok)
+    return out
+
+
+# --- entry point -------------------------------------------------------------------------
+
+
+def translate(sql: str, dialect: str = "postgresql") -> list[F.Fact]:
+    """Facts for one statement. Never raises: what cannot be read becomes ParseFailed."""
+    try:
+        toks = tokenize(sql, dialect)
+    except SqlglotError as err:
+        return [F.ParseFailed(first_line(str(err)))]
+    if not toks:
+        return []
+    cur = Cursor(toks, sql)
+    try:
+        return _dispatch(cur, dialect)
+    except Malformed as err:
+        tok = cur.peek() or toks[-1]
+        line_offset = sql.count("\n", 0, tok.start)
+        return [F.ParseFailed(f"{err} near {tok.text!r}", line_offset)]
+
+
+def first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "syntax error"
+
+
+def _dispatch(cur: Cursor, dialect: str) -> list[F.Fact]:
+    w0, w1 = cur.word(), cur.word(1)
+    if w0 == "ALTER" and w1 == "TABLE":
+        return _alter_table(cur, dialect)
+    if w0 == "CREATE" and (w1 == "TABLE" or (w1 in ("UNLOGGED", "GLOBAL", "LOCAL") and cur.word(2) == "TABLE")):
+        return _create_table(cur, dialect)
+    if w0 == "CREATE" and (w1 == "INDEX" or (w1 == "UNIQUE" and cur.word(2) == "INDEX")):
+        return _create_index(cur)
+    if w0 == "CREATE" and w1 == "DOMAIN":
+        return _create_domain(cur)
+    if w0 == "DROP" and w1 in ("TABLE", "INDEX"):
+        return _drop(cur)
+    if w0 == "ALTER" and w1 == "INDEX":
+        return _alter_index(cur)
+    if w0 == "ALTER" and w1 == "TYPE":
+        return _alter_type(cur)
+    if w0 == "TRUNCATE":
+        return _truncate(cur)
+    if w0 in ("SET", "RESET"):
+        return _set(cur)
+    if w0 in ("BEGIN", "START") and w1 not in ("ATOMIC",):
+        return [F.Begin()]
+    if w0 in ("COMMIT", "END"):
+        return [F.Commit()]
+    if w0 == "ROLLBACK" and w1 != "TO":
+        return [F.Commit(rollback=True)]
+    if w0 in ("VACUUM", "CLUSTER", "REINDEX", "LOCK"):
+        return _maintenance(cur)
+    if w0 == "DO":
+        return _do_block(cur, dialect)
+    if any(cur.at(*lead) for lead in HARMLESS_LEADS) and w0 not in ("WITH",):
+        return [F.Harmless(" ".join(cur.word(k) for k in range(2)).strip())]
+    return _parsed(cur, dialect)
+
+
+# --- ALTER TABLE -------------------------------------------------------------------------
+
+
+def _alter_table(cur: Cursor, dialect: str) -> list[F.Fact]:
+    cur.expect("ALTER", "TABLE")
+    cur.accept("IF", "EXISTS")
+    cur.accept("ONLY")
+    table = cur.name()
+    if cur.peek() is not None and cur.peek().token_type == TokenType.STAR:
+        cur.i += 1
+    if cur.done():
+        raise Malformed("ALTER TABLE without an action")
+    facts: list[F.Fact] = []
+    for action in split_commas(cur.toks[cur.i:]):
+        if not action:
+            raise Malformed("empty ALTER TABLE action")
+        facts.extend(_alter_action(Cursor(action, cur.sql), table, dialect))
+    return facts
+
+
+def _alter_action(cur: Cursor, table: str, dialect: str) -> list[F.Fact]:
+    w = cur.word()
+    if cur.accept("ADD"):
+        if cur.at("CONSTRAINT") or cur.word() in ("CHECK", "FOREIGN", "UNIQUE", "PRIMARY", "EXCLUDE"):
+            return [F.AddConstraint(table, _table_constraint(cur))]
+        cur.accept("COLUMN")
+        cur.accept("IF", "NOT", "EXISTS")
+        return [F.AddColumn(table, _column_def(cur, dialect))]
+    if w == "DROP":
+        cur.i += 1
+        if cur.accept("CONSTRAINT"):
+            cur.accept("IF", "EXISTS")
+            return [F.DropConstraint(table, cur.name())]
+        cur.accept("COLUMN")
+        cur.accept("IF", "EXISTS")
+        return [F.DropColumn(table, cur.name())]
+    if w == "ALTER":
+        cur.i += 1
+        cur.accept("COLUMN")
+        column = cur.name()
+        return _alter_column(cur, table, column, dialect)
+    if w == "RENAME":
+        cur.i += 1
+        if cur.accept("TO"):
+            return [F.RenameTable(table, cur.name())]
+        if cur.accept("CONSTRAINT"):
+            old = cur.name()
+            cur.expect("TO")
+            return [F.RenameConstraint(table, old, cur.name())]
+        cur.accept("COLUMN")  # `RENAME a TO b` (no COLUMN) is a column rename too: Alembic emits it
+        old = cur.name()
+        cur.expect("TO")
+        return [F.RenameColumn(table, old, cur.name())]
+    if cur.accept("VALIDATE", "CONSTRAINT"):
+        return [F.ValidateConstraint(table, cur.name())]
+    if cur.accept("SET", "TABLESPACE"):
+        return [F.TableRewrite(table, "SET TABLESPACE")]
+    if cur.at("SET", "LOGGED") or cur.at("SET", "UNLOGGED"):
+        return [F.TableRewrite(table, f"SET {cur.word(1)}")]
+    if cur.at("SET", "ACCESS", "METHOD"):
+        return [F.TableRewrite(table, "SET ACCESS METHOD")]
+    if cur.at("SET", "SCHEMA"):
+        cur.i += 2
+        return [F.RenameTable(table, qualified([cur.name(), table.split(".")[-1]]))]
+    if cur.accept("ATTACH", "PARTITION"):
+        return [F.AttachPartition(table, cur.name())]
+    if cur.accept("DETACH", "PARTITION"):
+        part = cur.name()
+        return [F.DetachPartition(table, part, concurrently=cur.word() == "CONCURRENTLY")]
+    if cur.at("SET", "(") or cur.at("RESET") or cur.at("CLUSTER", "ON") or cur.at("SET", "WITHOUT"):
+        return [F.Harmless("ALTER TABLE storage option")]  # SHARE UPDATE EXCLUSIVE, no rewrite
+    if w in ("OWNER", "ENABLE", "DISABLE", "REPLICA", "FORCE", "NO", "INHERIT", "OF", "NOT"):
+        return [F.Unknown(f"ALTER TABLE ... {w}", table)]
+    if cur.at("SET", "("):
+        return [F.Harmless("ALTER TABLE SET storage parameter")]
+    return [F.Unknown(f"ALTER TABLE ... {cur.text(cur.toks[:3])}", table)]
+
+
+def _alter_column(cur: Cursor, table: str, column: str, dialect: str) -> list[F.Fact]:
+    if cur.accept("SET", "DATA", "TYPE") or cur.accept("TYPE"):
+        type_toks = cur.until_depth0(frozenset({"USING", "COLLATE"}))
+        collate = using = None
+        if cur.accept("COLLATE"):
+            collate = cur.text(cur.until_depth0(frozenset({"USING"})))
+        if cur.accept("USING"):
+            using = cur.text(cur.toks[cur.i:])
+        return [F.AlterColumnType(table, column, _type(cur.text(type_toks), dialect), using, collate)]
+    if cur.accept("SET", "NOT", "NULL"):
+        return [F.SetNotNull(table, column)]
+    if cur.accept("DROP", "NOT", "NULL"):
+        return [F.DropNotNull(table, column)]
+    if cur.accept("SET", "DEFAULT"):
+        return [F.SetDefault(table, column, _default(cur.text(cur.toks[cur.i:]), cur.toks[cur.i:]))]
+    if cur.accept("DROP", "DEFAULT"):
+        return [F.DropDefault(table, column)]
+    if cur.at("ADD", "GENERATED") or cur.at("SET", "GENERATED") or cur.at("DROP", "IDENTITY"):
+        return [F.Harmless("identity change")]  # future rows only, no rewrite
+    if cur.at("SET", "STATISTICS") or cur.at("SET", "(") or cur.at("RESET"):
+        return [F.Harmless("column statistics")]
+    if cur.at("SET", "STORAGE") or cur.at("SET", "COMPRESSION") or cur.at("DROP", "EXPRESSION"):
+        return [F.Harmless("column storage")]  # brief ACCESS EXCLUSIVE, future rows only
+    return [F.Unknown(f"ALTER COLUMN {column} {cur.text(cur.toks[cur.i:cur.i + 2])}", table)]
+
+
+def _table_constraint(cur: Cursor) -> F.ConstraintDef:
+    name = None
+    if cur.accept("CONSTRAINT"):
+        name = cur.name()
+    w = cur.word()
+    if cur.accept("CHECK"):
+        con = F.ConstraintDef("check", name, expression=cur.text(cur.paren_group()))
+    elif cur.accept("FOREIGN", "KEY"):
+        cols = names_in(cur.paren_group())
+        cur.expect("REFERENCES")
+        con = F.ConstraintDef("foreign_key", name, cols, ref_table=cur.name())
+    elif w in ("UNIQUE", "PRIMARY"):
+        cur.accept("UNIQUE") or cur.expect("PRIMARY", "KEY")
+        kind = "unique" if w == "UNIQUE" else "primary_key"
+        if cur.accept("USING", "INDEX"):
+            return F.ConstraintDef(kind, name, using_index=cur.name(), not_valid=_rest_has(cur, "NOT", "VALID"))
+        cur.accept("NULLS", "NOT", "DISTINCT") or cur.accept("NULLS", "DISTINCT")
+        con = F.ConstraintDef(kind, name, names_in(cur.paren_group()))
+    elif cur.accept("EXCLUDE"):
+        con = F.ConstraintDef("exclude", name)
+    elif cur.accept("NOT", "NULL"):
+        con = F.ConstraintDef("not_null", name, (cur.name(),))
+    else:
+        raise Malformed("unknown constraint")
+    con.not_valid = _rest_has(cur, "NOT", "VALID")
+    return con
+
+
+def _rest_has(cur: Cursor, *words: str) -> bool:
+    upper = [cur.word(k) for k in range(len(cur.toks) - cur.i)]
+    return any(upper[k:k + len(words)] == list(words) for k in range(len(upper)))
+
+
+# --- columns and types -------------------------------------------------------------------
+
+
+def _type(text: str, dialect: str) -> F.TypeRef:
+    if not text:
+        raise Malformed("expected a type")
+    try:
+        dt = exp.DataType.build(text, dialect=SQLGLOT_DIALECT.get(dialect, dialect), udt=True)
+    except (SqlglotError, ValueError):
+        return F.TypeRef(text.lower(), (), text)
+    array = dt.this == exp.DataType.Type.ARRAY
+    if array and dt.expressions:
+        dt = dt.expressions[0]
+    name = dt.this.value if dt.this != exp.DataType.Type.USERDEFINED else str(dt.args.get("kind") or text).lower()
+    params = []
+    for p in dt.expressions:
+        value = p.this.this if isinstance(p, exp.DataTypeParam) and isinstance(p.this, exp.Literal) else None
+        if value is not None and str(value).isdigit():
+            params.append(int(value))
+    return F.TypeRef(name, tuple(params), text, array)
+
+
+def _column_def(cur: Cursor, dialect: str) -> F.ColumnDef:
+    name = cur.name()
+    type_toks = cur.until_depth0(COLUMN_CONSTRAINT_WORDS)
+    type_text = cur.text(type_toks)
+    col = F.ColumnDef(name, _type(type_text, dialect) if type_toks else None)
+    col.serial = bool(re.fullmatch(r"(small|big)?serial[248]?", type_text.strip().lower()))
+    while not cur.done():
+        con_name = cur.name() if cur.accept("CONSTRAINT") else None
+        if cur.accept("NOT", "NULL"):
+            col.nullable = False
+        elif cur.accept("NULL"):
+            col.nullable = True
+        elif cur.accept("DEFAULT"):
+            toks = cur.until_depth0(COLUMN_CONSTRAINT_WORDS)
+            col.default = _default(cur.text(toks), toks)
+        elif cur.accept("PRIMARY", "KEY"):
+            col.nullable = False
+            col.constraints.append(F.ConstraintDef("primary_key", con_name, (name,)))
+        elif cur.accept("UNIQUE"):
+            col.constraints.append(F.ConstraintDef("unique", con_name, (name,)))
+        elif cur.accept("CHECK"):
+            col.constraints.append(F.ConstraintDef("check", con_name, (name,), cur.text(cur.paren_group())))
+        elif cur.accept("REFERENCES"):
+            ref = cur.name()
+            col.constraints.append(F.ConstraintDef("foreign_key", con_name, (name,), ref_table=ref))
+        elif cur.accept("GENERATED"):
+            rest = cur.until_depth0(COLUMN_CONSTRAINT_WORDS - {"GENERATED"} - {"DEFAULT"})
+            words = [t.text.upper() for t in rest]
+            if "IDENTITY" in words:
+                col.identity = True
+                col.nullable = False
+            else:
+                col.generated = "stored" if "STORED" in words else "virtual" if "VIRTUAL" in words else "default"
+        elif cur.accept("COLLATE"):
+            cur.name()
+        else:
+            cur.i += 1  # DEFERRABLE, INITIALLY ..., ON DELETE ... and the like: no safety impact
+    return col
+
+
+def _default(text: str, toks: list[Token]) -> F.Default:
+    """Classify a default: constant, stable (evaluated once per statement) or volatile."""
+    functions, volatility = [], "constant"
+    for k, tok in enumerate(toks):
+        nxt = toks[k + 1] if k + 1 < len(toks) else None
+        word = tok.text.lower()
+        if nxt is not None and nxt.token_type == TokenType.L_PAREN and tok.token_type not in (
+                TokenType.STRING, TokenType.L_PAREN):
+            if word in ("cast", "array", "row"):
+                continue
+            functions.append(word)
+            if word not in STABLE_FUNCTIONS:
+                volatility = "volatile"
+            elif volatility == "constant":
+                volatility = "stable"
+        elif word in STABLE_KEYWORDS and word not in ("true", "false", "null") and volatility == "constant":
+            volatility = "stable"
+    return F.Default(text, volatility, tuple(functions))
+
+
+# --- CREATE / DROP -----------------------------------------------------------------------
+
+
+def _create_table(cur: Cursor, dialect: str) -> list[F.Fact]:
+    cur.expect("CREATE")
+    cur.accept("UNLOGGED") or cur.accept("GLOBAL") or cur.accept("LOCAL")
+    cur.expect("TABLE")
+    cur.accept("IF", "NOT", "EXISTS")
+    fact = F.CreateTable(cur.name())
+    if cur.accept("PARTITION", "OF"):
+        fact.partition_of = cur.name()
+        return [fact]
+    if cur.peek() is None or cur.peek().token_type != TokenType.L_PAREN:
+        return [fact]  # CREATE TABLE ... AS SELECT / LIKE: a new table either way
+    for element in split_commas(cur.paren_group()):
+        sub = Cursor(element, cur.sql)
+        if sub.word() in ("CONSTRAINT", "CHECK", "FOREIGN", "UNIQUE", "PRIMARY", "EXCLUDE"):
+            fact.constraints.append(_table_constraint(sub))
+        elif sub.word() == "LIKE":
+            continue
+        else:
+            fact.columns.append(_column_def(sub, dialect))
+    return [fact]
+
+
+def _create_index(cur: Cursor) -> list[F.Fact]:
+    cur.expect("CREATE")
+    unique = cur.accept("UNIQUE")
+    cur.expect("INDEX")
+    concurrently = cur.accept("CONCURRENTLY")
+    cur.accept("IF", "NOT", "EXISTS")
+    name = None if cur.at("ON") else cur.name()
+    cur.expect("ON")
+    only = cur.accept("ONLY")
+    table = cur.name()
+    if cur.accept("USING"):
+        cur.name()
+    cols: tuple[str, ...] = ()
+    if cur.peek() is not None and cur.peek().token_type == TokenType.L_PAREN:
+        cols = tuple(cur.text(part) for part in split_commas(cur.paren_group()))
+    return [F.CreateIndex(table, name, cols, unique, concurrently, only)]
+
+
+def _create_domain(cur: Cursor) -> list[F.Fact]:
+    cur.expect("CREATE", "DOMAIN")
+    name = cur.name()
+    return [F.CreateDomain(name, _rest_has(cur, "CHECK"))]
+
+
+def _drop(cur: Cursor) -> list[F.Fact]:
+    cur.expect("DROP")
+    kind = cur.word()
+    cur.i += 1
+    concurrently = cur.accept("CONCURRENTLY")
+    cur.accept("IF", "EXISTS")
+    names = [cur.name()]
+    while cur.peek() is not None and cur.peek().token_type == TokenType.COMMA:
+        cur.i += 1
+        names.append(cur.name())
+    if kind == "TABLE":
+        return [F.DropTable(n) for n in names]
+    return [F.DropIndex(n, concurrently) for n in names]
+
+
+def _alter_index(cur: Cursor) -> list[F.Fact]:
+    cur.expect("ALTER", "INDEX")
+    cur.accept("IF", "EXISTS")
+    name = cur.name()
+    if cur.accept("RENAME", "TO"):
+        return [F.RenameIndex(name, cur.name())]
+    return [F.Harmless("ALTER INDEX")]  # SET (...), ATTACH PARTITION: SHARE UPDATE EXCLUSIVE at most
+
+
+def _alter_type(cur: Cursor) -> list[F.Fact]:
+    cur.expect("ALTER", "TYPE")
+    name = cur.name()
+    if cur.at("ADD", "VALUE"):
+        return [F.EnumAddValue(name)]
+    return [F.Harmless("ALTER TYPE")]
+
+
+def _truncate(cur: Cursor) -> list[F.Fact]:
+    cur.expect("TRUNCATE")
+    cur.accept("TABLE")
+    cur.accept("ONLY")
+    names = [cur.name()]
+    while cur.peek() is not None and cur.peek().token_type == TokenType.COMMA:
+        cur.i += 1
+        names.append(cur.name())
+    return [F.Truncate(n) for n in names]
+
+
+def _set(cur: Cursor) -> list[F.Fact]:
+    reset = cur.word() == "RESET"
+    cur.i += 1
+    local = cur.accept("LOCAL")
+    cur.accept("SESSION")
+    if cur.at("CHARACTERISTICS") or cur.at("TRANSACTION") or cur.done():
+        return [F.Harmless("SET")]
+    name = cur.name().lower()
+    if reset:
+        return [F.SetSetting(name, "", local)]
+    cur.accept("TO") or cur.accept("=")
+    if cur.peek() is not None and cur.peek().token_type == TokenType.EQ:
+        cur.i += 1
+    value = " ".join(t.text for t in cur.toks[cur.i:])
+    return [F.SetSetting(name, value, local)]
+
+
+def _maintenance(cur: Cursor) -> list[F.Fact]:
+    verb = cur.word()
+    cur.i += 1
+    if verb == "VACUUM":
+        options = []
+        if cur.peek() is not None and cur.peek().token_type == TokenType.L_PAREN:
+            options = [t.text.upper() for t in cur.paren_group()]
+        while cur.word() in ("FULL", "FREEZE", "VERBOSE", "ANALYZE", "ANALYSE"):
+            options.append(cur.word())
+            cur.i += 1
+        tables = [] if cur.done() else [cur.name()]
+        facts: list[F.Fact] = [F.NoTransaction("VACUUM", tables[0] if tables else None)]
+        if "FULL" in options:
+            facts += [F.TableRewrite(t, "VACUUM FULL") for t in tables] or [F.Unknown("VACUUM FULL of every table")]
+        return facts
+    if verb == "CLUSTER":
+        cur.accept("VERBOSE")
+        if cur.done():
+            return [F.Unknown("CLUSTER of every clustered table")]
+        return [F.TableRewrite(cur.name(), "CLUSTER")]
+    if verb == "REINDEX":
+        if cur.peek() is not None and cur.peek().token_type == TokenType.L_PAREN:
+            cur.paren_group()
+        target = cur.word().lower()
+        cur.i += 1
+        concurrently = cur.accept("CONCURRENTLY")
+        name = cur.name()
+        return [F.Reindex(target, name, concurrently, table=name if target == "table" else None)]
+    # LOCK [TABLE] [ONLY] name [, ...] [IN mode MODE] [NOWAIT]
+    cur.accept("TABLE")
+    cur.accept("ONLY")
+    names = [cur.name()]
+    while cur.peek() is not None and cur.peek().token_type == TokenType.COMMA:
+        cur.i += 1
+        names.append(cur.name())
+    mode = "ACCESS EXCLUSIVE"
+    if cur.accept("IN"):
+        words = []
+        while not cur.done() and cur.word() != "MODE":
+            words.append(cur.word())
+            cur.i += 1
+        mode = " ".join(words)
+    return [F.LockTable(n, mode) for n in names]
+
+
+def _do_block(cur: Cursor, dialect: str) -> list[F.Fact]:
+    """A DO block can hide anything; name the tables it mentions so the engine can decide."""
+    body = next((t for t in cur.toks if t.token_type in (TokenType.STRING, TokenType.HEREDOC_STRING)), None)
+    text = body.text if body is not None else ""
+    if text.startswith("$"):
+        text = re.sub(r"^\$[^$]*\$|\$[^$]*\$$", "", text)
+    try:
+        words = tuple(sorted({t.text.lower() for t in tokenize(text, dialect)
+                              if t.token_type in (TokenType.VAR, TokenType.IDENTIFIER)}))
+    except SqlglotError:
+        words = ()
+    return [F.Unknown("DO block", None, words)]
+
+
+# --- everything else: sqlglot's parser ---------------------------------------------------
+
+
+def _parsed(cur: Cursor, dialect: str) -> list[F.Fact]:
+    try:
+        tree = sqlglot.parse_one(cur.sql, read=SQLGLOT_DIALECT.get(dialect, dialect))
+    except SqlglotError as err:
+        return [F.ParseFailed(first_line(str(err)))]
+    if isinstance(tree, (exp.Update, exp.Delete)):
+        target = tree.this
+        table = target.this if isinstance(target, exp.Alias) else target
+        name = qualified([p.name if p.args.get("quoted") else p.name.lower() for p in table.parts]) if isinstance(
+            table, exp.Table) else str(table).lower()
+        return [F.DataChange("UPDATE" if isinstance(tree, exp.Update) else "DELETE", name,
+                             tree.args.get("where") is not None, tree.args.get("limit") is not None)]
+    if isinstance(tree, exp.Command):
+        return [F.Unknown(f"{tree.this} statement")]
+    return [F.Harmless(type(tree).__name__)]
