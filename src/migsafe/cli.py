@@ -119,8 +119,8 @@ def check(
         raise UsageError("--diff is not available yet")
 
     cwd = Path.cwd()
-    # Config-key spelling; only what the command line gave, so the config file fills the rest.
-    overrides: dict[str, object] = {
+    # Config-key spelling; None means "flag not given": the config file (or default) decides.
+    overrides = {
         "dialect": dialect,
         "target-version": target_version,
         "fail-on": fail_on,
@@ -128,7 +128,6 @@ def check(
         "ignore": _rule_list(ignore),
         "no-exec": True if no_exec else None,
     }
-    overrides = {k: v for k, v in overrides.items() if v is not None}
     config_path = config_file if config_file is not None else config.find_config(cwd)
     settings = config.load_settings(config_path, overrides, known_rule_ids())
     result = engine.check(list(paths) or [Path(".")], settings, cwd)
@@ -168,11 +167,15 @@ def explain(rule: str) -> None:
 def rules() -> None:
     """List the rules with severity, dialects and summary."""
     from migsafe.docs import all_rule_docs
+    from migsafe.rules import ALL_DIALECTS, default_severities, rule_dialects
 
+    # Behaviour (severity, dialects) comes from the code; reader text from the rule pages.
+    summaries = {d.id: d.summary for d in all_rule_docs()}
     rows = [("ID", "SEVERITY", "DIALECTS", "SUMMARY")]
-    for d in all_rule_docs():
-        dialects = ",".join(d.dialects) if d.dialects else "all"
-        rows.append((d.id, d.severity.value, dialects, d.summary))
+    for rule_id, severity in default_severities().items():
+        dialects = rule_dialects(rule_id)
+        shown = "all" if set(dialects) == set(ALL_DIALECTS) else ",".join(dialects)
+        rows.append((rule_id, severity.value, shown, summaries.get(rule_id, "")))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         cells = [cell.ljust(w) for cell, w in zip(row, widths)] + [row[3]]
@@ -188,11 +191,10 @@ def fix(args: tuple[str, ...]) -> int:
 
 
 def known_rule_ids() -> set[str]:
-    """Registered rules, plus those only the engine raises (not-analyzed, ...): all have a page."""
-    from migsafe.docs import all_rule_docs
-    from migsafe.rules import all_rules
+    """Every rule id, including those only the engine raises (not-analyzed, ...)."""
+    from migsafe.rules import default_severities
 
-    return {r.id for r in all_rules()} | {d.id for d in all_rule_docs()}
+    return set(default_severities())
 
 
 def _rule_list(value: str | None) -> list[str] | None:

@@ -23,7 +23,7 @@ _BOM = "\ufeff"
 # A line break is \r\n, \n or a lone \r (as sqlglot and editors count them).
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # psql meta-commands (\connect, \set, \i ...) are client commands, not SQL.
-_META_LINE = re.compile(r"^[ \t]*\\[^\r\n]*", re.M)
+_META_LINE = re.compile(r"(?:\A|(?<=[\r\n]))[ \t]*\\[^\r\n]*")
 # CREATE <these> ... BEGIN ... END holds `;` that do not end the statement (SQLite/MySQL
 # trigger bodies, PostgreSQL 14+ `BEGIN ATOMIC`).
 _ROUTINE_WORDS = {"TRIGGER", "FUNCTION", "PROCEDURE"}
@@ -86,24 +86,26 @@ def _tokenizer_class(dialect: str) -> type:
 
 def _tokenize(body: str, dialect: str) -> list[Token]:
     tokenizer = _tokenizer_class(dialect)(dialect=_SQLGLOT_DIALECT[dialect])
-    metas = [m.span() for m in _META_LINE.finditer(body)]
-    while True:
+    try:
+        # Blank meta-command lines with spaces so that offsets stay the same.
+        return tokenizer.tokenize(_blank(body, _meta_lines(body, tokenizer)))
+    except TokenError as e:
+        raise _split_error(body, _error_start(tokenizer, e, len(body))) from None
+
+
+def _meta_lines(body: str, tokenizer) -> list[tuple[int, int]]:
+    """Spans of psql meta-command lines: backslash lines outside any string or comment."""
+    metas: list[tuple[int, int]] = []
+    segment = 0  # the tokenizer is at top level here (start, or just after a meta line)
+    for m in _META_LINE.finditer(body):
         try:
-            # Blank meta-command lines with spaces so that offsets stay the same.
-            tokens = tokenizer.tokenize(_blank(body, metas))
-        except TokenError as e:
-            start = _error_start(tokenizer, e, len(body))
-            later = [m for m in metas if m[0] > start]
-            if not later:
-                raise _split_error(body, start) from None
-            # The blanked line may have held the closing quote of a multi-line string.
-            metas.remove(later[0])
-            continue
-        # A backslash line inside a multi-line string or $$ body is SQL text: keep it, retry.
-        inside = [m for m in metas if any(t.start < m[0] <= t.end for t in tokens)]
-        if not inside:
-            return tokens
-        metas = [m for m in metas if m not in inside]
+            # The SQL before the line tokenizes cleanly only if nothing is left open.
+            tokenizer.tokenize(body[segment : m.start()])
+        except TokenError:
+            continue  # inside a multi-line string, $$ body or /* comment: SQL text
+        metas.append(m.span())
+        segment = m.end()
+    return metas
 
 
 def _blank(text: str, spans: list[tuple[int, int]]) -> str:

@@ -64,6 +64,10 @@ HARMLESS_LEADS = (
 )
 
 
+MULTIWORD_KEYWORD = re.compile(r"[A-Za-z_]+(\s+[A-Za-z_]+)+$")
+STRINGISH = frozenset(t for t in TokenType if t.name.endswith("STRING")) | {TokenType.IDENTIFIER}
+
+
 class Malformed(Exception):
     """The statement is recognised but not well formed."""
 
@@ -201,7 +205,7 @@ def tokenize(sql: str, dialect: str) -> list[Token]:
     for tok in raw:
         if tok.token_type == TokenType.SEMICOLON:
             continue
-        if tok.token_type not in (TokenType.STRING, TokenType.IDENTIFIER) and re.search(r"\s", tok.text):
+        if tok.token_type not in STRINGISH and MULTIWORD_KEYWORD.match(tok.text):
             for m in re.finditer(r"\S+", tok.text):
                 start = tok.start + m.start()
                 out.append(Token(TokenType.VAR, m.group(), tok.line, tok.col, start, start + len(m.group()) - 1))
@@ -643,16 +647,10 @@ def _maintenance(cur: Cursor) -> list[F.Fact]:
 
 
 def _do_block(cur: Cursor, dialect: str) -> list[F.Fact]:
-    """A DO block can hide anything; name the tables it mentions so the engine can decide."""
-    body = next((t for t in cur.toks if t.token_type in (TokenType.STRING, TokenType.HEREDOC_STRING)), None)
-    text = body.text if body is not None else ""
-    if text.startswith("$"):
-        text = re.sub(r"^\$[^$]*\$|\$[^$]*\$$", "", text)
-    try:
-        words = tuple(sorted({t.text.lower() for t in tokenize(text, dialect)
-                              if t.token_type in (TokenType.VAR, TokenType.IDENTIFIER)}))
-    except SqlglotError:
-        words = ()
+    """A DO block can hide anything, even in EXECUTE strings: name every word it uses so the
+    engine can tell whether it mentions an existing table."""
+    body = next((t.text for t in cur.toks if t.token_type in STRINGISH), "")
+    words = tuple(sorted({w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_$]*", body)}))
     return [F.Unknown("DO block", None, words)]
 
 
