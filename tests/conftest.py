@@ -30,3 +30,34 @@ def run_cli():
         return code, out.getvalue(), err.getvalue()
 
     return run
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
+UPDATE_SNAPSHOTS = os.environ.get("MIGSAFE_UPDATE_SNAPSHOTS") == "1"
+
+
+def assert_snapshot(name: str, actual: str) -> None:
+    """Compare `actual` with tests/snapshots/<name>; with MIGSAFE_UPDATE_SNAPSHOTS=1, write it.
+
+    Snapshots are bytes on disk ("\\n" line ends, UTF-8), so a byte-level change shows up.
+    """
+    path = SNAPSHOTS / name
+    if UPDATE_SNAPSHOTS:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(actual.encode("utf-8"))
+        return
+    if not path.is_file():
+        pytest.fail(f"snapshot {path.relative_to(REPO_ROOT)} is missing; "
+                    f"run with MIGSAFE_UPDATE_SNAPSHOTS=1 to create it")
+    expected = path.read_bytes().decode("utf-8")
+    assert actual == expected, (
+        f"output differs from snapshot {path.relative_to(REPO_ROOT)}; if the change is intended, "
+        f"rerun with MIGSAFE_UPDATE_SNAPSHOTS=1 and review the diff"
+    )
+
+
+@pytest.fixture
+def snapshot():
+    """snapshot(name, actual): see assert_snapshot."""
+    return assert_snapshot

@@ -28,9 +28,9 @@ def main(argv: list[str] | None = None) -> int:
         rv = cli.main(args=args, prog_name="migsafe", standalone_mode=False)
         return int(rv or 0)
     except click.UsageError as e:  # also BadParameter, NoSuchOption, ...
-        _say(f"migsafe: error: {_one_line(e.format_message())}")
-        if e.ctx is not None:
-            _say(f"Try '{e.ctx.command_path} --help' for help.")
+        # One line, as the contract asks: the --help hint goes on the same line.
+        hint = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
+        _say(f"migsafe: error: {_one_line(e.format_message())}{hint}")
         return ExitCode.ERROR  # the user's arguments, never worth a traceback
     except MigsafeError as e:
         return _fail(f"migsafe: error: {_one_line(e)}", debug)
@@ -71,7 +71,8 @@ def cli(ctx: click.Context) -> int:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+# Existence is checked by discover (UsageError "path does not exist: X"), not by click.
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--dialect", type=click.Choice(DIALECTS), help="Database the migrations run on.")
 @click.option("--target-version", metavar="N", help="Server major version, e.g. 15 or 8.0.")
 @click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default="text", show_default=True)

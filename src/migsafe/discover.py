@@ -28,7 +28,7 @@ def discover(paths: list[Path], exclude: list[str], cwd: Path) -> Discovered:
     seen_files: set[Path] = set()
     seen_dirs: set[Path] = set()  # resolved; shared so overlapping PATHs are walked once
     for given in paths:
-        full = cwd / given  # an absolute `given` stays as is
+        full = Path(os.path.abspath(cwd / given))  # an absolute `given` stays; "a/../b" -> "b"
         if not full.exists():
             raise UsageError(f"path does not exist: {given}")
         if full.is_dir():
@@ -37,7 +37,7 @@ def discover(paths: list[Path], exclude: list[str], cwd: Path) -> Discovered:
             # A file named on the command line is taken as is (exclude does not apply).
             found = [full] if _is_sql(full) else []
         for f in found:
-            if f.resolve() not in seen_files:
+            if f.resolve() not in seen_files:  # also a symlink to a file already found
                 seen_files.add(f.resolve())
                 sql.append(f)
     return Discovered(sql_files=order_sql_files(sql))
@@ -56,8 +56,6 @@ def is_excluded(rel: str, patterns: list[str]) -> bool:
         pattern = pattern.strip().rstrip("/")
         if pattern.startswith("./"):
             pattern = pattern[2:]
-        if not pattern:
-            continue
         if "/" not in pattern:
             if any(fnmatchcase(part, pattern) for part in parts):
                 return True

@@ -1,4 +1,5 @@
 import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from migsafe.sources.sql import (
     order_sql_files,
     relative_path,
 )
+
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="OS error texts and symlinks differ")
 
 
 def write(path: Path, content) -> Path:
@@ -81,7 +84,7 @@ def test_empty_file_is_a_migration_without_statements(tmp_path):
 def test_not_utf8(tmp_path):
     f = write(tmp_path / "latin1.sql", b"SELECT 1;\nSELECT 'caf\xe9';\n")
     mig = load_one(f, tmp_path)
-    assert mig.error == "file is not valid UTF-8 (byte 0xe9 at offset 24)"
+    assert mig.error == "file is not valid UTF-8 (byte 0xe9 at offset 21)"
     assert (mig.error_line, mig.statements, mig.name) == (2, [], "latin1.sql")
 
 
@@ -91,6 +94,7 @@ def test_not_utf8_offset_counts_the_bom(tmp_path):
     assert (mig.error, mig.error_line) == ("file is not valid UTF-8 (byte 0xff at offset 9)", 3)
 
 
+@posix_only
 def test_unreadable_directory_named_sql(tmp_path):
     d = tmp_path / "weird.sql"
     d.mkdir()
@@ -99,6 +103,7 @@ def test_unreadable_directory_named_sql(tmp_path):
     assert (mig.error_line, mig.statements, mig.path) == (1, [], "weird.sql")
 
 
+@posix_only
 def test_missing_file(tmp_path):
     mig = load_one(tmp_path / "gone.sql", tmp_path)
     assert mig.error == "file could not be read (No such file or directory)"
@@ -124,6 +129,19 @@ def test_migration_name():
 def test_relative_path(tmp_path):
     assert relative_path(tmp_path / "a" / "b.sql", tmp_path) == "a/b.sql"
     assert relative_path(Path("a/../c/b.sql"), tmp_path) == "c/b.sql"
+
+
+@posix_only
+def test_relative_path_with_symlinks(tmp_path):
+    real = write(tmp_path / "real" / "x.sql", "")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "link.sql").symlink_to(real)
+    # A symlinked file keeps the name it has below cwd.
+    assert relative_path(project / "link.sql", project) == "link.sql"
+    # A symlinked cwd (e.g. /tmp on macOS) still gives a relative path.
+    (tmp_path / "cwdlink").symlink_to(tmp_path / "real")
+    assert relative_path(real, tmp_path / "cwdlink") == "x.sql"
 
 
 @pytest.mark.parametrize(

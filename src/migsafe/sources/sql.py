@@ -46,14 +46,54 @@ def load_sql_migration(path: Path, cwd: Path, dialect: str, per_file_transaction
         mig.error = f"file is not valid UTF-8 (byte 0x{data[bom + e.start]:02x} at offset {bom + e.start})"
         mig.error_line = len(line_starts(good))
         return mig
+    body = up_section(mig, per_file_transaction)
+    mig.irreversible = missing_down(path)
     try:
-        raws = split_sql(mig.text, dialect)
+        raws = split_sql(body, dialect)
     except SplitError as e:
         mig.error, mig.error_line = e.message, e.line
         return mig
     # in_transaction=None: the engine follows BEGIN/COMMIT in the file itself.
     mig.statements = [Statement(r.sql, r.span, in_transaction=None) for r in raws]
     return mig
+
+
+# dbmate (`-- migrate:up` / `-- migrate:down`) and goose (`-- +goose Up` / `-- +goose Down`) keep
+# both directions in one file, and run each migration in a transaction unless told otherwise.
+_UP_MARKER = re.compile(r"^--\s*(migrate:up|\+goose\s+up)\b(.*)$", re.I | re.M)
+_DOWN_MARKER = re.compile(r"^--\s*(migrate:down|\+goose\s+down)\b", re.I | re.M)
+_NO_TRANSACTION = re.compile(r"transaction:\s*false|^--\s*\+goose\s+no\s+transaction", re.I | re.M)
+
+
+def up_section(mig: Migration, per_file_transaction: bool) -> str:
+    """The text to check: for dbmate/goose files, only the up section, blanked around so that
+    line numbers stay those of the file."""
+    up = _UP_MARKER.search(mig.text)
+    if up is None:
+        return mig.text
+    mig.starts_in_transaction = not _NO_TRANSACTION.search(mig.text)
+    down = _DOWN_MARKER.search(mig.text, up.end())
+    end = down.start() if down else len(mig.text)
+    blank = lambda part: re.sub(r"[^\r\n]", " ", part)  # noqa: E731 - keep offsets and lines
+    return blank(mig.text[: up.end()]) + mig.text[up.end(): end] + blank(mig.text[end:])
+
+
+def missing_down(path: Path) -> tuple[int, str] | None:
+    """An up.sql (or x.up.sql) with no down.sql beside it, or an empty one, has no way back."""
+    name = path.name.lower()
+    if name == "up.sql":
+        down = path.with_name("down.sql")
+    elif name.endswith(".up.sql"):
+        down = path.with_name(path.name[: -len(".up.sql")] + ".down.sql")
+    else:
+        return None
+    try:
+        text = down.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return 1, f"{path.name} has no {down.name} beside it: there is no way back if the deploy must be rolled back."
+    if not re.sub(r"--[^\n]*|/\*.*?\*/|\s", "", text, flags=re.S):
+        return 1, f"{down.name} beside {path.name} is empty: there is no way back if the deploy must be rolled back."
+    return None
 
 
 def migration_name(path: Path) -> str:

@@ -1,0 +1,163 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from migsafe.discover import Discovered, discover, is_excluded
+from migsafe.errors import UsageError
+
+
+def touch(root: Path, *names: str) -> None:
+    for name in names:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("SELECT 1;")
+
+
+def found(tmp_path, paths=("."), exclude=()):
+    result = discover([Path(p) for p in paths], list(exclude), tmp_path)
+    return [p.relative_to(tmp_path).as_posix() for p in result.sql_files]
+
+
+def test_walks_recursively_in_migration_order(tmp_path):
+    touch(tmp_path, "db/V10__c.sql", "db/V2__b.sql", "db/sub/0001_x.sql", "a/1_x.sql", "notes.txt", "db/x.py")
+    assert found(tmp_path) == ["a/1_x.sql", "db/V2__b.sql", "db/V10__c.sql", "db/sub/0001_x.sql"]
+
+
+def test_result_shape(tmp_path):
+    touch(tmp_path, "x.sql")
+    result = discover([Path(".")], [], tmp_path)
+    assert result == Discovered(sql_files=[tmp_path / "x.sql"], alembic_roots=[], django_roots=[])
+
+
+def test_skips_hidden_and_tool_folders(tmp_path):
+    touch(
+        tmp_path,
+        ".git/x.sql",
+        ".venv/x.sql",
+        ".hidden/x.sql",
+        "venv/x.sql",
+        "node_modules/pkg/x.sql",
+        "__pycache__/x.sql",
+        "lib/site-packages/pkg/x.sql",
+        "keep/0001_x.sql",
+    )
+    assert found(tmp_path) == ["keep/0001_x.sql"]
+
+
+def test_hidden_folder_given_as_path_is_walked(tmp_path):
+    touch(tmp_path, ".migrations/0001_x.sql")
+    assert found(tmp_path, [".migrations"]) == [".migrations/0001_x.sql"]
+
+
+def test_down_files_are_not_found(tmp_path):
+    touch(tmp_path, "m/0001_a/up.sql", "m/0001_a/down.sql", "m/0002_b.down.sql", "m/0002_b.up.sql", "m/U2__b.sql")
+    assert found(tmp_path) == ["m/0001_a/up.sql", "m/0002_b.up.sql"]
+
+
+def test_path_does_not_exist(tmp_path):
+    with pytest.raises(UsageError) as info:
+        discover([Path("nope/x.sql")], [], tmp_path)
+    assert str(info.value) == "path does not exist: nope/x.sql"
+
+
+def test_paths_are_relative_to_cwd_not_process_cwd(tmp_path, monkeypatch):
+    touch(tmp_path, "project/db/0001_x.sql")
+    monkeypatch.chdir(tmp_path)
+    result = discover([Path("db")], [], tmp_path / "project")
+    assert result.sql_files == [tmp_path / "project" / "db" / "0001_x.sql"]
+
+
+def test_file_path_is_taken_as_is(tmp_path):
+    touch(tmp_path, "legacy/.old/0001_x.sql", "readme.md")
+    assert found(tmp_path, ["legacy/.old/0001_x.sql"], exclude=["legacy/**"]) == ["legacy/.old/0001_x.sql"]
+    assert found(tmp_path, ["readme.md"]) == []
+
+
+def test_overlapping_paths_give_each_file_once(tmp_path):
+    touch(tmp_path, "db/0002_b.sql", "db/0001_a.sql")
+    assert found(tmp_path, ["db/0002_b.sql", ".", "db"]) == ["db/0001_a.sql", "db/0002_b.sql"]
+
+
+def test_given_paths_are_normalized(tmp_path):
+    touch(tmp_path, "db/0001_a.sql")
+    result = discover([Path("db/../db/0001_a.sql")], [], tmp_path)
+    assert result.sql_files == [tmp_path / "db" / "0001_a.sql"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks")
+def test_symlinked_file_counts_once(tmp_path):
+    touch(tmp_path, "db/0001_a.sql")
+    (tmp_path / "db" / "current.sql").symlink_to(tmp_path / "db" / "0001_a.sql")
+    assert found(tmp_path) == ["db/0001_a.sql"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks")
+def test_symlink_loop_is_walked_once(tmp_path):
+    touch(tmp_path, "db/0001_x.sql")
+    (tmp_path / "db" / "loop").symlink_to(tmp_path / "db")
+    assert found(tmp_path) == ["db/0001_x.sql"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks")
+def test_symlinked_folder_is_followed(tmp_path):
+    touch(tmp_path, "shared/0001_x.sql")
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "db").symlink_to(tmp_path / "shared")
+    assert found(tmp_path, ["project"]) == ["project/db/0001_x.sql"]
+
+
+def test_unreadable_folder_is_skipped(tmp_path, monkeypatch):
+    touch(tmp_path, "db/0001_x.sql", "pgdata/x.sql")
+    real_scandir = os.scandir
+
+    def scandir(path):  # as for a folder owned by another user (chmod does not stop root)
+        if Path(path).name == "pgdata":
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    assert found(tmp_path) == ["db/0001_x.sql"]
+
+
+def test_exclude_globs(tmp_path):
+    touch(
+        tmp_path,
+        "legacy/0001_x.sql",
+        "legacy/deep/0002_x.sql",
+        "db/legacy/0003_x.sql",
+        "db/0004_x.sql",
+        "db/0005_x.tmp.sql",
+        "db/old/0006_x.sql",
+    )
+    assert found(tmp_path, exclude=["legacy/**"]) == [
+        "db/0004_x.sql",
+        "db/0005_x.tmp.sql",
+        "db/legacy/0003_x.sql",
+        "db/old/0006_x.sql",
+    ]
+    assert found(tmp_path, exclude=["**/legacy/**", "*.tmp.sql", "db/old"]) == ["db/0004_x.sql"]
+
+
+@pytest.mark.parametrize(
+    "rel, pattern, excluded",
+    [
+        ("legacy/a.sql", "legacy/**", True),
+        ("legacy/x/a.sql", "legacy/**", True),
+        ("legacy/x/a.sql", "legacy", True),
+        ("legacy/x/a.sql", "legacy/", True),
+        ("legacy/x/a.sql", "./legacy/*", True),
+        ("db/legacy/a.sql", "legacy/**", False),  # anchored at cwd: has a "/"
+        ("db/legacy/a.sql", "legacy", True),  # a bare name matches at any depth
+        ("db/legacy/a.sql", "**/legacy/**", True),
+        ("legacy/a.sql", "**/legacy/**", True),
+        ("db/a.sql", "db/*.sql", True),
+        ("db/a.sql", "*.SQL", False),  # case-sensitive on every platform
+        ("db/a.sql", "b*", False),
+        ("legacyx/a.sql", "legacy", False),
+        ("db/a.sql", "", False),
+    ],
+)
+def test_is_excluded(rel, pattern, excluded):
+    assert is_excluded(rel, [pattern]) is excluded
