@@ -84,10 +84,8 @@ def judge(migration: Migration, index: int, schema: Schema, dialect, active: lis
     for stmt in migration.statements:
         for fact in translate(stmt.sql, dialect_name(dialect)):
             if isinstance(fact, F.ParseFailed):
-                line = stmt.span.line + (fact.line_offset if stmt.in_transaction is None else 0)
                 out.append(finding(migration, "not-analyzed", f"Could not parse this statement: {fact.message}",
-                                   Span(line, stmt.span.column if line == stmt.span.line else 1, line, 1)
-                                   if line != stmt.span.line else stmt.span, stmt))
+                                   parse_failure_span(migration, stmt, fact), stmt))
                 continue
             if isinstance(fact, F.Begin):
                 in_tx = True
@@ -107,6 +105,15 @@ def judge(migration: Migration, index: int, schema: Schema, dialect, active: lis
         line, reason = migration.irreversible
         out.append(finding(migration, "irreversible-migration", reason, Span(line, 1, line, 1)))
     return out
+
+
+def parse_failure_span(migration: Migration, stmt: Statement, fact: F.ParseFailed) -> Span:
+    """In an SQL file, the line inside the statement where parsing failed; elsewhere the
+    statement's own place (the op call that issued it)."""
+    if migration.source != "sql" or fact.line_offset == 0:
+        return stmt.span
+    line = stmt.span.line + fact.line_offset
+    return Span(line, 1, line, 1)
 
 
 def dialect_name(dialect) -> str:

@@ -58,7 +58,7 @@ HARMLESS_LEADS = (
     ("DROP", "PROCEDURE"), ("DROP", "VIEW"), ("DROP", "MATERIALIZED"), ("DROP", "SEQUENCE"),
     ("DROP", "TYPE"), ("DROP", "EXTENSION"), ("DROP", "SCHEMA"), ("DROP", "TRIGGER"),
     ("DROP", "DOMAIN"), ("DROP", "POLICY"), ("DROP", "ROLE"), ("DROP", "USER"), ("DROP", "RULE"),
-    ("INSERT",), ("SELECT",), ("WITH",), ("VALUES",), ("ANALYZE",), ("ANALYSE",), ("NOTIFY",),
+    ("ANALYZE",), ("ANALYSE",), ("NOTIFY",),
     ("LISTEN",), ("SAVEPOINT",), ("RELEASE",), ("CHECKPOINT",), ("DISCARD",), ("SECURITY",),
     ("REFRESH",), ("SHOW",), ("EXPLAIN",), ("PRAGMA",), ("USE",), ("CALL",), ("COPY",),
 )
@@ -268,7 +268,7 @@ def _dispatch(cur: Cursor, dialect: str) -> list[F.Fact]:
         return _maintenance(cur)
     if w0 == "DO":
         return _do_block(cur, dialect)
-    if any(cur.at(*lead) for lead in HARMLESS_LEADS) and w0 not in ("WITH",):
+    if any(cur.at(*lead) for lead in HARMLESS_LEADS):
         return [F.Harmless(" ".join(cur.word(k) for k in range(2)).strip())]
     return _parsed(cur, dialect)
 
@@ -661,6 +661,9 @@ def _parsed(cur: Cursor, dialect: str) -> list[F.Fact]:
     try:
         tree = sqlglot.parse_one(cur.sql, read=SQLGLOT_DIALECT.get(dialect, dialect))
     except SqlglotError as err:
+        detail = (getattr(err, "errors", None) or [{}])[0]
+        if detail.get("highlight"):
+            return [F.ParseFailed(f"unexpected {detail['highlight']!r}", max(detail.get("line", 1) - 1, 0))]
         return [F.ParseFailed(first_line(str(err)))]
     if isinstance(tree, (exp.Update, exp.Delete)):
         target = tree.this
