@@ -335,10 +335,7 @@ def test_not_valid_utf8_in_a_folder(run_cli, tmp_path):
     [
         pytest.param("SELEC 1;\n", id="misspelled verb"),
         pytest.param("ALTER TABLE users DROP COLUMN;\n", id="missing column name"),
-        pytest.param(
-            "ALTER TABBLE users DROP COLUMN email;\n", id="misspelled ALTER target",
-            marks=pytest.mark.xfail(strict=True, reason="translated to Unknown(table=None) and silently passed"),
-        ),
+        pytest.param("ALTER TABBLE users DROP COLUMN email;\n", id="misspelled ALTER target"),
     ],
 )
 def test_unparseable_statement_fails_the_run(run_cli, tmp_path, sql):
@@ -474,3 +471,9 @@ def test_explain_unknown_rule_exits_2(run_cli):
     code, out, err = run_cli(["explain", "drop-colum"])
     assert (code, out) == (2, "")
     assert "drop-colum" in assert_one_error_line(err)
+
+
+def test_start_after_naming_no_migration_exits_2(run_cli, tmp_path):
+    write(tmp_path, {"V1__users.sql": USERS, "migsafe.toml": 'start-after = { sql = "V9__nope.sql" }\n'})
+    code, _, err = run_cli(["check", "."], cwd=tmp_path)
+    assert code == 2 and "V9__nope.sql" in err and len(err.strip().splitlines()) == 1

@@ -132,3 +132,8 @@ def test_unparseable_is_parse_failed(sql):
 def test_unknown_alter_table_form_names_the_table():
     fact = one("ALTER TABLE users OWNER TO app")
     assert isinstance(fact, F.Unknown) and fact.table == "users"
+
+
+@pytest.mark.parametrize("sql", ["ALTER TABBLE users DROP COLUMN email", "FOO BAR", "CRATE TABLE t (id int)"])
+def test_typos_are_not_accepted_as_opaque_commands(sql):
+    assert isinstance(one(sql), F.ParseFailed)

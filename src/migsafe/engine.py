@@ -12,6 +12,7 @@ from pathlib import Path
 from migsafe import rules as R
 from migsafe.config import Settings
 from migsafe.dialects import get_dialect
+from migsafe.errors import ConfigError
 from migsafe.discover import discover
 from migsafe.fixes.sql import render_fix
 from migsafe.model import Finding, Fix, Migration, Result, Severity, Span, Statement
@@ -35,9 +36,10 @@ def mark_history(migrations: list[Migration], start_after: str | None) -> None:
     if not start_after:
         return
     names = [m.name for m in migrations]
-    if start_after in names:
-        for m in migrations[: names.index(start_after) + 1]:
-            m.report = False
+    if start_after not in names:
+        raise ConfigError(f'start-after: no SQL migration named "{start_after}" was found under the given paths')
+    for m in migrations[: names.index(start_after) + 1]:
+        m.report = False
 
 
 def analyze(migrations: list[Migration], settings: Settings, files: int) -> Result:
@@ -75,7 +77,7 @@ def judge(migration: Migration, index: int, schema: Schema, dialect, active: lis
     out: list[Finding] = []
     if migration.error is not None:
         line = migration.error_line
-        return [finding(migration, "not-analyzed", f"Could not analyse {migration.path}: {migration.error}",
+        return [finding(migration, "not-analyzed", f"Could not analyse this migration: {migration.error}",
                         Span(line, 1, line, 1))]
     in_tx = migration.starts_in_transaction
     timeout_set = False

@@ -112,6 +112,13 @@ class SyncTrigger(Action):
 
 
 @dataclass(frozen=True)
+class DropSyncTrigger(Action):
+    table: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
 class OutsideTransaction(Action):
     """Marks the following actions as needing to run outside a transaction block."""
 

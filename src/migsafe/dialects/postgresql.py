@@ -94,7 +94,7 @@ class Dialect:
                             column: str, collate: str | None) -> str | None:
         """Why changing the type rewrites (or scans) the table, or None when it is catalog-only."""
         if old is None:
-            return "its current type is not known from the migration history, so a rewrite cannot be ruled out"
+            return "UNKNOWN"  # the rule words this case itself
         if using is not None and re.sub(r'[\s"]', "", using).lower() not in (column.lower(), f"{column.lower()}::{new.text.lower()}"):
             return f"USING {using} computes a new value for every row"
         if old.array != new.array:
@@ -102,25 +102,25 @@ class Dialect:
         o, n = old.name, new.name
         text_like = ("VARCHAR", "TEXT", "NVARCHAR")
         if o == n and old.params == new.params:
-            return "an index on the column is rebuilt for the new collation" if collate else None
+            return "a collation change rebuilds every index on the column" if collate else None
         if o in text_like and n in text_like:
             if n == "TEXT" or (n == "VARCHAR" and not new.params):
                 return None  # P33, P35
             if o == "VARCHAR" and old.params and new.params and new.params[0] >= old.params[0]:
                 return None  # P31
-            return f"{old.text} to {new.text} checks the length of every value and rewrites the table"  # P32, P34
+            return f"{old.text} to {new.text} must check the length of every value"  # P32, P34
         if o == n == "DECIMAL":
             if not new.params:
                 return None  # P40
             if old.params and len(new.params) >= 1 and new.params[0] >= old.params[0] and \
                     (new.params[1:] or (0,)) == (old.params[1:] or (0,)):
                 return None  # P38
-            return f"{old.text} to {new.text} changes the scale and rewrites every row"  # P39
+            return f"{old.text} to {new.text} changes the precision or scale of every value"  # P39
         if {o, n} == {"TIMESTAMP", "TIMESTAMPTZ"}:
             if self.at_least(12):
-                return (f"{old.text} to {new.text} rewrites the table unless the session TimeZone is UTC"
-                        " (and indexes on the column are rebuilt either way)")  # P41, P42
-        return f"{old.text} to {new.text} is not binary compatible: the table and all its indexes are rewritten"
+                return (f"{old.text} to {new.text} is only catalog-only when the session TimeZone is UTC,"
+                        " and indexes on the column are rebuilt either way")  # P41, P42
+        return f"{old.text} to {new.text} is not binary compatible"
 
     def set_not_null_is_cheap(self, has_valid_check: bool) -> bool:
         return has_valid_check and self.at_least(12)  # P22; a NOT VALID check does not help (P23)

@@ -104,13 +104,31 @@ def _(a: P.DropTable) -> str:
     return f"DROP TABLE {q(a.table)};"
 
 
+def _sync_name(a) -> str:
+    return q(f"{a.table.split('.')[-1]}_sync_{a.new}")
+
+
 @sql.register
 def _(a: P.SyncTrigger) -> str:
-    fn = q(f"{a.table.split('.')[-1]}_sync_{a.new}")
+    # Both app versions run at once: whichever column a write sets is copied to the other.
+    fn, o, n = _sync_name(a), q(a.old), q(a.new)
     return (f"CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-            f"BEGIN NEW.{q(a.new)} := NEW.{q(a.old)}; RETURN NEW; END $$;\n"
+            f"BEGIN\n"
+            f"  IF TG_OP = 'INSERT' THEN\n"
+            f"    IF NEW.{n} IS NULL THEN NEW.{n} := NEW.{o}; ELSIF NEW.{o} IS NULL THEN NEW.{o} := NEW.{n}; END IF;\n"
+            f"  ELSIF NEW.{o} IS DISTINCT FROM OLD.{o} THEN NEW.{n} := NEW.{o};\n"
+            f"  ELSIF NEW.{n} IS DISTINCT FROM OLD.{n} THEN NEW.{o} := NEW.{n};\n"
+            f"  END IF;\n"
+            f"  RETURN NEW;\n"
+            f"END $$;\n"
             f"CREATE TRIGGER {fn} BEFORE INSERT OR UPDATE ON {q(a.table)}\n"
             f"FOR EACH ROW EXECUTE FUNCTION {fn}();")
+
+
+@sql.register
+def _(a: P.DropSyncTrigger) -> str:
+    fn = _sync_name(a)
+    return f"DROP TRIGGER {fn} ON {q(a.table)};\nDROP FUNCTION {fn}();"
 
 
 @sql.register

@@ -18,16 +18,23 @@ class ChangeColumnType(Rule):
             return
         t, c, new = fact.table, fact.column, f"{fact.column}_new"
         lock = ctx.dialect.lock(fact)
+        if why == "UNKNOWN":
+            message = (f"Changing {t}.{c} to {fact.new_type.text} may rewrite the whole table under an {lock}"
+                       " lock, blocking every read and write until it finishes: the column's current type is not"
+                       " known from the migration history, so migsafe cannot tell whether the change is"
+                       " binary compatible.")
+        else:
+            message = (f"Changing {t}.{c} to {fact.new_type.text} rewrites the table and its indexes under an"
+                       f" {lock} lock, blocking every read and write until it finishes ({why}). The running"
+                       " app version may also misread the new type.")
         yield Hit(
-            f"Changing the type of {t}.{c} to {fact.new_type.text} holds an {lock} lock that blocks every"
-            f" read and write while the table is rewritten: {why}. The running app version may also"
-            " misread the new type.",
+            message,
             t, c, lock,
             P.Plan("Add a column of the new type, keep it in step, backfill, switch the app, drop the old one.", [
                 P.Phase("expand", f"Add {new} of type {fact.new_type.text} and keep it in step", [
                     P.SetLockTimeout(), P.AddColumn(t, new, fact.new_type.text), P.SyncTrigger(t, c, new)]),
                 P.Phase("backfill", "Copy existing values in batches", [P.Backfill(t, new, fact.using or c)]),
                 P.Phase("switch", f"Deploy app code that uses {new}", [P.CodeChange(f"read and write {t}.{new}")]),
-                P.Phase("contract", f"Drop {c} in a later migration (rename {new} with a view if the name matters)", [
-                    P.SetLockTimeout(), P.DropColumn(t, c)]),
+                P.Phase("contract", f"Drop the trigger and {c} in a later migration", [
+                    P.SetLockTimeout(), P.DropSyncTrigger(t, c, new), P.DropColumn(t, c)]),
             ]))

@@ -27,11 +27,10 @@ class ConcurrentlyInTransaction(Rule):
                     F.Reindex: "REINDEX CONCURRENTLY", F.DetachPartition: "DETACH PARTITION CONCURRENTLY"}[type(fact)]
             table = getattr(fact, "table", None)
         yield Hit(
-            f"{what} cannot run inside a transaction block: this migration runs it in one, so it fails at"
-            " deploy time (PostgreSQL: \"cannot run inside a transaction block\").",
+            f"{what} fails at deploy time here: PostgreSQL refuses to run it inside a transaction block,"
+            " and this migration runs it inside one.",
             table, None, None,
-            _outside(f"Run {what} outside the transaction: in a migration (or part of one) that is not"
-                     " wrapped in one.", ctx.statement.sql))
+            _outside(f"Run {what} outside any transaction block.", ctx.statement.sql))
 
 
 def _outside(summary: str, sql: str) -> P.Plan:

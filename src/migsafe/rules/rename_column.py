@@ -24,6 +24,6 @@ class RenameColumn(Rule):
                 P.Phase("backfill", f"Copy existing values into {new} in batches", [P.Backfill(t, new, old)]),
                 P.Phase("switch", f"Deploy app code that reads and writes {new}", [
                     P.CodeChange(f"use {t}.{new} instead of {old}")]),
-                P.Phase("contract", f"Drop {old} (and the trigger) in a later migration", [
-                    P.SetLockTimeout(), P.DropColumn(t, old)]),
+                P.Phase("contract", f"Drop the trigger and {old} in a later migration", [
+                    P.SetLockTimeout(), P.DropSyncTrigger(t, old, new), P.DropColumn(t, old)]),
             ]))

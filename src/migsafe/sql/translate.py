@@ -68,6 +68,22 @@ MULTIWORD_KEYWORD = re.compile(r"[A-Za-z_]+(\s+[A-Za-z_]+)+$")
 STRINGISH = frozenset(t for t in TokenType if t.name.endswith("STRING")) | {TokenType.IDENTIFIER}
 
 
+# First words of real statements, and the objects ALTER/CREATE/DROP work on: anything else is a
+# typo (`ALTER TABBLE`) that sqlglot would accept as an opaque Command, so it must not pass.
+KNOWN_VERBS = frozenset(
+    "ABORT ALTER ANALYZE ANALYSE BEGIN CALL CHECKPOINT CLOSE CLUSTER COMMENT COMMIT COPY CREATE DEALLOCATE"
+    " DECLARE DELETE DISCARD DO DROP END EXECUTE EXPLAIN FETCH GRANT IMPORT INSERT LISTEN LOAD LOCK MERGE"
+    " MOVE NOTIFY PREPARE REASSIGN REFRESH REINDEX RELEASE RESET REVOKE ROLLBACK SAVEPOINT SECURITY SELECT"
+    " SET SHOW START TABLE TRUNCATE UNLISTEN UPDATE VACUUM VALUES WITH PRAGMA USE RENAME OPTIMIZE REPLACE".split()
+)
+KNOWN_OBJECTS = frozenset(
+    "ACCESS AGGREGATE CAST COLLATION CONVERSION DATABASE DEFAULT DOMAIN EVENT EXTENSION FOREIGN FUNCTION"
+    " GLOBAL GROUP INDEX LANGUAGE LARGE LOCAL MATERIALIZED OPERATOR OR OWNED POLICY PROCEDURE PUBLICATION"
+    " RECURSIVE ROLE ROUTINE RULE SCHEMA SEQUENCE SERVER STATISTICS SUBSCRIPTION SYSTEM TABLE TABLESPACE"
+    " TEMP TEMPORARY TEXT TRANSFORM TRIGGER TYPE UNIQUE UNLOGGED USER VIEW CONSTRAINT".split()
+)
+
+
 class Malformed(Exception):
     """The statement is recognised but not well formed."""
 
@@ -658,6 +674,8 @@ def _do_block(cur: Cursor, dialect: str) -> list[F.Fact]:
 
 
 def _parsed(cur: Cursor, dialect: str) -> list[F.Fact]:
+    if cur.word() not in KNOWN_VERBS and cur.peek().token_type != TokenType.L_PAREN:
+        return [F.ParseFailed(f"unknown statement {cur.text(cur.toks[:1])!r}")]
     try:
         tree = sqlglot.parse_one(cur.sql, read=SQLGLOT_DIALECT.get(dialect, dialect))
     except SqlglotError as err:
@@ -673,5 +691,8 @@ def _parsed(cur: Cursor, dialect: str) -> list[F.Fact]:
         return [F.DataChange("UPDATE" if isinstance(tree, exp.Update) else "DELETE", name,
                              tree.args.get("where") is not None, tree.args.get("limit") is not None)]
     if isinstance(tree, exp.Command):
+        verb, obj = cur.word(), cur.word(1)
+        if verb not in KNOWN_VERBS or (verb in ("ALTER", "CREATE", "DROP") and obj not in KNOWN_OBJECTS):
+            return [F.ParseFailed(f"unknown statement {cur.text(cur.toks[:2])!r}")]
         return [F.Unknown(f"{tree.this} statement")]
     return [F.Harmless(type(tree).__name__)]
