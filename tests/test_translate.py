@@ -137,3 +137,15 @@ def test_unknown_alter_table_form_names_the_table():
 @pytest.mark.parametrize("sql", ["ALTER TABBLE users DROP COLUMN email", "FOO BAR", "CRATE TABLE t (id int)"])
 def test_typos_are_not_accepted_as_opaque_commands(sql):
     assert isinstance(one(sql), F.ParseFailed)
+
+
+def test_psql_variables_stand_for_names():
+    assert one("alter table :SCHEMA.jobs drop column x") == F.DropColumn(":SCHEMA.jobs", "x")
+    assert one("drop index :'schema'.jobs_idx") == F.DropIndex(":schema.jobs_idx")
+
+
+def test_renamed_table_and_new_index_stay_in_their_table_schema():
+    assert one("ALTER TABLE app.jobs RENAME TO jobs_old") == F.RenameTable("app.jobs", "app.jobs_old")
+    assert one("CREATE INDEX i ON app.jobs (a)").name == "app.i"
+    assert one("CREATE INDEX i ON public.jobs (a)").name == "i"
+    assert one("ALTER INDEX app.i RENAME TO j") == F.RenameIndex("app.i", "app.j")

@@ -2,7 +2,9 @@
 
 A page starts with flat TOML front matter between `+++` lines (id, severity, summary, optional
 dialects). Its fenced blocks whose info string holds `unsafe` or `safe` are examples the test
-suite runs, e.g. ```sql safe target-version=10 also=missing-lock-timeout```.
+suite runs, e.g. ```sql safe target-version=10 also=missing-lock-timeout```. Blocks of kind
+`history` (earlier migrations replayed before later examples) and `down` (the way back of the
+example just above) are returned too; rules/README.md describes the conventions.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ else:
 _REQUIRED = {"id", "severity", "summary"}
 _OPTIONAL = {"dialects"}
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
+KINDS = ("unsafe", "safe", "history", "down")  # the info-string words that make a block an example
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class RuleDoc:
 @dataclass(frozen=True)
 class Example:
     lang: str  # first word of the info string: "sql", "python"
-    kind: str  # "unsafe" | "safe"
+    kind: str  # one of KINDS: "unsafe" | "safe" | "history" | "down"
     options: dict[str, str]  # key=value words, e.g. {"target-version": "10"}
     code: str
     line: int  # 1-based line in the .md file of the first code line
@@ -123,9 +126,9 @@ def iter_examples(doc: RuleDoc) -> list[Example]:
         end = next((j for j in range(i + 1, len(lines)) if close.fullmatch(lines[j])), None)
         if end is None:
             raise ValueError(f"{where}: code block is not closed")
-        kinds = [w for w in words if w in ("safe", "unsafe")]
+        kinds = [w for w in words if w in KINDS]
         if len(kinds) > 1:
-            raise ValueError(f"{where}: a block is either 'safe' or 'unsafe', not both")
+            raise ValueError(f"{where}: a block has one kind, not both {kinds[0]!r} and {kinds[1]!r}")
         if kinds:
             if words[0] in kinds:
                 raise ValueError(f"{where}: an example needs a language first: 'sql {kinds[0]}'")

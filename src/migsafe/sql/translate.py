@@ -132,6 +132,10 @@ class Cursor:
 
     def _part(self) -> str:
         tok = self.peek()
+        nxt = self.peek(1)
+        if tok is not None and tok.token_type == TokenType.COLON and nxt is not None and nxt.start == tok.end + 1:
+            self.i += 2  # a psql variable standing for a name: :schema, :'name', :"name"
+            return ":" + nxt.text
         if tok is None or tok.token_type in (TokenType.COMMA, TokenType.L_PAREN, TokenType.R_PAREN,
                                              TokenType.SEMICOLON, TokenType.STRING):
             raise Malformed("expected a name")
@@ -177,6 +181,13 @@ def qualified(parts: list[str]) -> str:
     if len(parts) > 1 and parts[-2] == "public":
         parts = parts[-1:]
     return ".".join(parts)
+
+
+def same_schema(sibling: str, name: str) -> str:
+    """`name` in the schema of `sibling` (a renamed table, an index of a table) unless qualified."""
+    if "." in name or "." not in sibling:
+        return name
+    return sibling.rsplit(".", 1)[0] + "." + name
 
 
 def split_commas(toks: list[Token]) -> list[list[Token]]:
@@ -332,8 +343,8 @@ def _alter_action(cur: Cursor, table: str, dialect: str) -> list[F.Fact]:
         return _alter_column(cur, table, column, dialect)
     if w == "RENAME":
         cur.i += 1
-        if cur.accept("TO"):
-            return [F.RenameTable(table, cur.name())]
+        if cur.accept("TO"):  # the table stays in its schema
+            return [F.RenameTable(table, same_schema(table, cur.name()))]
         if cur.accept("CONSTRAINT"):
             old = cur.name()
             cur.expect("TO")
@@ -548,7 +559,7 @@ def _create_index(cur: Cursor) -> list[F.Fact]:
     cols: tuple[str, ...] = ()
     if cur.peek() is not None and cur.peek().token_type == TokenType.L_PAREN:
         cols = tuple(cur.text(part) for part in split_commas(cur.paren_group()))
-    return [F.CreateIndex(table, name, cols, unique, concurrently, only)]
+    return [F.CreateIndex(table, same_schema(table, name) if name else None, cols, unique, concurrently, only)]
 
 
 def _create_domain(cur: Cursor) -> list[F.Fact]:
@@ -577,7 +588,7 @@ def _alter_index(cur: Cursor) -> list[F.Fact]:
     cur.accept("IF", "EXISTS")
     name = cur.name()
     if cur.accept("RENAME", "TO"):
-        return [F.RenameIndex(name, cur.name())]
+        return [F.RenameIndex(name, same_schema(name, cur.name()))]
     return [F.Harmless("ALTER INDEX")]  # SET (...), ATTACH PARTITION: SHARE UPDATE EXCLUSIVE at most
 
 

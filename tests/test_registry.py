@@ -1,0 +1,100 @@
+"""The three lists of rules agree: the contract's rule table, the registered rules, rules/*.md.
+
+Behaviour (severity, dialects) lives in the code; the page's front matter repeats it for readers,
+so it must say the same. Every page has the same skeleton, in the same order.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from migsafe import rules as R
+from migsafe.docs import iter_examples, parse_rule_doc
+
+REPO = Path(__file__).resolve().parents[1]
+RULES_DIR = REPO / "rules"
+CONTRACT = REPO.parent / "shared" / "spec" / "contract.md"
+PAGES = sorted(p for p in RULES_DIR.glob("*.md") if p.name != "README.md")
+SECTIONS = ["Why it is unsafe", "Unsafe", "Safe alternative", "When it is fine", "Options", "References"]
+_ROW = re.compile(r"\|\s*`([a-z0-9-]+)`\s*\|\s*(error|warning)\s*\|")
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+
+
+def contract_rules() -> dict[str, str]:
+    """id -> default severity, from the table under '## Rule ids' in the contract."""
+    if not CONTRACT.is_file():
+        pytest.skip(f"contract not found at {CONTRACT} (the workspace's shared/spec is not beside the repo)")
+    text = CONTRACT.read_text(encoding="utf-8")
+    start = text.index("\n## Rule ids")
+    end = text.find("\n## ", start + 1)
+    section = text[start: end if end >= 0 else len(text)]
+    rows = dict(_ROW.findall(section))
+    assert rows, f"no rule table found under '## Rule ids' in {CONTRACT}"
+    return rows
+
+
+def page_ids() -> set[str]:
+    return {p.stem for p in PAGES}
+
+
+def headings(body: str) -> list[str]:
+    """The `## ` headings of a page body, skipping fenced code blocks."""
+    out, fence = [], None
+    for line in body.split("\n"):
+        m = _FENCE.match(line)
+        if m:
+            mark = m.group(1)
+            if fence is None:
+                fence = mark
+            elif mark[0] == fence[0] and len(mark) >= len(fence) and not line.strip()[len(mark):].strip():
+                fence = None
+            continue
+        if fence is None and line.startswith("## "):
+            out.append(line[3:].strip())
+    return out
+
+
+def test_readme_exists() -> None:
+    assert (RULES_DIR / "README.md").is_file(), "rules/README.md (how a page is written) is missing"
+
+
+def test_contract_registry_and_pages_agree() -> None:
+    contract = set(contract_rules())
+    registered = set(R.default_severities())
+    pages = page_ids()
+    problems = []
+    for name, ids in (("registered in migsafe.rules", registered), ("with a rules/<id>.md page", pages)):
+        if contract - ids:
+            problems.append(f"in the contract but not {name}: {', '.join(sorted(contract - ids))}")
+        if ids - contract:
+            problems.append(f"{name} but not in the contract: {', '.join(sorted(ids - contract))}")
+    assert not problems, "\n".join(problems)
+
+
+def test_contract_severities_are_the_code_defaults() -> None:
+    code = {rule: sev.value for rule, sev in R.default_severities().items()}
+    wrong = {rule: (sev, code.get(rule)) for rule, sev in contract_rules().items() if code.get(rule) != sev}
+    assert not wrong, f"contract severity != code default (contract, code): {wrong}"
+
+
+@pytest.mark.parametrize("path", PAGES, ids=[p.name for p in PAGES])
+def test_page(path: Path) -> None:
+    where = path.relative_to(REPO).as_posix()
+    doc = parse_rule_doc(path)  # checks the keys, id == file name, severity value, summary non-empty
+    assert doc.id == path.stem, f"{where}: front matter id {doc.id!r} is not the file name"
+    severities = R.default_severities()
+    assert doc.id in severities, f"{where}: {doc.id} is not a registered rule"
+    assert doc.severity == severities[doc.id], (
+        f"{where}: severity {doc.severity.value!r} but the code's default is {severities[doc.id].value!r}")
+    assert doc.dialects is not None, f"{where}: front matter needs dialects"
+    assert set(doc.dialects) == set(R.rule_dialects(doc.id)), (
+        f"{where}: dialects {list(doc.dialects)} but the code says {list(R.rule_dialects(doc.id))}")
+    assert doc.summary and "\n" not in doc.summary, f"{where}: summary must be one non-empty line"
+    found = headings(doc.body)
+    assert found == SECTIONS, f"{where}: sections {found}, expected exactly {SECTIONS} in this order"
+    kinds = [ex.kind for ex in iter_examples(doc)]
+    assert "unsafe" in kinds, f"{where}: no unsafe example (```sql unsafe)"
+    assert "safe" in kinds, f"{where}: no safe example (```sql safe)"
