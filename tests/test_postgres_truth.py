@@ -1,0 +1,131 @@
+"""migsafe's rewrite verdicts checked against a real PostgreSQL server.
+
+For each statement, a throwaway cluster tells whether PostgreSQL really rewrote the table (the
+table's relfilenode changes), and migsafe, given the same history, must flag the statement
+exactly when it rewrites. Skipped, with the reason, where no PostgreSQL server is installed.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from migsafe import engine
+from migsafe.config import load_settings
+from migsafe.rules import default_severities
+
+SETUP = """
+CREATE DOMAIN positive AS int CHECK (VALUE > 0);
+CREATE TABLE t (id bigint PRIMARY KEY, v varchar(50), tx text, n numeric(10, 2), i int, ts timestamp);
+CREATE INDEX t_v_idx ON t (v);
+"""
+ROWS = "INSERT INTO t SELECT g, 'v' || g, 't' || g, g / 10.0, g, now() FROM generate_series(1, 2000) g;"
+
+# statement, the rule that flags a rewrite of it
+CASES = [
+    ("ALTER TABLE t ALTER COLUMN v TYPE varchar(100)", "change-column-type"),
+    ("ALTER TABLE t ALTER COLUMN v TYPE varchar(20)", "change-column-type"),
+    ("ALTER TABLE t ALTER COLUMN v TYPE text", "change-column-type"),
+    ("ALTER TABLE t ALTER COLUMN tx TYPE varchar(10)", "change-column-type"),
+    ("ALTER TABLE t ALTER COLUMN tx TYPE varchar", "change-column-type"),
+    ("ALTER TABLE t ALTER COLUMN i TYPE bigint", "change-column-type"),
+    ("ALTER TABLE t ALTER COLUMN n TYPE numeric(12, 2)", "change-column-type"),
+    ("ALTER TABLE t ALTER COLUMN n TYPE numeric(10, 4)", "change-column-type"),
+    ("ALTER TABLE t ALTER COLUMN n TYPE numeric", "change-column-type"),
+    ("ALTER TABLE t ALTER COLUMN i TYPE text", "change-column-type"),
+    ("ALTER TABLE t ALTER COLUMN v TYPE varchar(100) USING v", "change-column-type"),
+    ("ALTER TABLE t ALTER COLUMN v TYPE varchar(100) USING upper(v)", "change-column-type"),
+    ("ALTER TABLE t ADD COLUMN c int", "volatile-default"),
+    ("ALTER TABLE t ADD COLUMN c int NOT NULL DEFAULT 0", "volatile-default"),
+    ("ALTER TABLE t ADD COLUMN c text DEFAULT 'x'", "volatile-default"),
+    ("ALTER TABLE t ADD COLUMN c timestamptz DEFAULT now()", "volatile-default"),
+    ("ALTER TABLE t ADD COLUMN c jsonb NOT NULL DEFAULT '{}'::jsonb", "volatile-default"),
+    ("ALTER TABLE t ADD COLUMN c uuid DEFAULT gen_random_uuid()", "volatile-default"),
+    ("ALTER TABLE t ADD COLUMN c float8 DEFAULT random()", "volatile-default"),
+    ("ALTER TABLE t ADD COLUMN c bigserial", "volatile-default"),
+    ("ALTER TABLE t ADD COLUMN c bigint GENERATED ALWAYS AS IDENTITY", "volatile-default"),
+    ("ALTER TABLE t ADD COLUMN c int GENERATED ALWAYS AS (i * 2) STORED", "volatile-default"),
+    ("ALTER TABLE t ADD COLUMN c positive", "volatile-default"),
+    ("ALTER TABLE t SET UNLOGGED", "table-rewrite"),
+    ("VACUUM FULL t", "table-rewrite"),
+    ("CLUSTER t USING t_pkey", "table-rewrite"),
+    ("ALTER TABLE t ALTER COLUMN v SET NOT NULL", "table-rewrite"),
+    ("ALTER TABLE t DROP COLUMN v", "table-rewrite"),
+]
+
+
+def _server_user() -> str | None:
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam("postgres")
+        return "postgres"
+    except KeyError:
+        pytest.skip("running as root and there is no 'postgres' OS user to run the server as")
+
+
+@pytest.fixture(scope="module")
+def psql():
+    initdb = shutil.which("initdb") or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))), None)
+    if not initdb:
+        pytest.skip("no PostgreSQL server installed (initdb not found)")
+    bindir = Path(initdb).parent
+    user = _server_user()
+    as_user = ["runuser", "-u", user, "--"] if user else []
+    tmp = Path(tempfile.mkdtemp(prefix="migsafe-pg-"))
+    if user:
+        shutil.chown(tmp, user)
+    data, sock = tmp / "data", str(tmp)
+    run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True, text=True)  # noqa: E731
+    try:
+        run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync")
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(tmp / "log"), "-o",
+            f"-k {sock} -c listen_addresses='' -c fsync=off", "start")
+    except subprocess.CalledProcessError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        pytest.skip(f"could not start a throwaway PostgreSQL cluster: {err.stderr.strip()[-200:]}")
+
+    def query(sql: str) -> str:
+        proc = subprocess.run(["psql", "-h", sock, "-U", "postgres", "-d", "postgres", "-X", "-q", "-At",
+                               "-v", "ON_ERROR_STOP=1"], input=sql, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    query(SETUP + ROWS)
+    yield query
+    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                   capture_output=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def rewrites(query, statement: str) -> bool:
+    """Did PostgreSQL write a new file for t? (Run on a copy, so every case starts alike.)"""
+    out = query(f"""
+DROP TABLE IF EXISTS t_case; DROP TABLE IF EXISTS t CASCADE;
+CREATE TABLE t (id bigint PRIMARY KEY, v varchar(50), tx text, n numeric(10, 2), i int, ts timestamp);
+CREATE INDEX t_v_idx ON t (v);
+{ROWS}
+SELECT relfilenode FROM pg_class WHERE relname = 't';
+SET TimeZone = 'Europe/Berlin';
+{statement};
+SELECT relfilenode FROM pg_class WHERE relname = 't';
+""").split()
+    return out[0] != out[-1]
+
+
+def flagged(tmp_path: Path, statement: str, rule: str) -> bool:
+    (tmp_path / "V1__setup.sql").write_text(SETUP)
+    (tmp_path / "V2__change.sql").write_text(statement + ";\n")
+    settings = load_settings(None, {"target-version": "15"}, set(default_severities()))
+    return rule in {f.rule for f in engine.check([tmp_path], settings, tmp_path).findings}
+
+
+@pytest.mark.parametrize("statement, rule", CASES, ids=[c[0] for c in CASES])
+def test_flagged_exactly_when_postgres_rewrites(psql, tmp_path, statement, rule):
+    assert flagged(tmp_path, statement, rule) == rewrites(psql, statement), statement
