@@ -43,15 +43,7 @@ SOURCES_NOT_BUILT = {"alembic", "django"}  # flags of `python` blocks: which sou
 # Examples that show a real bug in migsafe (not in the page): (page, text unique to the example's
 # code, reason). Each is an xfail(strict=True): when the code is fixed, the test says so and the
 # entry must go. Keyed by text, not line number, so that editing the page does not unmark them.
-KNOWN_BUGS: list[tuple[str, str, str]] = [
-    ("missing-lock-timeout.md", "DROP INDEX orders_status_idx;",
-     "DROP INDEX takes ACCESS EXCLUSIVE on its table (ddl-facts P64), but Dialect.locked_table() finds no"
-     " table for a DropIndex fact (it has only the index name), so missing-lock-timeout never fires for it"),
-    ("set-not-null.md", "PRIMARY KEY USING INDEX devices_id_idx",
-     "ADD CONSTRAINT ... PRIMARY KEY USING INDEX on a nullable column runs SET NOT NULL's full scan under"
-     " ACCESS EXCLUSIVE (ddl-facts P57), but no rule looks at it: add-unique-constraint skips every"
-     " USING INDEX form and set-not-null only sees SetNotNull / NOT NULL constraints"),
-]
+KNOWN_BUGS: list[tuple[str, str, str]] = []
 
 
 @dataclass(frozen=True)

@@ -242,3 +242,50 @@ def test_finding_carries_table_column_lock_and_fix(tmp_path):
     assert f.statement == "ALTER TABLE users DROP COLUMN name"
     assert [s.phase for s in f.fix.steps] == ["expand", "contract"]
     assert "ALTER TABLE users DROP COLUMN name;" in f.fix.steps[-1].code
+
+
+def test_drop_index_lock_is_on_its_table(tmp_path):
+    assert lint(tmp_path, "DROP INDEX orders_user_idx;") == [("missing-lock-timeout", 1),
+                                                            ("non-concurrent-drop-index", 1)]
+
+
+def test_primary_key_using_index_scans_nullable_columns(tmp_path):
+    history = HISTORY + ("CREATE TABLE devices (id bigint, serial text NOT NULL);\n"
+                         "CREATE UNIQUE INDEX devices_id_idx ON devices (id);\n"
+                         "CREATE UNIQUE INDEX devices_serial_idx ON devices (serial);")
+    assert rules(tmp_path, "ALTER TABLE devices ADD CONSTRAINT devices_pkey PRIMARY KEY USING INDEX devices_id_idx;",
+                 history=history) == {"set-not-null"}
+    assert rules(tmp_path, "ALTER TABLE devices ADD CONSTRAINT devices_pkey PRIMARY KEY USING INDEX devices_serial_idx;",
+                 history=history) == set()
+
+
+def test_set_config_sets_the_lock_timeout(tmp_path):
+    assert lint(tmp_path, "SELECT set_config('lock_timeout', '5s', false);\nALTER TABLE users ADD COLUMN a int;") == []
+
+
+@pytest.mark.parametrize("rule, add", [
+    ("validating-check-constraint", "ALTER TABLE users ADD CONSTRAINT ck CHECK (age > 0) NOT VALID;"),
+    ("validating-foreign-key", "ALTER TABLE orders ADD CONSTRAINT ck FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;"),
+])
+def test_validate_in_the_transaction_that_added_it(tmp_path, rule, add):
+    table = "users" if "users ADD" in add else "orders"
+    validate = f"ALTER TABLE {table} VALIDATE CONSTRAINT ck;"
+    assert lint(tmp_path, f"SET lock_timeout = '1s';\n{add}\n{validate}") == []  # each statement commits
+    assert lint(tmp_path, f"SET lock_timeout = '1s';\nBEGIN;\n{add}\n{validate}\nCOMMIT;") == [(rule, 4)]
+    assert (rule, 3) in lint(tmp_path, f"SET lock_timeout = '1s';\n{add}\n{validate}", sql_transaction="per-file")
+    (tmp_path / "V3__validate.sql").write_text(validate)  # a later migration: fine
+    assert lint(tmp_path, f"SET lock_timeout = '1s';\n{add}", sql_transaction="per-file") == []
+
+
+def test_flyway_conf_execute_outside_transaction(tmp_path):
+    (tmp_path / "V2__change.sql.conf").write_text("executeInTransaction=false\n")
+    assert lint(tmp_path, "CREATE INDEX CONCURRENTLY a ON users (name);", sql_transaction="per-file") == []
+
+
+def test_volatile_default_names_only_the_volatile_function(tmp_path):
+    (tmp_path / "V1__history.sql").write_text(HISTORY)
+    (tmp_path / "V2__change.sql").write_text("SET lock_timeout = '1s';\n"
+                                             "ALTER TABLE users ADD COLUMN h text DEFAULT md5(random()::text);")
+    settings = load_settings(None, {}, set(default_severities()))
+    [f] = engine.check([tmp_path], settings, tmp_path).findings
+    assert "calls random()," in f.message and "md5" not in f.message.split("calls")[1]

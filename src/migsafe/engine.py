@@ -83,7 +83,10 @@ def judge(migration: Migration, index: int, schema: Schema, dialect, active: lis
     timeout_set = False
     state: set[str] = set()
     changed = False
+    schema.tx += 1  # a migration never shares a transaction with the one before
     for stmt in migration.statements:
+        if not (stmt.in_transaction if stmt.in_transaction is not None else in_tx):
+            schema.tx += 1  # outside a transaction block every statement is its own transaction
         for fact in translate(stmt.sql, dialect_name(dialect)):
             if isinstance(fact, F.ParseFailed):
                 out.append(finding(migration, "not-analyzed", f"Could not parse this statement: {fact.message}",
@@ -91,6 +94,7 @@ def judge(migration: Migration, index: int, schema: Schema, dialect, active: lis
                 continue
             if isinstance(fact, F.Begin):
                 in_tx = True
+                schema.tx += 1
             elif isinstance(fact, F.Commit):
                 in_tx = False
             elif isinstance(fact, F.SetSetting) and fact.name == dialect.lock_timeout_setting:

@@ -28,6 +28,7 @@ class Constraint:
     columns: tuple[str, ...] = ()
     expression: str | None = None
     validated: bool = True
+    added_tx: int = 0  # the transaction that added it (Schema.tx at the time)
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Index:
     name: str
     table: str
     unique: bool = False
+    columns: tuple[str, ...] = ()  # as written: plain column names or expressions
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Schema:
     tables: dict[str, Table] = field(default_factory=dict)
     indexes: dict[str, Index] = field(default_factory=dict)
     domains_with_check: set[str] = field(default_factory=set)
+    tx: int = 0  # the current transaction, counted by the engine across the whole replay
 
     def table(self, name: str) -> Table | None:
         return self.tables.get(name)
@@ -81,7 +84,7 @@ class Schema:
 
     def _add_constraint(self, table: Table, con: F.ConstraintDef, validated: bool) -> None:
         name = con.name or f"{table.name}_{'_'.join(con.columns) or con.kind}_{con.kind}"
-        table.constraints[name] = Constraint(name, con.kind, con.columns, con.expression, validated)
+        table.constraints[name] = Constraint(name, con.kind, con.columns, con.expression, validated, self.tx)
 
     def apply(self, fact: F.Fact, migration: int) -> None:
         method = getattr(self, "_apply_" + type(fact).__name__, None)
@@ -165,7 +168,7 @@ class Schema:
 
     def _apply_CreateIndex(self, f: F.CreateIndex, migration: int) -> None:
         if f.name:
-            self.indexes[f.name] = Index(f.name, f.table, f.unique)
+            self.indexes[f.name] = Index(f.name, f.table, f.unique, f.columns)
 
     def _apply_DropIndex(self, f: F.DropIndex, migration: int) -> None:
         self.indexes.pop(f.name, None)

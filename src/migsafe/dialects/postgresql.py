@@ -65,9 +65,13 @@ class Dialect:
             return AEL
         return None
 
-    def locked_table(self, fact: F.Fact) -> str | None:
+    def locked_table(self, fact: F.Fact, schema) -> str | None:
+        """The table whose lock matters; an index statement locks the index's table."""
         if isinstance(fact, F.CreateTable):
             return fact.partition_of
+        if isinstance(fact, (F.DropIndex, F.Reindex)) and getattr(fact, "table", None) is None:
+            index = schema.indexes.get(fact.name)
+            return index.table if index else None
         return getattr(fact, "table", None)
 
     # --- rewrites and scans ---------------------------------------------------------------
@@ -86,8 +90,11 @@ class Dialect:
             if not self.at_least(11):
                 return "before PostgreSQL 11 any default is written into every existing row"
             if col.default.volatility == "volatile":
-                funcs = ", ".join(f + "()" for f in col.default.functions if f) or col.default.text
-                return f"the default {col.default.text} calls {funcs}, which is volatile, so every row is rewritten"
+                funcs = " and ".join(f + "()" for f in col.default.functions)
+                if col.default.text.strip().lower() == funcs.lower():
+                    return f"the default {funcs} is volatile (or not known to be stable), so it is computed for every row"
+                return (f"the default {col.default.text} calls {funcs}, which is volatile (or not known to be"
+                        " stable), so it is computed for every row")
         return None
 
     def type_change_rewrite(self, old: F.TypeRef | None, new: F.TypeRef, using: str | None,

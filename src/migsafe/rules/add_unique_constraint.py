@@ -19,7 +19,8 @@ class AddUniqueConstraint(Rule):
         short = fact.table.split(".")[-1]
         for con in cons:
             kind = {"unique": "UNIQUE", "primary_key": "PRIMARY KEY", "exclude": "EXCLUDE"}[con.kind]
-            name = con.name or f"{short}_{'_'.join(con.columns)}_{'pkey' if con.kind == 'primary_key' else 'key'}"
+            default = f"{short}_pkey" if con.kind == "primary_key" else f"{short}_{'_'.join(con.columns)}_key"
+            name = con.name or default  # PostgreSQL's own names for unnamed constraints
             index = f"{name}_idx" if con.name else name
             phases = [] if con.kind == "exclude" else [
                 P.Phase("expand", "Build the unique index without blocking writes", [

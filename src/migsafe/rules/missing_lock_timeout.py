@@ -18,7 +18,7 @@ class MissingLockTimeout(Rule):
             return
         if (ctx.dialect.lock(fact) or "").upper() != AEL:
             return
-        table = ctx.dialect.locked_table(fact)
+        table = ctx.dialect.locked_table(fact, ctx.schema)
         if table is None or ctx.is_new(table):
             return
         ctx.state.add(self.id)  # once per migration

@@ -13,9 +13,12 @@ def not_null_plan(table: str, column: str, type_text: str, value: str, add: bool
             *expand, P.CodeChange(f"write {table}.{column} on every insert")]))
     phases += [
         P.Phase("backfill", "Fill existing rows in batches", [P.Backfill(table, column, value)]),
-        P.Phase("contract", "Prove NOT NULL without a long lock, then set it", [
-            P.SetLockTimeout(), P.AddCheckNotValid(table, check, f"{column} IS NOT NULL"),
-            P.ValidateConstraint(table, check), P.SetNotNull(table, column), P.DropConstraint(table, check)]),
+        P.Phase("contract", "Add a NOT NULL check without scanning existing rows", [
+            P.SetLockTimeout(), P.AddCheckNotValid(table, check, f"{column} IS NOT NULL")]),
+        P.Phase("contract", "In a later migration (its own transaction): validate it, then SET NOT NULL"
+                " without a scan (PostgreSQL 12+) and drop the check", [
+            P.ValidateConstraint(table, check), P.SetLockTimeout(), P.SetNotNull(table, column),
+            P.DropConstraint(table, check)]),
     ]
     return P.Plan("Add the column nullable, backfill in batches, then enforce NOT NULL through a"
                   " validated CHECK.", phases)

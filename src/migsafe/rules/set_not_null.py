@@ -9,14 +9,25 @@ class SetNotNull(Rule):
     facts = (F.SetNotNull, F.AddConstraint)
 
     def check(self, fact, ctx):
-        if isinstance(fact, F.AddConstraint):  # PostgreSQL 18: ADD CONSTRAINT n NOT NULL c
-            if fact.constraint.kind != "not_null" or fact.constraint.not_valid:
-                return
-            column = fact.constraint.columns[0]
-        else:
-            column = fact.column
         if ctx.is_new(fact.table):
             return
+        for column in self._columns(fact, ctx):
+            yield from self._judge(fact, column, ctx)
+
+    @staticmethod
+    def _columns(fact, ctx) -> list[str]:
+        if isinstance(fact, F.SetNotNull):
+            return [fact.column]
+        con = fact.constraint
+        if con.kind == "not_null" and not con.not_valid:  # PostgreSQL 18: ADD CONSTRAINT n NOT NULL c
+            return list(con.columns)
+        if con.kind == "primary_key" and con.using_index:  # runs SET NOT NULL on nullable columns (P57)
+            index = ctx.schema.indexes.get(con.using_index)
+            known = [ctx.schema.column(fact.table, c) for c in (index.columns if index else ())]
+            return [c.name for c in known if c is not None and c.nullable]
+        return []
+
+    def _judge(self, fact, column: str, ctx):
         if ctx.dialect.set_not_null_is_cheap(ctx.schema.has_valid_not_null_check(fact.table, column)):
             return
         col = ctx.schema.column(fact.table, column)

@@ -1,14 +1,18 @@
 from migsafe import plans as P
 from migsafe.rules import Hit, Rule, register
+from migsafe.rules._validation import validate_in_same_transaction
 from migsafe.sql import facts as F
 
 
 @register
 class ValidatingForeignKey(Rule):
     id = "validating-foreign-key"
-    facts = (F.AddConstraint, F.AddColumn)
+    facts = (F.AddConstraint, F.AddColumn, F.ValidateConstraint)
 
     def check(self, fact, ctx):
+        if isinstance(fact, F.ValidateConstraint):
+            yield from validate_in_same_transaction(fact, ctx, "foreign_key", "SHARE ROW EXCLUSIVE")
+            return
         if ctx.is_new(fact.table):
             return
         if isinstance(fact, F.AddColumn):

@@ -46,6 +46,8 @@ def load_sql_migration(path: Path, cwd: Path, dialect: str, per_file_transaction
         mig.error = f"file is not valid UTF-8 (byte 0x{data[bom + e.start]:02x} at offset {bom + e.start})"
         mig.error_line = len(line_starts(good))
         return mig
+    if per_file_transaction and flyway_outside_transaction(path):
+        mig.starts_in_transaction = False
     body = up_section(mig, per_file_transaction)
     mig.irreversible = missing_down(path)
     try:
@@ -76,6 +78,15 @@ def up_section(mig: Migration, per_file_transaction: bool) -> str:
     end = down.start() if down else len(mig.text)
     blank = lambda part: re.sub(r"[^\r\n]", " ", part)  # noqa: E731 - keep offsets and lines
     return blank(mig.text[: up.end()]) + mig.text[up.end(): end] + blank(mig.text[end:])
+
+
+def flyway_outside_transaction(path: Path) -> bool:
+    """Flyway's per-script `V3__x.sql.conf` with `executeInTransaction=false`."""
+    try:
+        conf = path.with_name(path.name + ".conf").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return re.search(r"^\s*executeInTransaction\s*=\s*false\s*$", conf, re.I | re.M) is not None
 
 
 def missing_down(path: Path) -> tuple[int, str] | None:

@@ -24,7 +24,7 @@ class TypeRef:
 class Default:
     text: str  # original SQL text
     volatility: str  # "constant" | "stable" | "volatile"
-    functions: tuple[str, ...] = ()  # function names called, lower case
+    functions: tuple[str, ...] = ()  # names of the volatile (or unknown) functions it calls, lower case
 
 
 @dataclass

@@ -33,7 +33,9 @@ STABLE_FUNCTIONS = frozenset(
     " lower upper trim btrim ltrim rtrim length coalesce nullif greatest least abs round floor ceil"
     " to_timestamp to_date to_char to_number make_date make_interval jsonb_build_object"
     " json_build_object jsonb_build_array json_build_array array jsonb json concat format"
-    " timezone date_trunc cast nextval_is_not_here".split()
+    " timezone date_trunc date_part extract md5 sha224 sha256 sha384 sha512 encode decode substr substring"
+    " replace split_part left right lpad rpad char_length octet_length position to_json to_jsonb row_to_json"
+    " array_to_json array_length cardinality make_timestamp make_timestamptz uuid_nil age".split()
 )
 # Keywords spelled like functions that mean a constant or stable value.
 STABLE_KEYWORDS = frozenset(
@@ -509,8 +511,8 @@ def _default(text: str, toks: list[Token]) -> F.Default:
                 TokenType.STRING, TokenType.L_PAREN):
             if word in ("cast", "array", "row"):
                 continue
-            functions.append(word)
             if word not in STABLE_FUNCTIONS:
+                functions.append(word)
                 volatility = "volatile"
             elif volatility == "constant":
                 volatility = "stable"
@@ -684,7 +686,13 @@ def _do_block(cur: Cursor, dialect: str) -> list[F.Fact]:
 # --- everything else: sqlglot's parser ---------------------------------------------------
 
 
+SET_CONFIG = re.compile(r"select\s+(?:pg_catalog\.)?set_config\s*\(\s*'([a-z_.]+)'\s*,\s*'([^']*)'\s*,\s*(\w+)",
+                        re.I)
+
+
 def _parsed(cur: Cursor, dialect: str) -> list[F.Fact]:
+    if m := SET_CONFIG.match(cur.sql):  # SELECT set_config('lock_timeout', '5s', false) is a SET
+        return [F.SetSetting(m.group(1).lower(), m.group(2), m.group(3).lower() == "true")]
     if cur.word() not in KNOWN_VERBS and cur.peek().token_type != TokenType.L_PAREN:
         return [F.ParseFailed(f"unknown statement {cur.text(cur.toks[:1])!r}")]
     try:
