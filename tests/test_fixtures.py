@@ -49,3 +49,14 @@ def test_broken_files_are_not_analyzed(run_cli, name):
     assert (code, err) == (1, "")
     rules = {f["rule"] for f in json.loads(out)["findings"]}
     assert "not-analyzed" in rules
+
+
+def test_readme_demo_excerpt_is_real_output(run_cli):
+    """The README shows real output of `make demo`: every line of its excerpt must be printed."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("### What the demo prints", 1)[1]
+    excerpt = section.split("```text\n", 1)[1].split("```", 1)[0]
+    code, out, _ = run_cli(["check", "fixtures/demo"], cwd=REPO_ROOT)
+    printed = set(out.splitlines())
+    missing = [line for line in excerpt.splitlines() if line and line != "..." and line not in printed]
+    assert code == 1 and not missing, missing
