@@ -289,3 +289,14 @@ def test_volatile_default_names_only_the_volatile_function(tmp_path):
     settings = load_settings(None, {}, set(default_severities()))
     [f] = engine.check([tmp_path], settings, tmp_path).findings
     assert "calls random()," in f.message and "md5" not in f.message.split("calls")[1]
+
+
+def test_a_file_named_alone_is_judged_against_its_folder_history(tmp_path):
+    (tmp_path / "V1__history.sql").write_text(HISTORY)
+    (tmp_path / "V2__widen.sql").write_text("ALTER TABLE users ALTER COLUMN status TYPE varchar(40);\nCREATE INDEX i ON users (name);")
+    (tmp_path / "V3__other.sql").write_text("SET lock_timeout = '1s';\nDROP TABLE orders;")
+    settings = load_settings(None, {}, set(default_severities()))
+    result = engine.check([tmp_path / "V2__widen.sql"], settings, tmp_path)
+    # the widening is known safe from V1; V1 and V3 are replayed but not reported
+    assert [(f.rule, f.path) for f in result.findings] == [("missing-lock-timeout", "V2__widen.sql"),
+                                                          ("non-concurrent-index", "V2__widen.sql")]

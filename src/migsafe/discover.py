@@ -21,26 +21,42 @@ class Discovered:
     # Not filled yet.
     alembic_roots: list[Path] = field(default_factory=list)
     django_roots: list[Path] = field(default_factory=list)
+    # Resolved paths of the migrations to report, when a PATH named single files (pre-commit,
+    # --diff): their folder is still replayed for the schema. None: report everything found.
+    report_only: set[Path] | None = None
 
 
 def discover(paths: list[Path], exclude: list[str], cwd: Path) -> Discovered:
     sql: list[Path] = []
     seen_files: set[Path] = set()
     seen_dirs: set[Path] = set()  # resolved; shared so overlapping PATHs are walked once
+    reported: set[Path] = set()
+    named_files = False
     for given in paths:
         full = Path(os.path.abspath(cwd / given))  # an absolute `given` stays; "a/../b" -> "b"
         if not full.exists():
             raise UsageError(f"path does not exist: {given}")
         if full.is_dir():
             found = _walk(full, exclude, cwd, seen_dirs)
+            reported.update(f.resolve() for f in found)
+        elif _is_sql(full):
+            # A file named on the command line is reported as is (exclude does not apply); the
+            # folder it belongs to is replayed first, so the schema before it is known.
+            named_files = True
+            reported.add(full.resolve())
+            found = _walk(history_root(full), exclude, cwd, set()) + [full]
         else:
-            # A file named on the command line is taken as is (exclude does not apply).
-            found = [full] if _is_sql(full) else []
+            found = []
         for f in found:
             if f.resolve() not in seen_files:  # also a symlink to a file already found
                 seen_files.add(f.resolve())
                 sql.append(f)
-    return Discovered(sql_files=order_sql_files(sql))
+    return Discovered(sql_files=order_sql_files(sql), report_only=reported if named_files else None)
+
+
+def history_root(path: Path) -> Path:
+    """The folder whose migrations come before `path`: <root>/<name>/up.sql lives in <root>."""
+    return path.parent.parent if path.name.lower() == "up.sql" else path.parent
 
 
 def is_excluded(rel: str, patterns: list[str]) -> bool:

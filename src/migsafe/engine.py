@@ -28,6 +28,9 @@ def check(paths: list[Path], settings: Settings, cwd: Path) -> Result:
     migrations = load_sql_migrations(found.sql_files, cwd, settings.dialect,
                                      settings.sql_transaction == "per-file")
     mark_history(migrations, settings.start_after.sql)
+    if found.report_only is not None:
+        for m, path in zip(migrations, found.sql_files):
+            m.report = m.report and path.resolve() in found.report_only
     return analyze(migrations, settings, files=len(found.sql_files))
 
 
