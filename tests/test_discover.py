@@ -28,7 +28,7 @@ def test_walks_recursively_in_migration_order(tmp_path):
 def test_result_shape(tmp_path):
     touch(tmp_path, "x.sql")
     result = discover([Path(".")], [], tmp_path)
-    assert result == Discovered(sql_files=[tmp_path / "x.sql"], alembic_roots=[], django_roots=[])
+    assert result == Discovered(sql_files=[tmp_path / "x.sql"], alembic=[], django_roots=[])
 
 
 def test_skips_hidden_and_tool_folders(tmp_path):

@@ -37,7 +37,7 @@ PAGES = sorted(p for p in RULES_DIR.glob("*.md") if p.name != "README.md")
 KNOWN_RULES = set(R.default_severities())
 
 OPTIONS = {"target-version", "sql-transaction", "also", "file"}
-SQL_FLAGS = {"replay"}
+SQL_FLAGS = {"replay", "alembic"}
 SOURCES_NOT_BUILT = {"alembic", "django"}  # flags of `python` blocks: which source renders them
 
 # Examples that show a real bug in migsafe (not in the page): (page, text unique to the example's
@@ -107,6 +107,17 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+# An Alembic example on a page shows only upgrade()/downgrade(); this makes it a revision file.
+ALEMBIC_HEADER = """from alembic import op
+import sqlalchemy as sa
+
+revision = "0001example"
+down_revision = None
+
+
+"""
+
+
 def run_example(case: Case, root: Path) -> tuple[str, list[Finding]]:
     """Write the history and the example below `root`, check them; (example path, findings)."""
     ex, where = case.example, case.where
@@ -119,21 +130,26 @@ def run_example(case: Case, root: Path) -> tuple[str, list[Finding]]:
     if "replay" in ex.flags and ex.kind != "safe":
         pytest.fail(f"{where}: only a safe example can be replayed for later examples")
 
-    history = [h for h in case.history if h.lang == ex.lang]
+    history = [h for h in case.history if h.lang == "sql"]  # SQL history sets up tables for any source
     names = []
     for n, block in enumerate(history, 1):
         names.append(f"V{n}__history.sql")
         _write(root / names[-1], block.code)
-    rel = ex.options.get("file", f"V{max(9, len(history) + 1)}__example.sql")
-    example_path = root / rel
-    _write(example_path, ex.code)
+    if ex.lang == "python" and "alembic" in ex.flags:
+        rel = "versions/0001_example.py"
+        example_path = root / rel
+        _write(example_path, ALEMBIC_HEADER + ex.code)
+    else:
+        rel = ex.options.get("file", f"V{max(9, len(history) + 1)}__example.sql")
+        example_path = root / rel
+        _write(example_path, ex.code)
     if case.down is not None:
         down = _down_path(example_path)
         if down is None:
             pytest.fail(f"{where}: a down block needs an example written as up.sql or x.up.sql (use file=)")
         _write(down, case.down.code)
     order = order_sql_files([root / n for n in names] + [example_path])
-    if order[-1] != example_path:
+    if example_path.suffix == ".sql" and order[-1] != example_path:
         pytest.fail(f"{where}: file={rel} does not sort after the history files, so it would not run last")
 
     overrides = {
@@ -161,7 +177,7 @@ def test_example(case: Case | None, problem: str | None, tmp_path: Path) -> None
     if problem is not None:
         pytest.fail(problem)
     ex, rule, where = case.example, case.doc.id, case.where
-    if ex.lang != "sql":
+    if ex.lang != "sql" and not (ex.lang == "python" and "alembic" in ex.flags):
         source = next((f for f in ex.flags if f in SOURCES_NOT_BUILT), None)
         if source is not None and importlib.util.find_spec(f"migsafe.sources.{source}") is None:
             pytest.skip(f"{where}: {source} source not built yet")

@@ -116,8 +116,6 @@ def check(
     started = time.perf_counter()
     if fmt not in FORMATS:
         raise UsageError(f"format {fmt} is not available yet")
-    if diff_ref is not None:
-        raise UsageError("--diff is not available yet")
 
     cwd = Path.cwd()
     # Config-key spelling; None means "flag not given": the config file (or default) decides.
@@ -131,7 +129,13 @@ def check(
     }
     config_path = config_file if config_file is not None else config.find_config(cwd)
     settings = config.load_settings(config_path, overrides, known_rule_ids())
-    result = engine.check(list(paths) or [Path(".")], settings, cwd)
+    targets = list(paths) or [Path(".")]
+    only = None
+    if diff_ref is not None:
+        from migsafe.gitdiff import changed_since
+
+        only = changed_since(diff_ref, targets, cwd)
+    result = engine.check(targets, settings, cwd, only=only)
 
     to_tty = output is None and sys.stdout.isatty()
     color = fmt == "text" and to_tty and not os.environ.get("NO_COLOR")
@@ -142,6 +146,16 @@ def check(
         sys.stdout.flush()
     else:
         _write_atomic(output, buf.getvalue())
+    if diff_ref is not None:
+        # Never silently check nothing: say how many migrations the diff left to judge.
+        judged = result.migrations if result.reported is None else result.reported
+        total = _plural(result.migrations, "migration")
+        if judged:
+            _say(f"migsafe: --diff {diff_ref}: judged {judged} of {total}, those added or changed "
+                 f"since the merge base (the others were replayed for the schema only)")
+        else:
+            _say(f"migsafe: --diff {diff_ref}: no migration was added or changed since the merge "
+                 f"base; nothing judged ({total} replayed for the schema only)")
     if debug:
         _say(f"migsafe: checked in {time.perf_counter() - started:.3f}s")
 
@@ -196,6 +210,10 @@ def known_rule_ids() -> set[str]:
     from migsafe.rules import default_severities
 
     return set(default_severities())
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _rule_list(value: str | None) -> list[str] | None:

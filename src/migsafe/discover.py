@@ -8,6 +8,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from migsafe.errors import UsageError
+from migsafe.sources import alembic_graph as AG
 from migsafe.sources.sql import order_sql_files, relative_path
 
 # Never migrations, and often huge: not walked (any other dot-folder is skipped too).
@@ -15,11 +16,19 @@ _SKIP_DIRS = {"venv", "node_modules", "__pycache__", "site-packages"}
 
 
 @dataclass
+class AlembicProject:
+    """One Alembic revision graph: its version folders, where its code runs from, its dialect."""
+
+    version_dirs: list[Path]
+    root: Path  # put on sys.path while rendering, as running alembic from the project would
+    dialect: str | None = None  # from sqlalchemy.url in alembic.ini, when it says
+
+
+@dataclass
 class Discovered:
     sql_files: list[Path] = field(default_factory=list)  # ordered by order_sql_files
-    # Alembic and Django plug in here: script folders / migration packages found while walking.
-    # Not filled yet.
-    alembic_roots: list[Path] = field(default_factory=list)
+    alembic: list[AlembicProject] = field(default_factory=list)
+    # Django plugs in here: migration packages found while walking. Not filled yet.
     django_roots: list[Path] = field(default_factory=list)
     # Resolved paths of the migrations to report, when a PATH named single files (pre-commit,
     # --diff): their folder is still replayed for the schema. None: report everything found.
@@ -32,26 +41,58 @@ def discover(paths: list[Path], exclude: list[str], cwd: Path) -> Discovered:
     seen_dirs: set[Path] = set()  # resolved; shared so overlapping PATHs are walked once
     reported: set[Path] = set()
     named_files = False
+    alembic_markers: list[Path] = []  # alembic.ini files and versions folders met while walking
     for given in paths:
         full = Path(os.path.abspath(cwd / given))  # an absolute `given` stays; "a/../b" -> "b"
         if not full.exists():
             raise UsageError(f"path does not exist: {given}")
         if full.is_dir():
-            found = _walk(full, exclude, cwd, seen_dirs)
+            found = _walk(full, exclude, cwd, seen_dirs, alembic_markers)
             reported.update(f.resolve() for f in found)
+            reported.update(f.resolve() for f in _revision_files(alembic_markers))
         elif _is_sql(full):
             # A file named on the command line is reported as is (exclude does not apply); the
             # folder it belongs to is replayed first, so the schema before it is known.
             named_files = True
             reported.add(full.resolve())
             found = _walk(history_root(full), exclude, cwd, set()) + [full]
+        elif AG.is_revision_file(full):
+            named_files = True  # its versions folder is replayed, only this revision reported
+            reported.add(full.resolve())
+            alembic_markers.append(full.parent)
+            found = []
         else:
             found = []
         for f in found:
             if f.resolve() not in seen_files:  # also a symlink to a file already found
                 seen_files.add(f.resolve())
                 sql.append(f)
-    return Discovered(sql_files=order_sql_files(sql), report_only=reported if named_files else None)
+    return Discovered(sql_files=order_sql_files(sql), report_only=reported if named_files else None,
+                      alembic=alembic_projects(alembic_markers))
+
+
+def alembic_projects(markers: list[Path]) -> list[AlembicProject]:
+    """Group what the walk met into revision graphs: an alembic.ini claims its version
+    locations; any other versions folder is a project of its own."""
+    projects: list[AlembicProject] = []
+    claimed: set[Path] = set()
+    for ini in sorted(m for m in markers if m.name == "alembic.ini"):
+        config = AG.read_alembic_ini(ini)
+        dirs = [d for d in config.version_locations if d.is_dir()]
+        if dirs and not claimed.intersection(d.resolve() for d in dirs):
+            claimed.update(d.resolve() for d in dirs)
+            projects.append(AlembicProject(dirs, ini.parent, config.dialect))
+    for folder in sorted({m for m in markers if m.name != "alembic.ini"}):
+        if folder.resolve() not in claimed and AG.is_versions_dir(folder):
+            claimed.add(folder.resolve())
+            # <project>/<script dir>/versions: code runs from the project folder
+            root = folder.parent.parent if AG.is_script_dir(folder.parent) else folder.parent
+            projects.append(AlembicProject([folder], root))
+    return projects
+
+
+def _revision_files(markers: list[Path]) -> list[Path]:
+    return [p for m in markers if m.is_dir() for p in sorted(m.glob("*.py")) if AG.is_revision_file(p)]
 
 
 def history_root(path: Path) -> Path:
@@ -82,7 +123,8 @@ def is_excluded(rel: str, patterns: list[str]) -> bool:
     return False
 
 
-def _walk(folder: Path, exclude: list[str], cwd: Path, seen_dirs: set[Path]) -> list[Path]:
+def _walk(folder: Path, exclude: list[str], cwd: Path, seen_dirs: set[Path],
+          alembic_markers: list[Path] | None = None) -> list[Path]:
     real = folder.resolve()
     if real in seen_dirs:  # a symlink loop, or a folder reached twice
         return []
@@ -101,7 +143,11 @@ def _walk(folder: Path, exclude: list[str], cwd: Path, seen_dirs: set[Path]) -> 
             continue
         if entry.is_dir():  # follows symlinks; loops are stopped by seen_dirs
             if not (entry.name.startswith(".") or entry.name in _SKIP_DIRS):
-                found += _walk(path, exclude, cwd, seen_dirs)
+                if alembic_markers is not None and entry.name == "versions":
+                    alembic_markers.append(path)
+                found += _walk(path, exclude, cwd, seen_dirs, alembic_markers)
+        elif alembic_markers is not None and entry.name == "alembic.ini":
+            alembic_markers.append(path)
         elif _is_sql(path):
             found.append(path)
     return found

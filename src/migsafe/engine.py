@@ -17,21 +17,31 @@ from migsafe.discover import discover
 from migsafe.fixes.sql import render_fix
 from migsafe.model import Finding, Fix, Migration, Result, Severity, Span, Statement
 from migsafe.schema import Schema
+from migsafe.sources.alembic import load_alembic_migrations
 from migsafe.sources.sql import load_sql_migrations
 from migsafe.sql import facts as F
 from migsafe.sql.translate import translate
 from migsafe.suppress import parse_suppressions
 
 
-def check(paths: list[Path], settings: Settings, cwd: Path) -> Result:
+def check(paths: list[Path], settings: Settings, cwd: Path, only: set[Path] | None = None) -> Result:
+    """`only`: resolved paths that may be reported (--diff); None: no such limit. Everything
+    found is still replayed for the schema."""
     found = discover(paths, list(settings.exclude), cwd)
     migrations = load_sql_migrations(found.sql_files, cwd, settings.dialect,
                                      settings.sql_transaction == "per-file")
     mark_history(migrations, settings.start_after.sql)
-    if found.report_only is not None:
-        for m, path in zip(migrations, found.sql_files):
-            m.report = m.report and path.resolve() in found.report_only
-    return analyze(migrations, settings, files=len(found.sql_files))
+    located = list(zip(migrations, found.sql_files))
+    for project in found.alembic:
+        located += load_alembic_migrations(project.version_dirs, project.root, cwd, settings.dialect,
+                                           settings.start_after.alembic)
+    report_only = found.report_only
+    if only is not None:
+        report_only = only if report_only is None else report_only & only
+    if report_only is not None:
+        for m, path in located:
+            m.report = m.report and path.resolve() in report_only
+    return analyze([m for m, _ in located], settings, files=len(located))
 
 
 def mark_history(migrations: list[Migration], start_after: str | None) -> None:
@@ -60,7 +70,8 @@ def analyze(migrations: list[Migration], settings: Settings, files: int) -> Resu
         if migration.report:
             findings += finish(raw, migration, settings, severities)
     findings.sort(key=Finding.sort_key)
-    return Result(findings, files, len(migrations), statements, settings.dialect, dialect.version_text)
+    return Result(findings, files, len(migrations), statements, settings.dialect, dialect.version_text,
+                  reported=sum(m.report for m in migrations))
 
 
 def selected(rule_id: str, settings: Settings) -> bool:
@@ -110,6 +121,9 @@ def judge(migration: Migration, index: int, schema: Schema, dialect, active: lis
                 for hit in rule.check(fact, ctx):
                     out.append(finding(migration, rule.id, hit.message, stmt.span, stmt, hit))
             schema.apply(fact, index)
+    for line, reason in migration.unreadable:
+        out.append(finding(migration, "not-analyzed", f"Could not read this operation without running the project:"
+                           f" {reason}", Span(line, 1, line, 1)))
     if migration.irreversible and changed:
         line, reason = migration.irreversible
         out.append(finding(migration, "irreversible-migration", reason, Span(line, 1, line, 1)))

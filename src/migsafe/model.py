@@ -55,6 +55,8 @@ class Migration:
     error_line: int = 1
     # irreversible-migration: (line, reason) when the way back is missing, else None
     irreversible: tuple[int, str] | None = None
+    how: str = "read"  # "read" (SQL file), "rendered" or "static" (Python migrations)
+    unreadable: list[tuple[int, str]] = field(default_factory=list)  # (line, why): parts not analysed
 
 
 @dataclass
@@ -111,3 +113,6 @@ class Result:
     statements: int
     dialect: str
     target_version: str
+    # Migrations judged and reported; the others (start-after history, files not named or not
+    # changed under --diff) were only replayed. None: not counted, take `migrations`.
+    reported: int | None = None

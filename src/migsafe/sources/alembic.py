@@ -1,0 +1,369 @@
+"""Alembic revisions -> Migration objects: `upgrade()` rendered offline, each statement pointing
+at the `op.*` call in the revision file that issued it.
+
+Rendering runs Alembic's offline (`as_sql`) mode for the dialect with no database and without
+the project's env.py. Every SQL string Alembic writes is caught where it is written, and the
+innermost frame of the revision file on the stack at that moment is the call that caused it
+(also inside helpers and loops). Batch operations are written when their `with` block ends, so
+each `batch_op.*` call's place is remembered when it is made and handed back while the batch is
+flushed. When rendering fails (the revision imports the application, reflects the database...),
+`static.py` reads the revision without running it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from migsafe.model import Migration, Span, Statement
+from migsafe.sql.split import SplitError, split_sql
+
+ALEMBIC_DIALECT = {"postgresql": "postgresql", "mysql": "mysql", "sqlite": "sqlite"}
+
+
+@dataclass
+class Rendered:
+    statements: list[Statement]
+    error: str | None = None
+    error_line: int = 1
+    how: str = "rendered"  # "rendered" | "static" (read without running, see alembic_static.py)
+    unreadable: list[tuple[int, str]] = field(default_factory=list)  # op calls static reading could not evaluate
+
+
+class Tracer:
+    """Finds, for each SQL string Alembic writes, the revision-file call that caused it."""
+
+    def __init__(self, path: Path, text: str):
+        self.filename = str(path)
+        self.lines = text.splitlines()
+        self.pinned: Span | None = None  # set while a batch replays its recorded operations
+
+    def caller_span(self) -> Span | None:
+        if self.pinned is not None:
+            return self.pinned
+        frame: FrameType | None = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_filename == self.filename:
+                return self._span(frame)
+            frame = frame.f_back
+        return None
+
+    def _span(self, frame: FrameType) -> Span:
+        line = frame.f_lineno
+        positions = getattr(frame.f_code, "co_positions", None)  # Python 3.11+: the call's exact extent
+        if positions is not None:
+            try:
+                start, end, col, end_col = list(positions())[frame.f_lasti // 2]
+            except (IndexError, ValueError):
+                start = None
+            if start and end and col is not None and end_col is not None:
+                return Span(start, self._chars(start, col) + 1, end, self._chars(end, end_col) + 1)
+        text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+        return Span(line, len(text) - len(text.lstrip()) + 1, line, len(text) + 1)
+
+    def _chars(self, line: int, byte_col: int) -> int:
+        """Python reports columns in UTF-8 bytes; reports count characters."""
+        text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+        return len(text.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
+
+
+class _LinedBatch(list):
+    """The list a batch_alter_table block collects its operations in, remembering where each
+    `batch_op.*` call was made, and pinning that place while the flush replays it."""
+
+    def __init__(self, tracer: Tracer):
+        super().__init__()
+        self.tracer = tracer
+        self.spans: list[Span | None] = []
+
+    def append(self, item) -> None:
+        self.spans.append(self.tracer.caller_span())
+        super().append(item)
+
+    def __iter__(self):
+        for item, span in zip(list.__iter__(self), self.spans):
+            self.tracer.pinned = span
+            try:
+                yield item
+            finally:
+                self.tracer.pinned = None
+
+
+class _EmptyResult:
+    """What a query returns offline: no rows. Enough of SQLAlchemy's Result for migrations."""
+
+    rowcount = 0
+
+    def __iter__(self):
+        return iter(())
+
+    def fetchall(self):
+        return []
+
+    all = fetchall
+
+    def fetchone(self):
+        return None
+
+    first = scalar = one_or_none = scalar_one_or_none = fetchone
+
+    def scalars(self, *args):
+        return self
+
+    mappings = columns = unique = scalars
+
+    def close(self):
+        pass
+
+
+class _EmptyInspector:
+    """Reflection offline: the database looks empty, so `if not has_table(...)` paths run."""
+
+    def __init__(self, bind):
+        self.bind = self.engine = bind
+        self.dialect = bind.dialect
+        self.default_schema_name = "public" if bind.dialect.name == "postgresql" else None
+
+    def has_table(self, *args, **kwargs):
+        return False
+
+    has_index = has_sequence = has_schema = has_table
+
+    def get_pk_constraint(self, *args, **kwargs):
+        return {"constrained_columns": [], "name": None}
+
+    def get_table_comment(self, *args, **kwargs):
+        return {"text": None}
+
+    def get_table_options(self, *args, **kwargs):
+        return {}
+
+    def __getattr__(self, name):
+        if name.startswith("get_"):
+            return lambda *args, **kwargs: []  # get_table_names, get_columns, get_indexes, ...
+        raise AttributeError(name)
+
+
+class OfflineBind:
+    """`op.get_bind()` offline: the real dialect (so dialect branches render), queries return no
+    rows, and DDL or DML sent through it is captured like `op.execute`."""
+
+    def __init__(self, ctx):
+        self._ctx = ctx
+        self.dialect = ctx.dialect
+        self.engine = self
+        self.info: dict = {}
+
+    def execute(self, statement, *args, **kwargs):
+        from sqlalchemy import text as sql_text
+
+        if isinstance(statement, str):
+            statement = sql_text(statement)
+        compiled = str(statement.compile(dialect=self.dialect)).lstrip().upper()
+        if not compiled.startswith(("SELECT", "WITH", "SHOW", "PRAGMA", "VALUES")):
+            self._ctx.impl._exec(statement)
+        return _EmptyResult()
+
+    def exec_driver_sql(self, sql, *args, **kwargs):
+        return self.execute(sql)
+
+    def scalar(self, statement, *args, **kwargs):
+        self.execute(statement)
+        return None
+
+    def scalars(self, statement, *args, **kwargs):
+        return self.execute(statement)
+
+    def connect(self):
+        return self
+
+    begin = begin_nested = connect
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def close(self):
+        pass
+
+    commit = rollback = close
+
+    def in_transaction(self):
+        return True
+
+
+def _register_offline_inspection() -> None:
+    from sqlalchemy import inspection
+
+    if OfflineBind not in inspection._registrars:
+        inspection._inspects(OfflineBind)(_EmptyInspector)
+
+
+@contextlib.contextmanager
+def _batches_traced(tracer: Tracer):
+    from alembic.operations.batch import BatchOperationsImpl
+
+    original = BatchOperationsImpl.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.batch = _LinedBatch(tracer)
+
+    BatchOperationsImpl.__init__ = init
+    try:
+        yield
+    finally:
+        BatchOperationsImpl.__init__ = original
+
+
+@contextlib.contextmanager
+def _isolated(project_root: Path):
+    """The revision's own prints, exits and sys.path changes stay inside the render."""
+    saved_path, saved_modules = list(sys.path), set(sys.modules)
+    sys.path.insert(0, str(project_root))
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            yield
+    finally:
+        sys.path[:] = saved_path
+        for name in set(sys.modules) - saved_modules:
+            if name.startswith("migsafe_revision_"):
+                del sys.modules[name]
+
+
+def render_revision(path: Path, text: str, dialect: str, project_root: Path) -> Rendered:
+    """`upgrade()` as SQL: rendered offline, or else read statically; never raises."""
+    rendered = _render(path, text, dialect, project_root, static=False)
+    if rendered.error is None:
+        return rendered
+    fallback = _render(path, text, dialect, project_root, static=True)
+    if fallback.error is not None:
+        # Neither way could read it: report why rendering failed (the more telling reason).
+        return Rendered([], f"{rendered.error}; reading it without running it failed too: {fallback.error}",
+                        rendered.error_line)
+    return fallback
+
+
+def _render(path: Path, text: str, dialect: str, project_root: Path, static: bool) -> Rendered:
+    """Statements in order, BEGIN/COMMIT included as Alembic emits them."""
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+
+    tracer = Tracer(path, text)
+    statements: list[Statement] = []
+    ctx = MigrationContext.configure(
+        dialect_name=ALEMBIC_DIALECT.get(dialect, dialect),
+        opts={"as_sql": True, "output_buffer": io.StringIO(), "literal_binds": True},
+    )
+
+    def static_output(sql: str) -> None:
+        span = tracer.caller_span() or Span(1, 1, 1, 1)
+        statements.extend(_statements(sql, span, dialect))
+
+    ctx.impl.static_output = static_output
+    _register_offline_inspection()
+    ctx.impl.connection = OfflineBind(ctx)  # what op.get_bind() returns
+    module_name = f"migsafe_revision_{abs(hash(str(path)))}"
+    if static:
+        return _read_statically(path, text, ctx, tracer, statements, project_root)
+    try:
+        with _isolated(project_root), _batches_traced(tracer), Operations.context(ctx):
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+            upgrade = getattr(module, "upgrade", None)
+            if upgrade is None:
+                return Rendered([], "the revision has no upgrade() function", 1)
+            with ctx.begin_transaction():  # one transaction per migration where the dialect has transactional DDL
+                upgrade()
+    except BaseException as err:  # noqa: BLE001 - a revision may raise anything, even SystemExit
+        if isinstance(err, KeyboardInterrupt):
+            raise
+        return Rendered(statements, _describe(err), _error_line(err, str(path)))
+    return Rendered(statements)
+
+
+def _read_statically(path: Path, text: str, ctx, tracer: Tracer, statements: list[Statement],
+                     project_root: Path) -> Rendered:
+    import ast
+
+    from alembic.operations import Operations
+
+    from migsafe.sources.alembic_static import StaticReader, Unreadable
+
+    try:
+        tree = ast.parse(text, filename=str(path))
+    except SyntaxError as err:
+        return Rendered([], f"SyntaxError: {err.msg}", err.lineno or 1)
+    reader = StaticReader(path, tree)
+    try:
+        with _isolated(project_root), _batches_traced(tracer), Operations.context(ctx) as op:
+            reader.load_module_level(op)
+            with ctx.begin_transaction():
+                reader.run("upgrade")
+    except Unreadable as err:
+        return Rendered([], str(err), 1)
+    except BaseException as err:  # noqa: BLE001 - library code refused what we gave it
+        if isinstance(err, KeyboardInterrupt):
+            raise
+        return Rendered([], _describe(err), _error_line(err, str(path)))
+    return Rendered(statements, how="static", unreadable=reader.unreadable)
+
+
+def _statements(sql: str, span: Span, dialect: str) -> list[Statement]:
+    """One Statement per SQL statement in what Alembic wrote (op.execute may hold several)."""
+    sql = sql.strip()
+    try:
+        parts = [raw.sql for raw in split_sql(sql, dialect)]
+    except (SplitError, ValueError):
+        parts = [sql.rstrip(";")]
+    return [Statement(part, span) for part in parts if part.strip()]
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, SystemExit):
+        return f"upgrade() called sys.exit({err.code!r})"
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _error_line(err: BaseException, filename: str) -> int:
+    lines = [fs.lineno for fs in traceback.extract_tb(err.__traceback__) if fs.filename == filename and fs.lineno]
+    if isinstance(err, SyntaxError) and err.filename == filename and err.lineno:
+        return err.lineno
+    return lines[-1] if lines else 1
+
+
+def load_alembic_migrations(version_dirs: list[Path], root: Path, cwd: Path, dialect: str,
+                            start_after: str | None) -> list[tuple[Migration, Path]]:
+    """Every revision of one graph, in run order, rendered (or read statically). Revisions at or
+    before `start_after` (it and its ancestors) are history: replayed, not reported."""
+    from migsafe.sources.alembic_graph import load_revisions
+    from migsafe.sources.sql import relative_path
+
+    graph = load_revisions(version_dirs)
+    history = graph.ancestors(start_after) if start_after else set()
+    out = []
+    for rev in graph.broken_files + graph.revisions:
+        mig = Migration(source="alembic", name=rev.id or rev.path.stem, path=relative_path(rev.path, cwd),
+                        report=rev.id not in history, irreversible=rev.irreversible)
+        if rev.error is not None:
+            mig.error, mig.error_line = rev.error, rev.error_line
+        else:
+            mig.text = rev.path.read_text(encoding="utf-8-sig", errors="replace")
+            rendered = render_revision(rev.path, mig.text, dialect, root)
+            mig.statements, mig.how, mig.unreadable = rendered.statements, rendered.how, rendered.unreadable
+            if rendered.error is not None:
+                mig.error, mig.error_line = rendered.error, rendered.error_line
+        out.append((mig, rev.path))
+    return out
