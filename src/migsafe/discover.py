@@ -47,6 +47,7 @@ def discover(paths: list[Path], exclude: list[str], cwd: Path) -> Discovered:
         if not full.exists():
             raise UsageError(f"path does not exist: {given}")
         if full.is_dir():
+            alembic_markers.append(full)  # the folder itself may be a versions folder
             found = _walk(full, exclude, cwd, seen_dirs, alembic_markers)
             reported.update(f.resolve() for f in found)
             reported.update(f.resolve() for f in _revision_files(alembic_markers))

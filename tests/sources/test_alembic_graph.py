@@ -145,6 +145,19 @@ def test_ini_paths_from_pyproject(tmp_path):
     assert cfg.dialect == "sqlite"
 
 
+def test_ini_in_a_flask_migrate_folder(tmp_path):
+    # Flask-Migrate: migrations/alembic.ini without script_location, next to env.py and versions/
+    ini = write(tmp_path / "migrations/alembic.ini", "[alembic]\n# template used to generate migration files\n")
+    write(tmp_path / "migrations/env.py", "")
+    (tmp_path / "migrations/versions").mkdir()
+    cfg = read_alembic_ini(ini)
+    assert cfg.script_location == tmp_path / "migrations"
+    assert cfg.version_locations == [tmp_path / "migrations/versions"]
+    # mlflow: a script_location relative to the app's working directory, not to the ini
+    write(ini, "[alembic]\nscript_location = mlflow/store/db_migrations\n")
+    assert read_alembic_ini(ini).script_location == tmp_path / "migrations"
+
+
 @pytest.mark.parametrize(
     "text, message",
     [

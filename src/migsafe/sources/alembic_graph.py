@@ -94,15 +94,20 @@ def read_alembic_ini(path: Path) -> AlembicConfig:
 
     toml = _pyproject_alembic(here)  # alembic >= 1.16 may keep the paths in pyproject.toml
     location = get("script_location") or toml.get("script_location")
-    if not location:
+    script = _location(location, here, path) if location else None
+    if (script is None or not script.is_dir()) and is_script_dir(here):
+        # The ini sits in the script folder and the app sets script_location at run time
+        # (Flask-Migrate: none in the file; mlflow: one relative to the app's working directory).
+        script = here
+    elif script is None:
         raise UsageError(f"alembic: {_show(path)}: no script_location in section [alembic]")
-    script = _location(location, here, path)
 
     raw = get("version_locations")
     if raw:
         name = get("path_separator") or get("version_path_separator")
         if name is not None and name not in _SEPARATORS:
-            raise UsageError(f'alembic: {_show(path)}: path_separator "{name}" is not one of {", ".join(_SEPARATORS)}')
+            known = ", ".join(_SEPARATORS)
+            raise UsageError(f'alembic: {_show(path)}: path_separator "{name}" is not one of {known}')
         parts = raw.split(_SEPARATORS[name]) if name else re.split(r", *| +", raw)
         locations = [x.strip() for x in parts if x.strip()]
     else:
@@ -122,12 +127,12 @@ def _pyproject_alembic(here: Path) -> dict:
             table = tomllib.load(f).get("tool", {}).get("alembic", {})
     except (OSError, ValueError):
         return {}
-    # Alembic substitutes %(here)s in these values too.
-    sub = lambda v: v.replace("%(here)s", str(here)) if isinstance(v, str) else v  # noqa: E731
-    return {
-        "script_location": sub(table.get("script_location")),
-        "version_locations": [sub(v) for v in table.get("version_locations") or [] if isinstance(v, str)],
-    }
+    def sub(value: object) -> str | None:  # Alembic substitutes %(here)s in these values too
+        return value.replace("%(here)s", str(here)) if isinstance(value, str) else None
+
+    locations = table.get("version_locations")
+    locations = [sub(v) for v in locations if sub(v)] if isinstance(locations, list) else []
+    return {"script_location": sub(table.get("script_location")), "version_locations": locations}
 
 
 def _location(value: str, here: Path, ini: Path) -> Path:
@@ -165,13 +170,13 @@ def is_revision_file(path: Path) -> bool:
     if not (path.suffix == ".py" and path.is_file() and _candidate(path.name)):
         return False
     try:
-        text = _decode(path.read_bytes())
-    except (OSError, _BadEncoding):
+        data = path.read_bytes()
+    except OSError:
         return False
     try:
-        names = _module_assignments(ast.parse(text))
-    except (SyntaxError, ValueError):
-        names = _regex_assignments(text)  # still a revision: it will be reported not-analyzed
+        names = _module_assignments(ast.parse(_decode(data)))
+    except (_BadEncoding, SyntaxError, ValueError):  # still a revision: reported not-analyzed
+        names = _regex_assignments(data.decode("latin-1"))
     return "revision" in names and "down_revision" in names
 
 
@@ -209,7 +214,8 @@ def _decode(data: bytes) -> str:
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         name = encoding.upper().removesuffix("-SIG")  # "UTF-8", as the SQL source says it
-        raise _BadEncoding(f"file is not valid {name} (byte 0x{data[e.start]:02x} at offset {e.start})", line) from None
+        message = f"file is not valid {name} (byte 0x{data[e.start]:02x} at offset {e.start})"
+        raise _BadEncoding(message, line) from None
 
 
 _NAMES = ("revision", "down_revision", "depends_on", "branch_labels")
@@ -248,7 +254,7 @@ def _strings(node: ast.expr | None, name: str) -> tuple[str, ...]:
         return ()
     try:
         value = ast.literal_eval(node)
-    except ValueError:
+    except (ValueError, TypeError, SyntaxError, RecursionError):  # a name, a call, {[]: 1}, ...
         raise ValueError(f"{name} is not a literal (string, tuple of strings or None)") from None
     if value is None:
         return ()
@@ -267,13 +273,15 @@ def read_revision(path: Path) -> Revision | None:
     """
     rev = Revision(id=None, path=path)
     try:
-        text = _decode(path.read_bytes())
+        data = path.read_bytes()
     except OSError as e:
         rev.error = f"file could not be read ({e.strerror or type(e).__name__})"
         return rev
+    try:
+        text = _decode(data)
     except _BadEncoding as e:
         rev.error, rev.error_line = str(e), e.line
-        return _salvage(rev, path.read_bytes().decode("latin-1"))
+        return _salvage(rev, data.decode("latin-1"))  # ids are ASCII
     try:
         tree = ast.parse(text, filename=str(path))
     except (SyntaxError, ValueError) as e:  # ValueError: NUL bytes

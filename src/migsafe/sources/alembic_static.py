@@ -89,6 +89,12 @@ class StaticReader:
         if isinstance(func, ast.Name) and func.id in self.functions and func.id not in scope:
             self._helper(self.functions[func.id], call, scope, depth)
             return
+        root = _root_name(func)
+        if root is not None and root not in scope and root not in SAFE_BUILTINS and root not in self.functions:
+            # a function of the project (or of a library we do not load): it may change the schema
+            self._unreadable(call, f"calls {ast.unparse(func)}(), which is defined outside the revision and"
+                                   " may change the schema")
+            return
         if not _mentions_op(call, scope):
             return  # data code (conn.execute of app models, prints, ...): no schema change to read
         try:
@@ -226,6 +232,12 @@ class StaticReader:
 
     def _unreadable(self, node: ast.AST, reason: str) -> None:
         self.unreadable.append((getattr(node, "lineno", 1), reason))
+
+
+def _root_name(node: ast.expr) -> str | None:
+    while isinstance(node, (ast.Attribute, ast.Call, ast.Subscript)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
 
 
 class _Return(Exception):

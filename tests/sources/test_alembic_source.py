@@ -1,0 +1,229 @@
+"""Alembic revisions: rendered offline (or read statically), each finding on its op.* line."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from migsafe import engine
+from migsafe.config import load_settings
+from migsafe.rules import default_severities
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOP = ROOT / "fixtures" / "alembic_shop"
+
+
+def check(path: Path, cwd: Path, **overrides):
+    settings = load_settings(None, {k.replace("_", "-"): v for k, v in overrides.items()}, set(default_severities()))
+    return engine.check([path], settings, cwd)
+
+
+def found(result) -> list[tuple[str, str, int]]:
+    return [(Path(f.path).name, f.rule, f.span.line) for f in result.findings]
+
+
+def revisions(tmp_path: Path, *bodies: str) -> Path:
+    """A versions/ folder with one revision per body (a linear chain), upgrade() bodies only."""
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    down = None
+    for n, body in enumerate(bodies, 1):
+        rev = f"r{n:03d}"
+        head = (f"from alembic import op\nimport sqlalchemy as sa\n\nrevision = {rev!r}\n"
+                f"down_revision = {down!r}\n\n\n")
+        (versions / f"{rev}_x.py").write_text(head + textwrap.dedent(body).strip() + "\n\n\ndef downgrade():\n"
+                                              "    op.execute('SELECT 1')\n")
+        down = rev
+    return versions
+
+
+def test_fixture_project_findings_on_the_op_lines():
+    result = check(SHOP, ROOT)
+    cleanup = "4d5e6f7a8b9c_orders_cleanup.py"
+    assert found(result) == [
+        (cleanup, "non-concurrent-index", 14),  # inside the helper _index()
+        (cleanup, "drop-column", 19),
+        (cleanup, "not-null-without-default", 20),
+        (cleanup, "change-column-type", 23),  # batch_op.alter_column, not the `with` line
+        (cleanup, "rename-column", 24),
+        (cleanup, "concurrently-in-transaction", 25),
+        (cleanup, "irreversible-migration", 28),
+        ("5e6f7a8b9c0d_backfill_with_app_code.py", "validating-check-constraint", 22),
+    ]
+    assert all(f.source == "alembic" for f in result.findings)
+    assert {f.migration for f in result.findings} == {"4d5e6f7a8b9c", "5e6f7a8b9c0d"}
+
+
+def test_span_covers_the_whole_op_call(tmp_path):
+    versions = revisions(tmp_path, """
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            op.drop_column(
+                "users",
+                "email",
+            )
+    """)
+    [f] = check(versions, tmp_path).findings
+    assert (f.span.line, f.span.column, f.span.end_line, f.span.end_column) == (10, 5, 13, 6)
+    assert f.statement == "ALTER TABLE users DROP COLUMN email"
+
+
+def test_loop_and_execute_string_and_construct(tmp_path):
+    versions = revisions(tmp_path, """
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            for table in ("a", "b"):
+                op.drop_column(table, "legacy")
+            op.execute("UPDATE a SET x = 1; TRUNCATE b")
+            op.execute(sa.text("DELETE FROM c"))
+    """)
+    assert found(check(versions, tmp_path)) == [
+        ("r001_x.py", "drop-column", 11), ("r001_x.py", "drop-column", 11),
+        ("r001_x.py", "truncate-table", 12), ("r001_x.py", "unbatched-backfill", 12),
+        ("r001_x.py", "unbatched-backfill", 13)]
+
+
+def test_concurrently_inside_autocommit_block_is_fine(tmp_path):
+    versions = revisions(tmp_path, """
+        def upgrade():
+            with op.get_context().autocommit_block():
+                op.create_index("ix_a", "a", ["x"], postgresql_concurrently=True)
+                op.drop_index("ix_b", table_name="a", postgresql_concurrently=True)
+            op.create_index("ix_c", "a", ["y"], postgresql_concurrently=True)
+    """)
+    assert found(check(versions, tmp_path)) == [("r001_x.py", "concurrently-in-transaction", 12)]
+
+
+def test_transaction_does_not_leak_into_the_next_revision(tmp_path):
+    versions = revisions(tmp_path, """
+        def upgrade():
+            op.create_table("a", sa.Column("id", sa.Integer()))
+    """, """
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+    """)
+    # a timeout set in one revision does not carry over: r003 must set its own
+    (versions / "r003_x.py").write_text(
+        "from alembic import op\nrevision = 'r003'\ndown_revision = 'r002'\n\n"
+        "def upgrade():\n    op.drop_column('a', 'id')\n\ndef downgrade():\n    op.execute('SELECT 1')\n")
+    assert found(check(versions, tmp_path)) == [("r003_x.py", "drop-column", 6),
+                                                ("r003_x.py", "missing-lock-timeout", 6)]
+
+
+def test_history_from_earlier_revisions(tmp_path):
+    versions = revisions(tmp_path, """
+        def upgrade():
+            op.create_table("t", sa.Column("name", sa.String(50)), sa.Column("n", sa.Integer()))
+    """, """
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            op.alter_column("t", "name", type_=sa.String(100))
+            op.alter_column("t", "n", type_=sa.BigInteger())
+            op.create_index("ix_t_name", "t", ["name"])
+    """)
+    assert found(check(versions, tmp_path)) == [("r002_x.py", "change-column-type", 11),
+                                                ("r002_x.py", "non-concurrent-index", 12)]
+
+
+def test_app_import_falls_back_to_static_reading(tmp_path):
+    versions = revisions(tmp_path, """
+        from myapp.models import GUID  # not installed
+
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            op.add_column("users", sa.Column("token", sa.String(40), nullable=False))
+            op.add_column("users", sa.Column("guid", GUID()))
+    """)
+    result = check(versions, tmp_path)
+    assert found(result) == [("r001_x.py", "not-null-without-default", 12), ("r001_x.py", "not-analyzed", 13)]
+    assert "GUID" in result.findings[1].message
+
+
+def test_get_bind_and_inspector_render_offline(tmp_path):
+    versions = revisions(tmp_path, """
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            bind = op.get_bind()
+            if "legacy" not in sa.inspect(bind).get_column_names("users") if hasattr(sa.inspect(bind), "get_column_names") else True:
+                pass
+            columns = [c["name"] for c in sa.inspect(bind).get_columns("users")]
+            for row in bind.execute(sa.text("SELECT id FROM users")):
+                op.execute(f"UPDATE users SET x = 1 WHERE id = {row[0]}")
+            if bind.dialect.name == "postgresql":
+                op.drop_column("users", "legacy")
+    """)
+    assert found(check(versions, tmp_path)) == [("r001_x.py", "drop-column", 17)]
+
+
+def test_revision_that_cannot_be_read_at_all_is_not_analyzed(tmp_path):
+    versions = revisions(tmp_path, """
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            helper_from_nowhere()
+            raise RuntimeError("boom")
+    """)
+    result = check(versions, tmp_path)
+    # rendering raised; reading it statically cannot see into a function from elsewhere
+    assert [(f.rule, f.span.line) for f in result.findings] == [("not-analyzed", 10)]
+    assert "helper_from_nowhere" in result.findings[0].message
+
+
+def test_revision_output_and_exit_are_contained(tmp_path, run_cli):
+    versions = revisions(tmp_path, """
+        import sys
+
+        print("noise on stdout")
+
+        def upgrade():
+            print("more noise")
+            sys.exit(3)
+    """)
+    code, out, err = run_cli(["check", str(versions), "--format", "json"], cwd=tmp_path)
+    assert code == 1 and "noise" not in out and out.lstrip().startswith("{")
+    assert "sys.exit" in out
+
+
+def test_one_revision_file_is_judged_against_its_history(tmp_path):
+    versions = revisions(tmp_path, """
+        def upgrade():
+            op.create_table("t", sa.Column("name", sa.String(50)))
+            op.execute("ALTER TABLE t ADD COLUMN x int NOT NULL")
+    """, """
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            op.alter_column("t", "name", type_=sa.Text())
+            op.drop_column("t", "x")
+    """)
+    result = check(versions / "r002_x.py", tmp_path)
+    assert found(result) == [("r002_x.py", "drop-column", 11)]  # the widening to text is known safe
+
+
+def test_start_after_alembic(tmp_path):
+    versions = revisions(tmp_path, """
+        def upgrade():
+            op.drop_column("a", "x")
+    """, """
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            op.drop_column("a", "y")
+    """)
+    assert found(check(versions, tmp_path, start_after={"alembic": "r001"})) == [("r002_x.py", "drop-column", 10)]
+
+
+def test_broken_graph_is_exit_2_naming_the_file(tmp_path, run_cli):
+    versions = revisions(tmp_path, "def upgrade():\n    pass")
+    (versions / "r009_x.py").write_text("revision = 'r009'\ndown_revision = 'nope'\ndef upgrade():\n    pass\n")
+    code, out, err = run_cli(["check", "."], cwd=tmp_path)
+    assert code == 2 and "r009_x.py" in err and "nope" in err and len(err.strip().splitlines()) == 1
+
+
+def test_alembic_ini_script_location(tmp_path):
+    versions = revisions(tmp_path / "db" if (tmp_path / "db").mkdir() is None else tmp_path, """
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            op.drop_table("old")
+    """)
+    (tmp_path / "alembic.ini").write_text("[alembic]\nscript_location = db\nversion_locations = %(here)s/db/versions\n")
+    assert found(check(tmp_path, tmp_path)) == [("r001_x.py", "drop-table", 10)]
