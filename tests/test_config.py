@@ -92,7 +92,7 @@ def test_find_config_invalid_pyproject_is_an_error(tmp_path):
 def test_defaults_without_file():
     s = load(None)
     assert s == Settings()
-    assert s.dialect == "postgresql"
+    assert s.dialect is None  # resolved by the engine: alembic.ini's url, else postgresql
     assert s.target_version is None
     assert s.fail_on is Severity.ERROR
     assert s.select == s.ignore == s.exclude == s.severity == ()

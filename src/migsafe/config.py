@@ -152,7 +152,7 @@ def _key(default: Any, parse: Parse) -> Any:
 @dataclass(frozen=True)
 class Settings:
     # --- config keys (file and flags); the name with "_" -> "-" is the key ---
-    dialect: str = _key("postgresql", _choice(*DIALECTS))
+    dialect: str | None = _key(None, _choice(*DIALECTS))  # None: alembic.ini's sqlalchemy.url, else postgresql
     target_version: str | None = _key(None, _target_version)  # None: dialect default, decided elsewhere
     fail_on: Severity = _key(Severity.ERROR, _level)
     select: tuple[str, ...] = _key((), _rules)  # empty: all rules

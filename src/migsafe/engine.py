@@ -7,6 +7,7 @@ schema. Migrations at or before `start-after` are replayed but not reported.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from migsafe import rules as R
@@ -28,6 +29,9 @@ def check(paths: list[Path], settings: Settings, cwd: Path, only: set[Path] | No
     """`only`: resolved paths that may be reported (--diff); None: no such limit. Everything
     found is still replayed for the schema."""
     found = discover(paths, list(settings.exclude), cwd)
+    if settings.dialect is None:  # not set: the project's own database, as alembic.ini names it
+        named = next((p.dialect for p in found.alembic if p.dialect), None)
+        settings = dataclasses.replace(settings, dialect=named or "postgresql")
     migrations = load_sql_migrations(found.sql_files, cwd, settings.dialect,
                                      settings.sql_transaction == "per-file")
     mark_history(migrations, settings.start_after.sql)
@@ -56,6 +60,8 @@ def mark_history(migrations: list[Migration], start_after: str | None) -> None:
 
 
 def analyze(migrations: list[Migration], settings: Settings, files: int) -> Result:
+    if settings.dialect is None:
+        settings = dataclasses.replace(settings, dialect="postgresql")
     dialect = get_dialect(settings.dialect, settings.target_version)
     active = [r for r in R.all_rules() if settings.dialect in r.dialects and selected(r.id, settings)]
     by_fact: dict[type, list[R.Rule]] = {}

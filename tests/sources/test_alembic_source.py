@@ -227,3 +227,19 @@ def test_alembic_ini_script_location(tmp_path):
     """)
     (tmp_path / "alembic.ini").write_text("[alembic]\nscript_location = db\nversion_locations = %(here)s/db/versions\n")
     assert found(check(tmp_path, tmp_path)) == [("r001_x.py", "drop-table", 10)]
+
+
+def test_dialect_from_alembic_ini_unless_set(tmp_path):
+    (tmp_path / "db").mkdir()
+    versions = revisions(tmp_path / "db", """
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            op.create_index("ix_a", "a", ["x"])
+    """)
+    (tmp_path / "alembic.ini").write_text(
+        "[alembic]\nscript_location = db\nsqlalchemy.url = mysql+pymysql://u@h/db\n")
+    result = check(tmp_path, tmp_path)
+    assert result.dialect == "mysql"
+    assert found(result) == []  # InnoDB builds secondary indexes online: not a PostgreSQL error
+    assert check(tmp_path, tmp_path, dialect="postgresql").dialect == "postgresql"
+    assert ("r001_x.py", "non-concurrent-index", 10) in found(check(tmp_path, tmp_path, dialect="postgresql"))
