@@ -107,7 +107,7 @@ def judge(migration: Migration, index: int, schema: Schema, dialect, active: lis
     for stmt in migration.statements:
         if not (stmt.in_transaction if stmt.in_transaction is not None else in_tx):
             schema.tx += 1  # outside a transaction block every statement is its own transaction
-        for fact in translate(stmt.sql, dialect_name(dialect)):
+        for fact in stmt.facts if stmt.facts is not None else translate(stmt.sql, dialect_name(dialect)):
             if isinstance(fact, F.ParseFailed):
                 out.append(finding(migration, "not-analyzed", f"Could not parse this statement: {fact.message}",
                                    parse_failure_span(migration, stmt, fact), stmt))

@@ -38,6 +38,9 @@ class Statement:
     sql: str
     span: Span
     in_transaction: bool | None = None
+    # What the statement does, when the source knows it better than its SQL says (e.g. an Alembic
+    # batch that rebuilds a table offline, where no SQL can be rendered): migsafe.sql.facts objects.
+    facts: list | None = None
 
 
 @dataclass
@@ -116,3 +119,6 @@ class Result:
     # Migrations judged and reported; the others (start-after history, files not named or not
     # changed under --diff) were only replayed. None: not counted, take `migrations`.
     reported: int | None = None
+    # (source, name, path) of each reported migration in run order, for reports that list the
+    # migrations that passed too (JUnit: one test case each). None: not recorded.
+    checked: list[tuple[str, str, str]] | None = None

@@ -243,3 +243,24 @@ def test_dialect_from_alembic_ini_unless_set(tmp_path):
     assert found(result) == []  # InnoDB builds secondary indexes online: not a PostgreSQL error
     assert check(tmp_path, tmp_path, dialect="postgresql").dialect == "postgresql"
     assert ("r001_x.py", "non-concurrent-index", 10) in found(check(tmp_path, tmp_path, dialect="postgresql"))
+
+
+def test_sqlite_batch_recreate_is_a_table_rewrite(tmp_path):
+    versions = revisions(tmp_path, """
+        def upgrade():
+            op.create_table("fresh", sa.Column("a", sa.Integer()))
+            with op.batch_alter_table("fresh") as batch_op:
+                batch_op.drop_column("a")
+            with op.batch_alter_table("users") as batch_op:
+                batch_op.add_column(sa.Column("b", sa.Integer()))
+            with op.batch_alter_table("users") as batch_op:
+                batch_op.alter_column("b", type_=sa.BigInteger())
+                batch_op.drop_column("c")
+    """)
+    result = check(versions, tmp_path, dialect="sqlite")
+    # the new table's rebuild is harmless; add_column alone is native ALTER TABLE on SQLite
+    assert [(f.rule, f.span.line) for f in result.findings if f.rule == "table-rewrite"] == [("table-rewrite", 14)]
+    rewrite = next(f for f in result.findings if f.rule == "table-rewrite")
+    assert "alter_column, drop_column" in rewrite.message and rewrite.lock == "database write"
+    # on PostgreSQL the same batches are plain ALTER TABLE statements
+    assert "table-rewrite" not in {f.rule for f in check(versions, tmp_path).findings}

@@ -4,8 +4,9 @@ versions or lock modes themselves."""
 from __future__ import annotations
 
 from migsafe.dialects.postgresql import Dialect, PostgreSQL
+from migsafe.dialects.sqlite import SQLite
 
-DIALECTS: dict[str, type[Dialect]] = {"postgresql": PostgreSQL}
+DIALECTS: dict[str, type[Dialect]] = {"postgresql": PostgreSQL, "sqlite": SQLite}
 
 
 def get_dialect(name: str, version: str | None) -> Dialect:

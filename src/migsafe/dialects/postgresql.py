@@ -27,6 +27,7 @@ class Dialect:
     default_version = "15"
     transactional_ddl = True
     lock_timeout_setting = "lock_timeout"
+    rewrite_lock = "ACCESS EXCLUSIVE"  # what a whole-table rewrite holds
 
     def __init__(self, version: str | None):
         self.version_text = version or self.default_version

@@ -208,20 +208,36 @@ def _register_offline_inspection() -> None:
 
 
 @contextlib.contextmanager
-def _batches_traced(tracer: Tracer):
+def _batches_traced(tracer: Tracer, statements: list[Statement]):
+    """Remember where each batch_op call was made; a batch that makes Alembic recreate the table
+    (SQLite, or recreate="always") becomes one table-rebuild statement: offline, Alembic could
+    only render it by reflecting the table from a database."""
     from alembic.operations.batch import BatchOperationsImpl
 
-    original = BatchOperationsImpl.__init__
+    from migsafe.sql.facts import TableRewrite
+
+    original_init, original_flush = BatchOperationsImpl.__init__, BatchOperationsImpl.flush
 
     def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
+        original_init(self, *args, **kwargs)
         self.batch = _LinedBatch(tracer)
 
-    BatchOperationsImpl.__init__ = init
+    def flush(self):
+        if not self._should_recreate():
+            return original_flush(self)
+        table = f"{self.schema}.{self.table_name}" if self.schema else self.table_name
+        ops = ", ".join(dict.fromkeys(name for name, _, _ in list.__iter__(self.batch)))
+        what = f"batch_alter_table recreate ({ops})"
+        sql = (f"-- batch_alter_table(\"{table}\") rebuilds the table for {ops}: CREATE TABLE _alembic_tmp_{self.table_name},"
+               f" INSERT ... SELECT, DROP TABLE {table}, ALTER TABLE _alembic_tmp_{self.table_name} RENAME TO {self.table_name}")
+        statements.append(Statement(sql, tracer.caller_span() or Span(1, 1, 1, 1),
+                                    facts=[TableRewrite(table.lower(), what)]))
+
+    BatchOperationsImpl.__init__, BatchOperationsImpl.flush = init, flush
     try:
         yield
     finally:
-        BatchOperationsImpl.__init__ = original
+        BatchOperationsImpl.__init__, BatchOperationsImpl.flush = original_init, original_flush
 
 
 @contextlib.contextmanager
@@ -276,7 +292,7 @@ def _render(path: Path, text: str, dialect: str, project_root: Path, static: boo
     if static:
         return _read_statically(path, text, ctx, tracer, statements, project_root)
     try:
-        with _isolated(project_root), _batches_traced(tracer), Operations.context(ctx):
+        with _isolated(project_root), _batches_traced(tracer, statements), Operations.context(ctx):
             spec = importlib.util.spec_from_file_location(module_name, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
@@ -307,7 +323,7 @@ def _read_statically(path: Path, text: str, ctx, tracer: Tracer, statements: lis
         return Rendered([], f"SyntaxError: {err.msg}", err.lineno or 1)
     reader = StaticReader(path, tree)
     try:
-        with _isolated(project_root), _batches_traced(tracer), Operations.context(ctx) as op:
+        with _isolated(project_root), _batches_traced(tracer, statements), Operations.context(ctx) as op:
             reader.load_module_level(op)
             with ctx.begin_transaction():
                 reader.run("upgrade")
