@@ -38,7 +38,7 @@ def check(paths: list[Path], settings: Settings, cwd: Path, only: set[Path] | No
     located = list(zip(migrations, found.sql_files))
     for project in found.alembic:
         located += load_alembic_migrations(project.version_dirs, project.root, cwd, settings.dialect,
-                                           settings.start_after.alembic)
+                                           settings.start_after.alembic, execute=not settings.no_exec)
     report_only = found.report_only
     if only is not None:
         report_only = only if report_only is None else report_only & only

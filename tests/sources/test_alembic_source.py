@@ -264,3 +264,18 @@ def test_sqlite_batch_recreate_is_a_table_rewrite(tmp_path):
     assert "alter_column, drop_column" in rewrite.message and rewrite.lock == "database write"
     # on PostgreSQL the same batches are plain ALTER TABLE statements
     assert "table-rewrite" not in {f.rule for f in check(versions, tmp_path).findings}
+
+
+def test_no_exec_never_runs_the_revision(tmp_path):
+    marker = tmp_path / "ran"
+    versions = revisions(tmp_path, f"""
+        open({str(marker)!r}, "w").close()  # module-level side effect
+
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            op.drop_column("users", "email")
+    """)
+    result = check(versions, tmp_path, no_exec=True)
+    assert found(result) == [("r001_x.py", "drop-column", 12)] and not marker.exists()
+    check(versions, tmp_path)
+    assert marker.exists()  # without --no-exec the revision is imported (and renders the same)

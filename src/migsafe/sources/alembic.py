@@ -256,8 +256,11 @@ def _isolated(project_root: Path):
                 del sys.modules[name]
 
 
-def render_revision(path: Path, text: str, dialect: str, project_root: Path) -> Rendered:
-    """`upgrade()` as SQL: rendered offline, or else read statically; never raises."""
+def render_revision(path: Path, text: str, dialect: str, project_root: Path, execute: bool = True) -> Rendered:
+    """`upgrade()` as SQL: rendered offline, or else read statically; never raises.
+    execute=False (--no-exec): never run the revision's code, only read it statically."""
+    if not execute:
+        return _render(path, text, dialect, project_root, static=True)
     rendered = _render(path, text, dialect, project_root, static=False)
     if rendered.error is None:
         return rendered
@@ -361,7 +364,7 @@ def _error_line(err: BaseException, filename: str) -> int:
 
 
 def load_alembic_migrations(version_dirs: list[Path], root: Path, cwd: Path, dialect: str,
-                            start_after: str | None) -> list[tuple[Migration, Path]]:
+                            start_after: str | None, execute: bool = True) -> list[tuple[Migration, Path]]:
     """Every revision of one graph, in run order, rendered (or read statically). Revisions at or
     before `start_after` (it and its ancestors) are history: replayed, not reported."""
     from migsafe.sources.alembic_graph import load_revisions
@@ -377,7 +380,7 @@ def load_alembic_migrations(version_dirs: list[Path], root: Path, cwd: Path, dia
             mig.error, mig.error_line = rev.error, rev.error_line
         else:
             mig.text = rev.path.read_text(encoding="utf-8-sig", errors="replace")
-            rendered = render_revision(rev.path, mig.text, dialect, root)
+            rendered = render_revision(rev.path, mig.text, dialect, root, execute)
             mig.statements, mig.how, mig.unreadable = rendered.statements, rendered.how, rendered.unreadable
             if rendered.error is not None:
                 mig.error, mig.error_line = rendered.error, rendered.error_line
