@@ -309,3 +309,34 @@ def test_shallow_single_branch_clone_says_how_to_fetch_the_base_branch(run_cli, 
     assert code == 2
     assert one_line(err) == ("migsafe: error: --diff origin/main: unknown git revision 'origin/main'; "
                              "fetch it first (git fetch origin main, or actions/checkout with fetch-depth: 0)")
+
+
+# --- other sources ----------------------------------------------------------------------------
+
+
+def test_alembic_revisions_changed_on_the_branch_are_judged(run_cli, tmp_path):
+    """The same mechanism for Alembic: every revision is replayed, the branch's are reported."""
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "alembic_shop"
+    root = tmp_path / "shop"
+    shutil.copytree(fixture, root, ignore=shutil.ignore_patterns("__pycache__"))
+    versions = root / "migrations" / "versions"
+    cleanup = sorted(versions.glob("4d5e*.py"))[0]
+    backfill = sorted(versions.glob("5e6f*.py"))[0]
+    parked = {p: p.read_text() for p in (cleanup, backfill)}
+    for p in parked:
+        p.unlink()
+    git(root, "init", "-q")
+    git(root, "symbolic-ref", "HEAD", "refs/heads/main")
+    commit(root, message="first three revisions")
+    git(root, "checkout", "-q", "-b", "feature")
+    commit(root, {str(cleanup.relative_to(root)): parked[cleanup]})
+    write(root, {str(backfill.relative_to(root)): parked[backfill]})  # untracked: work in progress
+    code, found, err, _ = check(run_cli, root, "--diff", "main")
+    assert code == 1
+    assert {path for path, _ in found} == {f"migrations/versions/{cleanup.name}",
+                                           f"migrations/versions/{backfill.name}"}
+    assert "judged 2 of 5 migrations" in err
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "backfill")
+    code, found, err, _ = check(run_cli, root, "--diff", "HEAD~1")
+    assert found == [(f"migrations/versions/{backfill.name}", "validating-check-constraint")]

@@ -60,3 +60,11 @@ def test_readme_demo_excerpt_is_real_output(run_cli):
     printed = set(out.splitlines())
     missing = [line for line in excerpt.splitlines() if line and line != "..." and line not in printed]
     assert code == 1 and not missing, missing
+
+
+@pytest.mark.parametrize("fmt", ["sarif", "github", "junit", "gitlab", "rdjson"])
+def test_demo_report_in_every_ci_format(run_cli, snapshot, fmt):
+    """The CI formats over the same demo run; their consumers' checks are in tests/report/."""
+    code, out, err = run_cli(["check", "fixtures/demo", "--format", fmt], cwd=REPO_ROOT)
+    assert (code, err) == (1, "")
+    snapshot(f"demo.{fmt}", out)

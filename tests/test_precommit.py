@@ -42,6 +42,9 @@ def test_hook_manifest_is_what_the_contract_says():
     assert hook["require_serial"] is True
     assert hook["minimum_pre_commit_version"] == "2.9.0"
     assert hook.get("pass_filenames", True) is True  # the staged files are the PATHs
+    done = subprocess.run([sys.executable, "-m", "pre_commit", "validate-manifest", ".pre-commit-hooks.yaml"],
+                          cwd=REPO_ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")

@@ -140,7 +140,7 @@ def check(
     to_tty = output is None and sys.stdout.isatty()
     color = fmt == "text" and to_tty and not os.environ.get("NO_COLOR")
     buf = io.StringIO()
-    FORMATS[fmt](result, buf, ReportContext(color=color, source_lines=source_reader(cwd)))
+    FORMATS[fmt](result, buf, ReportContext(color=color, source_lines=source_reader(cwd), fail_on=settings.fail_on))
     if output is None:
         sys.stdout.write(buf.getvalue())
         sys.stdout.flush()

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from migsafe import __version__
-from migsafe.model import Result
-from migsafe.report import json_, text
+from migsafe.model import Result, Severity
+from migsafe.report import github, gitlab, json_, junit, rdjson, sarif, text
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,8 @@ class ReportContext:
     # path (relative, as in Finding.path) -> the lines of that file; None: do not show source
     source_lines: Callable[[str], list[str]] | None = None
     version: str = __version__
+    # --fail-on: JUnit reports findings at or above it as failures, the others as output
+    fail_on: Severity = Severity.ERROR
 
 
 def source_reader(root: Path) -> Callable[[str], list[str]]:
@@ -42,6 +44,11 @@ Renderer = Callable[[Result, TextIO, ReportContext], None]
 FORMATS: dict[str, Renderer] = {
     "text": text.render,
     "json": json_.render,
+    "sarif": sarif.render,
+    "github": github.render,
+    "junit": junit.render,
+    "gitlab": gitlab.render,
+    "rdjson": rdjson.render,
 }
 
 # Every --format value the contract names; those missing from FORMATS are "not available yet".
