@@ -20,6 +20,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 # The demo is meant to show findings: exit 1 (findings) is fine, exit 2 (migsafe failed) is not.
 demo: $(VENV)/.installed
 	$(BIN)/migsafe check fixtures/demo || [ $$? -eq 1 ]
+	$(BIN)/migsafe check fixtures/alembic_shop || [ $$? -eq 1 ]
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
