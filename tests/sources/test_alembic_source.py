@@ -279,3 +279,27 @@ def test_no_exec_never_runs_the_revision(tmp_path):
     assert found(result) == [("r001_x.py", "drop-column", 12)] and not marker.exists()
     check(versions, tmp_path)
     assert marker.exists()  # without --no-exec the revision is imported (and renders the same)
+
+
+def test_static_reading_takes_literals_from_project_modules(tmp_path):
+    """A model's __tablename__ is read from the project's source, never imported."""
+    pkg = tmp_path / "shopapp"
+    (pkg / "db" / "versions").mkdir(parents=True)
+    for d in (pkg, pkg / "db", pkg / "db" / "versions"):
+        (d / "__init__.py").write_text("")
+    (pkg / "models.py").write_text("import not_installed_dependency\n\nTABLE = 'orders'\n\n"
+                                   "class Order:\n    __tablename__ = 'orders'\n")
+    (pkg / "db" / "versions" / "r001_x.py").write_text(
+        "import time\nfrom alembic import op\nimport sqlalchemy as sa\n"
+        "from shopapp.models import Order, TABLE\n\nrevision = 'r001'\ndown_revision = None\n\n\n"
+        "def name_from_database():\n    return sa.inspect(op.get_bind()).get_foreign_keys('orders')[0]['name']\n\n\n"
+        "def upgrade():\n"
+        "    op.execute(\"SET lock_timeout = '1s'\")\n"
+        "    op.drop_column(Order.__tablename__, 'legacy')\n"
+        "    op.add_column(TABLE, sa.Column('at', sa.Integer(), default=lambda: int(time.time())))\n"
+        "    fk = name_from_database()\n"
+        "    op.drop_constraint(fk, Order.__tablename__, type_='foreignkey')\n\n\n"
+        "def downgrade():\n    op.execute('SELECT 1')\n")
+    result = check(pkg / "db" / "versions", tmp_path)
+    # the foreign key's name is only known from the database: rendered as "<fk>", no finding lost
+    assert [(f.rule, f.span.line, f.table) for f in result.findings] == [("drop-column", 16, "orders")]

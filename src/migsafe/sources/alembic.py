@@ -240,11 +240,20 @@ def _batches_traced(tracer: Tracer, statements: list[Statement]):
         BatchOperationsImpl.__init__, BatchOperationsImpl.flush = original_init, original_flush
 
 
+def import_roots(path: Path, project_root: Path) -> list[Path]:
+    """Where the project's modules import from: the folder above the revision's package (a
+    versions folder inside `app/db/migrations/` imports `app...`), and the project folder."""
+    top = path.parent
+    while (top / "__init__.py").is_file() and top.parent != top:
+        top = top.parent
+    return list(dict.fromkeys([top, project_root]))
+
+
 @contextlib.contextmanager
-def _isolated(project_root: Path):
+def _isolated(roots: list[Path]):
     """The revision's own prints, exits and sys.path changes stay inside the render."""
     saved_path, saved_modules = list(sys.path), set(sys.modules)
-    sys.path.insert(0, str(project_root))
+    sys.path[:0] = [str(r) for r in roots]
     sink = io.StringIO()
     try:
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
@@ -295,7 +304,7 @@ def _render(path: Path, text: str, dialect: str, project_root: Path, static: boo
     if static:
         return _read_statically(path, text, ctx, tracer, statements, project_root)
     try:
-        with _isolated(project_root), _batches_traced(tracer, statements), Operations.context(ctx):
+        with _isolated(import_roots(path, project_root)), _batches_traced(tracer, statements), Operations.context(ctx):
             spec = importlib.util.spec_from_file_location(module_name, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
@@ -324,9 +333,9 @@ def _read_statically(path: Path, text: str, ctx, tracer: Tracer, statements: lis
         tree = ast.parse(text, filename=str(path))
     except SyntaxError as err:
         return Rendered([], f"SyntaxError: {err.msg}", err.lineno or 1)
-    reader = StaticReader(path, tree)
+    reader = StaticReader(path, tree, import_roots(path, project_root))
     try:
-        with _isolated(project_root), _batches_traced(tracer, statements), Operations.context(ctx) as op:
+        with _isolated(import_roots(path, project_root)), _batches_traced(tracer, statements), Operations.context(ctx) as op:
             reader.load_module_level(op)
             with ctx.begin_transaction():
                 reader.run("upgrade")

@@ -19,6 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 LIBRARIES = ("sqlalchemy", "alembic", "sqlmodel")  # importable without project code
+# Standard modules revisions use for values (timestamps, ids, enums), with nothing in them that
+# touches files, processes or the network: safe to evaluate even under --no-exec.
+PURE_STDLIB = ("datetime", "time", "uuid", "json", "enum", "decimal", "math", "string", "re", "textwrap",
+               "functools", "itertools", "collections", "typing", "dataclasses")
 SAFE_BUILTINS = {name: getattr(builtins, name) for name in (
     "True", "False", "None", "len", "range", "list", "dict", "tuple", "set", "frozenset", "str", "int",
     "float", "bool", "sorted", "enumerate", "zip", "min", "max", "reversed", "isinstance", "any", "all")}
@@ -33,6 +37,7 @@ class Unreadable(Exception):
 class StaticReader:
     path: Path
     tree: ast.Module
+    search_roots: list[Path] = field(default_factory=list)  # where the project's own modules live
     namespace: dict = field(default_factory=dict)
     functions: dict[str, ast.FunctionDef] = field(default_factory=dict)
     unreadable: list[tuple[int, str]] = field(default_factory=list)
@@ -100,7 +105,16 @@ class StaticReader:
         try:
             self._eval(call, scope)
         except Unreadable as err:
-            self._unreadable(call, str(err))
+            # A name only the database knows (a constraint name looked up by reflection) does not
+            # change what the statement locks or rewrites: render it with the variable's name.
+            unknown = {n.id for n in ast.walk(call) if isinstance(n, ast.Name) and scope.get(n.id) is _UNKNOWN}
+            if not unknown:
+                self._unreadable(call, str(err))
+                return
+            try:
+                self._eval(call, {**scope, **{n: _Placeholder(f"<{n}>") for n in unknown}})
+            except Unreadable:
+                self._unreadable(call, str(err))
 
     def _helper(self, func: ast.FunctionDef, call: ast.Call, scope: dict, depth: int) -> None:
         if depth >= MAX_DEPTH:
@@ -185,14 +199,14 @@ class StaticReader:
 
     def _eval(self, node: ast.expr, scope: dict):
         """Evaluate only what needs no project code; otherwise raise Unreadable."""
-        for sub in ast.walk(node):
-            if isinstance(sub, ast.Attribute) and sub.attr.startswith("_"):
+        for sub in _walk_outside_lambdas(node):
+            if isinstance(sub, ast.Attribute) and sub.attr.startswith("_") and sub.attr not in ("__tablename__",):
                 raise Unreadable(f"private attribute {sub.attr}")
             if isinstance(sub, ast.Name) and sub.id not in scope and sub.id not in SAFE_BUILTINS:
                 raise Unreadable(f"{sub.id} is defined outside what migsafe can read without running the project")
             if isinstance(sub, ast.Name) and scope.get(sub.id) is _UNKNOWN:
                 raise Unreadable(f"the value of {sub.id} is only known when the project runs")
-            if isinstance(sub, (ast.Lambda, ast.NamedExpr, ast.Await, ast.Yield, ast.YieldFrom)):
+            if isinstance(sub, (ast.NamedExpr, ast.Await, ast.Yield, ast.YieldFrom)):
                 raise Unreadable(f"{type(sub).__name__} expression")
         code = compile(ast.Expression(node), str(self.path), "eval")
         try:
@@ -205,14 +219,17 @@ class StaticReader:
     def _import(self, node: ast.Import | ast.ImportFrom) -> None:
         if isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name.split(".")[0] in LIBRARIES:
+                if alias.name.split(".")[0] in LIBRARIES + PURE_STDLIB:
                     module = importlib.import_module(alias.name)
                     if alias.asname:
                         self.namespace[alias.asname] = module
                     else:
                         self.namespace[alias.name.split(".")[0]] = importlib.import_module(alias.name.split(".")[0])
             return
-        if not node.module or node.level or node.module.split(".")[0] not in LIBRARIES:
+        if node.module and not node.level and node.module.split(".")[0] not in LIBRARIES + PURE_STDLIB:
+            self._import_project(node)
+            return
+        if not node.module or node.level:
             return
         try:
             module = importlib.import_module(node.module)
@@ -230,8 +247,30 @@ class StaticReader:
                     continue
             self.namespace[alias.asname or alias.name] = value
 
+    def _import_project(self, node: ast.ImportFrom) -> None:
+        """`from app.models import User`: read app/models.py (never run it) for what a revision
+        usually takes from it: a model's `__tablename__` and other literal class attributes,
+        and module-level constants."""
+        module = _project_module(node.module, self.search_roots)
+        if module is None:
+            return
+        for alias in node.names:
+            if alias.name in module:
+                self.namespace[alias.asname or alias.name] = module[alias.name]
+
     def _unreadable(self, node: ast.AST, reason: str) -> None:
         self.unreadable.append((getattr(node, "lineno", 1), reason))
+
+
+def _walk_outside_lambdas(node: ast.AST):
+    """Every node, but not inside a lambda: making a lambda (a column's Python-side default)
+    runs none of its body, so what its body names does not matter."""
+    todo = [node]
+    while todo:
+        sub = todo.pop()
+        yield sub
+        if not isinstance(sub, ast.Lambda):
+            todo.extend(ast.iter_child_nodes(sub))
 
 
 def _root_name(node: ast.expr) -> str | None:
@@ -240,8 +279,66 @@ def _root_name(node: ast.expr) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
+class _ClassStub:
+    """A project class read from its source: only its literal class attributes are known."""
+
+    def __init__(self, name: str, attrs: dict):
+        self._name, self._attrs = name, attrs
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("_") and attr not in ("__tablename__", "__table_args__"):
+            raise AttributeError(attr)
+        if attr in self._attrs:
+            return self._attrs[attr]
+        raise Unreadable(f"{self._name}.{attr} is only known when the project runs")
+
+
+def _project_module(name: str, roots: list[Path]) -> dict | None:
+    for root in roots:
+        base = root.joinpath(*name.split("."))
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                try:
+                    tree = ast.parse(candidate.read_text(encoding="utf-8", errors="replace"))
+                except (SyntaxError, ValueError):
+                    return None
+                return _module_values(tree)
+    return None
+
+
+def _module_values(tree: ast.Module) -> dict:
+    values: dict = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            values[node.name] = _ClassStub(node.name, _literals(node.body))
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            values.update(_literals([node]))
+    return values
+
+
+def _literals(body: list[ast.stmt]) -> dict:
+    out = {}
+    for node in body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        value = getattr(node, "value", None)
+        if value is None:
+            continue
+        try:
+            literal = ast.literal_eval(value)
+        except (ValueError, SyntaxError, TypeError):
+            continue
+        for target in targets:
+            if isinstance(target, ast.Name):
+                out[target.id] = literal
+    return out
+
+
 class _Return(Exception):
     pass
+
+
+class _Placeholder(str):
+    """Stands for a string value only the running project knows."""
 
 
 class _Unknown:
