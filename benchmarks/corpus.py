@@ -13,7 +13,8 @@ Each project is a pinned wheel fetched with `pip download --no-deps` into the ca
   through the engine's own pieces (discover -> load_alembic_migrations -> analyze), to count per
   revision how it was read: rendered offline, read statically, or not analysed (the whole revision
   failed, some op call could not be read, or a rendered statement could not be parsed);
-* as a user runs it, `migsafe check <folder> --dialect D --format json --no-cache`, N times
+* as a user runs it, `migsafe check <folder> --dialect D --format json --no-cache` (the `migsafe`
+  script installed next to this Python), N times
   (default 3): the wall time is the median of these runs, and its findings by rule are the ones
   printed. The two passes must agree on the findings; a difference is reported.
 
@@ -132,8 +133,10 @@ def check_folder(unpacked: Path, folder: str, dialect: str, runs: int) -> dict:
     in_process = collections.Counter(f["rule"] for f in measured["findings"])
 
     times, cli_rules = [], None
-    command = [sys.executable, "-m", "migsafe", "check", folder, "--dialect", dialect, "--format", "json",
-               "--no-cache"]
+    # The installed `migsafe` script, as users run it: `python -m migsafe` would also put the
+    # working directory (the unpacked wheel) on sys.path, so the project's imports would resolve.
+    command = [str(Path(sys.executable).parent / "migsafe"), "check", folder, "--dialect", dialect, "--format",
+               "json", "--no-cache"]
     for _ in range(runs):
         started = time.perf_counter()
         proc = subprocess.run(command, cwd=unpacked, capture_output=True, text=True)

@@ -148,7 +148,7 @@ def check(
         _write_atomic(output, buf.getvalue())
     if diff_ref is not None:
         # Never silently check nothing: say how many migrations the diff left to judge.
-        judged = result.migrations if result.reported is None else result.reported
+        judged = result.migrations if result.checked is None else len(result.checked)
         total = _plural(result.migrations, "migration")
         if judged:
             _say(f"migsafe: --diff {diff_ref}: judged {judged} of {total}, those added or changed "

@@ -77,7 +77,7 @@ def analyze(migrations: list[Migration], settings: Settings, files: int) -> Resu
             findings += finish(raw, migration, settings, severities)
     findings.sort(key=Finding.sort_key)
     return Result(findings, files, len(migrations), statements, settings.dialect, dialect.version_text,
-                  reported=sum(m.report for m in migrations))
+                  checked=[(m.source, m.name, m.path) for m in migrations if m.report])
 
 
 def selected(rule_id: str, settings: Settings) -> bool:

@@ -116,9 +116,6 @@ class Result:
     statements: int
     dialect: str
     target_version: str
-    # Migrations judged and reported; the others (start-after history, files not named or not
-    # changed under --diff) were only replayed. None: not counted, take `migrations`.
-    reported: int | None = None
     # (source, name, path) of each reported migration in run order, for reports that list the
     # migrations that passed too (JUnit: one test case each). None: not recorded.
     checked: list[tuple[str, str, str]] | None = None
