@@ -94,8 +94,11 @@ def _plural(n: int, word: str) -> str:
 def _summary(result: Result, ctx: ReportContext) -> str:
     files = _plural(result.files, "file")
     statements = _plural(result.statements, "statement")
+    judged = result.migrations if result.checked is None else len(result.checked)
+    # Migrations only replayed for the schema (start-after, pre-commit, --diff) are said so.
+    replayed = f" ({result.migrations - judged} more replayed as history)" if judged < result.migrations else ""
     if not result.findings:
-        text = f"All checks passed: {_plural(result.migrations, 'migration')}, {statements}."
+        text = f"All checks passed: {_plural(judged, 'migration')}{replayed}, {statements}."
         return _style(text, ctx, _BOLD)
     errors = sum(f.severity is Severity.ERROR for f in result.findings)
     warnings = len(result.findings) - errors
@@ -103,5 +106,5 @@ def _summary(result: Result, ctx: ReportContext) -> str:
         _plural(n, word) for n, word in ((errors, "error"), (warnings, "warning")) if n
     )
     affected = len({(f.path, f.migration) for f in result.findings})
-    total = _plural(result.migrations, "migration")
-    return _style(f"Found {counts} in {affected} of {total} ({files}, {statements}).", ctx, _BOLD)
+    total = _plural(judged, "migration")
+    return _style(f"Found {counts} in {affected} of {total}{replayed} ({files}, {statements}).", ctx, _BOLD)
