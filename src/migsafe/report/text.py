@@ -96,7 +96,7 @@ def _summary(result: Result, ctx: ReportContext) -> str:
     statements = _plural(result.statements, "statement")
     judged = result.migrations if result.checked is None else len(result.checked)
     # Migrations only replayed for the schema (start-after, pre-commit, --diff) are said so.
-    replayed = f" ({result.migrations - judged} more replayed as history)" if judged < result.migrations else ""
+    replayed = f"; {result.migrations - judged} more replayed as history" if judged < result.migrations else ""
     if not result.findings:
         text = f"All checks passed: {_plural(judged, 'migration')}{replayed}, {statements}."
         return _style(text, ctx, _BOLD)
