@@ -303,3 +303,57 @@ def test_static_reading_takes_literals_from_project_modules(tmp_path):
     result = check(pkg / "db" / "versions", tmp_path)
     # the foreign key's name is only known from the database: rendered as "<fk>", no finding lost
     assert [(f.rule, f.span.line, f.table) for f in result.findings] == [("drop-column", 16, "orders")]
+
+
+HISTORY_REV = """
+def upgrade():
+    op.create_table("users", sa.Column("id", sa.BigInteger(), primary_key=True),
+                    sa.Column("email", sa.String(100)), sa.Column("age", sa.Integer()))
+    op.create_table("orders", sa.Column("id", sa.BigInteger(), primary_key=True),
+                    sa.Column("user_id", sa.BigInteger()))
+    op.create_index("ix_orders_user_id", "orders", ["user_id"])
+"""
+
+# rule, the op call (line 10 of the second revision; line 9 sets the lock timeout)
+EVERY_RULE = [
+    ("drop-column", 'op.drop_column("users", "age")'),
+    ("drop-table", 'op.drop_table("orders")'),
+    ("rename-column", 'op.alter_column("users", "age", new_column_name="years")'),
+    ("rename-table", 'op.rename_table("orders", "purchases")'),
+    ("not-null-without-default", 'op.add_column("users", sa.Column("nick", sa.Text(), nullable=False))'),
+    ("volatile-default", 'op.add_column("users", sa.Column("token", sa.Uuid(), server_default=sa.text("gen_random_uuid()")))'),
+    ("change-column-type", 'op.alter_column("users", "age", type_=sa.BigInteger(), existing_type=sa.Integer())'),
+    ("set-not-null", 'op.alter_column("users", "email", nullable=False, existing_type=sa.String(100))'),
+    ("non-concurrent-index", 'op.create_index("ix_users_email", "users", ["email"])'),
+    ("non-concurrent-drop-index", 'op.drop_index("ix_orders_user_id", table_name="orders")'),
+    ("validating-foreign-key", 'op.create_foreign_key("fk_orders_user", "orders", "users", ["user_id"], ["id"])'),
+    ("validating-check-constraint", 'op.create_check_constraint("ck_age", "users", "age > 0")'),
+    ("add-unique-constraint", 'op.create_unique_constraint("uq_users_email", "users", ["email"])'),
+    ("concurrently-in-transaction", 'op.create_index("ix_a", "users", ["age"], postgresql_concurrently=True)'),
+    ("table-rewrite", 'op.execute("VACUUM FULL users")'),
+    ("truncate-table", 'op.execute("TRUNCATE orders")'),
+    ("unbatched-backfill", 'op.execute(sa.text("UPDATE users SET age = 0"))'),
+    ("unrecognized-statement", 'op.execute("ALTER TABLE users OWNER TO reporting")'),
+    ("not-analyzed", 'op.execute("ALTER TABBLE users DROP COLUMN age")'),
+    ("bad-suppression", 'op.add_column("users", sa.Column("x", sa.Text()))  # migsafe: ignore[drop-column]'),
+]
+
+
+@pytest.mark.parametrize("rule, call", EVERY_RULE, ids=[r for r, _ in EVERY_RULE])
+def test_every_rule_through_an_alembic_op(tmp_path, rule, call):
+    versions = revisions(tmp_path, HISTORY_REV, f"""
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            {call}
+    """)
+    result = check(versions, tmp_path, start_after={"alembic": "r001"})
+    assert (rule, 10) in {(f.rule, f.span.line) for f in result.findings}, found(result)
+
+
+def test_missing_lock_timeout_through_alembic(tmp_path):
+    versions = revisions(tmp_path, HISTORY_REV, """
+        def upgrade():
+            op.add_column("users", sa.Column("x", sa.Text()))
+    """)
+    assert found(check(versions, tmp_path, start_after={"alembic": "r001"})) == [
+        ("r002_x.py", "missing-lock-timeout", 9)]
