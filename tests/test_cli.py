@@ -477,3 +477,11 @@ def test_start_after_naming_no_migration_exits_2(run_cli, tmp_path):
     write(tmp_path, {"V1__users.sql": USERS, "migsafe.toml": 'start-after = { sql = "V9__nope.sql" }\n'})
     code, _, err = run_cli(["check", "."], cwd=tmp_path)
     assert code == 2 and "V9__nope.sql" in err and len(err.strip().splitlines()) == 1
+
+
+def test_nothing_found_is_said_on_stderr(run_cli, tmp_path):
+    (tmp_path / "app" / "migrations").mkdir(parents=True)
+    (tmp_path / "app" / "migrations" / "0001_initial.py").write_text("from django.db import migrations\n")
+    code, out, err = run_cli(["check", "."], cwd=tmp_path)
+    assert code == 0 and "All checks passed: 0 migrations" in out
+    assert "no migrations found under ." in err and "Django" in err

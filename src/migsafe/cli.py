@@ -156,6 +156,10 @@ def check(
         else:
             _say(f"migsafe: --diff {diff_ref}: no migration was added or changed since the merge "
                  f"base; nothing judged ({total} replayed for the schema only)")
+    elif result.migrations == 0:
+        # Never a silent pass: a PATH with nothing migsafe can read is said out loud.
+        _say(f"migsafe: no migrations found under {', '.join(str(t) for t in targets)} (looked for .sql files"
+             " and Alembic projects; Django migrations are not read yet)")
     if debug:
         _say(f"migsafe: checked in {time.perf_counter() - started:.3f}s")
 
