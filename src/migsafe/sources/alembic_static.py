@@ -22,7 +22,7 @@ LIBRARIES = ("sqlalchemy", "alembic", "sqlmodel")  # importable without project 
 # Standard modules revisions use for values (timestamps, ids, enums), with nothing in them that
 # touches files, processes or the network: safe to evaluate even under --no-exec.
 PURE_STDLIB = ("datetime", "time", "uuid", "json", "enum", "decimal", "math", "string", "re", "textwrap",
-               "functools", "itertools", "collections", "typing", "dataclasses")
+               "functools", "itertools", "collections", "typing", "dataclasses", "logging")
 SAFE_BUILTINS = {name: getattr(builtins, name) for name in (
     "True", "False", "None", "len", "range", "list", "dict", "tuple", "set", "frozenset", "str", "int",
     "float", "bool", "sorted", "enumerate", "zip", "min", "max", "reversed", "isinstance", "any", "all")}
@@ -38,26 +38,37 @@ class StaticReader:
     path: Path
     tree: ast.Module
     search_roots: list[Path] = field(default_factory=list)  # where the project's own modules live
-    namespace: dict = field(default_factory=dict)
-    functions: dict[str, ast.FunctionDef] = field(default_factory=dict)
+    namespace: dict = field(default_factory=dict)  # the revision module's globals
     unreadable: list[tuple[int, str]] = field(default_factory=list)
+    _modules: dict = field(default_factory=dict)  # project module name -> namespace (None: not found)
 
     def load_module_level(self, op) -> None:
-        self.namespace.update({"op": op, "__builtins__": SAFE_BUILTINS})
-        for node in self.tree.body:
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                self._import(node)
-            elif isinstance(node, ast.FunctionDef):
-                self.functions[node.name] = node
-            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-                self._assign(node, self.namespace, quiet=True)
+        self._load(self.tree, self.namespace, self.path)
         self.namespace["op"] = op  # `from alembic import op` must be the live proxy
 
     def run(self, name: str) -> None:
-        func = self.functions.get(name)
-        if func is None:
+        func = self.namespace.get(name)
+        if not isinstance(func, _ProjectFunction):
             raise Unreadable(f"the revision has no {name}() function")
-        self._block(func.body, dict(self.namespace), 0)
+        try:
+            self._block(func.node.body, dict(self.namespace), 0)
+        except _Return:
+            pass
+
+    def _load(self, tree: ast.Module, namespace: dict, path: Path, depth: int = 0) -> None:
+        """A module's globals, read not run: library imports, the project's own modules (read
+        the same way, one level deep: a revision's helpers, not the whole application),
+        classes (literal attributes), functions, and constants."""
+        namespace.setdefault("__builtins__", SAFE_BUILTINS)
+        for node in tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                self._import(node, namespace, follow_project=depth == 0)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                namespace[node.name] = _ProjectFunction(node, namespace, path, self)
+            elif isinstance(node, ast.ClassDef):
+                namespace[node.name] = _ClassStub(node.name, _literals(node.body))
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                self._assign(node, namespace, strict=False)
 
     # --- statements -----------------------------------------------------------------------
 
@@ -66,10 +77,11 @@ class StaticReader:
             self._statement(node, scope, depth)
 
     def _statement(self, node: ast.stmt, scope: dict, depth: int) -> None:
+        strict = scope.get("__file__") is None  # the revision's own code, not a project helper
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
-            self._call_statement(node.value, scope, depth)
+            self._call_statement(node.value, scope, depth, strict)
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            self._assign(node, scope)
+            self._assign(node, scope, strict)
         elif isinstance(node, ast.With):
             self._with(node, scope, depth)
         elif isinstance(node, ast.For):
@@ -77,28 +89,35 @@ class StaticReader:
         elif isinstance(node, ast.If):
             try:
                 branch = node.body if self._eval(node.test, scope) else node.orelse
-                self._block(branch, scope, depth)
             except Unreadable:  # unknown condition: what either side would change
-                self._block(node.body, scope, depth)
-                self._block(node.orelse, scope, depth)
+                for side in (node.body, node.orelse):
+                    try:
+                        self._block(side, scope, depth)
+                    except _Return:  # a `return` on one side ends only that side
+                        pass
+                return
+            self._block(branch, scope, depth)
         elif isinstance(node, ast.Try):
             self._block(node.body, scope, depth)
             self._block(node.finalbody, scope, depth)
         elif isinstance(node, ast.Return):
             raise _Return()
-        elif _mentions_op(node, scope):
+        elif strict and _mentions_op(node, scope):
             self._unreadable(node, f"{type(node).__name__.lower()} statement using op")
 
-    def _call_statement(self, call: ast.Call, scope: dict, depth: int) -> None:
-        func = call.func
-        if isinstance(func, ast.Name) and func.id in self.functions and func.id not in scope:
-            self._helper(self.functions[func.id], call, scope, depth)
+    def _call_statement(self, call: ast.Call, scope: dict, depth: int, strict: bool) -> None:
+        root = _root_name(call.func)
+        if root is not None and root not in scope and root not in builtins.__dict__:
+            if strict:  # a function of the project (or of a library we do not load)
+                self._unreadable(call, f"calls {ast.unparse(call.func)}(), which is defined outside what"
+                                       " migsafe can read and may change the schema")
             return
-        root = _root_name(func)
-        if root is not None and root not in scope and root not in SAFE_BUILTINS and root not in self.functions:
-            # a function of the project (or of a library we do not load): it may change the schema
-            self._unreadable(call, f"calls {ast.unparse(func)}(), which is defined outside the revision and"
-                                   " may change the schema")
+        try:
+            callee = self._eval(call.func, scope)
+        except Unreadable:
+            callee = None
+        if isinstance(callee, _ProjectFunction):
+            self._helper(callee, call, scope, depth)
             return
         if not _mentions_op(call, scope):
             return  # data code (conn.execute of app models, prints, ...): no schema change to read
@@ -116,36 +135,34 @@ class StaticReader:
             except Unreadable:
                 self._unreadable(call, str(err))
 
-    def _helper(self, func: ast.FunctionDef, call: ast.Call, scope: dict, depth: int) -> None:
+    def _helper(self, func: _ProjectFunction, call: ast.Call, scope: dict, depth: int) -> None:
+        """Follow a call into a function of the revision file or of the project's own modules."""
         if depth >= MAX_DEPTH:
-            self._unreadable(call, f"helper {func.name}() nests too deep")
+            self._unreadable(call, f"{func.node.name}() nests too deep")
             return
-        local = dict(self.namespace)
+        args: list = []
+        for a in call.args:
+            try:
+                value = self._eval(a.value if isinstance(a, ast.Starred) else a, scope)
+                args.extend(value if isinstance(a, ast.Starred) else [value])
+            except (Unreadable, TypeError):
+                args.append(_UNKNOWN)
+        kwargs = {}
+        for k in call.keywords:
+            try:
+                value = self._eval(k.value, scope)
+            except Unreadable:
+                value = _UNKNOWN
+            if k.arg:
+                kwargs[k.arg] = value
+            elif isinstance(value, dict):
+                kwargs.update(value)
         try:
-            args = [self._eval(a, scope) for a in call.args]
-            kwargs = {k.arg: self._eval(k.value, scope) for k in call.keywords if k.arg}
-        except Unreadable as err:
-            if _mentions_op(func, local):
-                self._unreadable(call, f"arguments of {func.name}(): {err}")
-            return
-        params = func.args.args
-        defaults = func.args.defaults
-        for i, param in enumerate(params):
-            if i < len(args):
-                local[param.arg] = args[i]
-            elif param.arg in kwargs:
-                local[param.arg] = kwargs[param.arg]
-            elif i >= len(params) - len(defaults):
-                try:
-                    local[param.arg] = self._eval(defaults[i - (len(params) - len(defaults))], scope)
-                except Unreadable:
-                    local[param.arg] = _UNKNOWN
-        try:
-            self._block(func.body, local, depth + 1)
+            self._block(func.node.body, func.bind(args, kwargs), depth + 1)
         except _Return:
             pass
 
-    def _assign(self, node, scope: dict, quiet: bool = False) -> None:
+    def _assign(self, node, scope: dict, strict: bool = True) -> None:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         if node.value is None:
             return
@@ -153,7 +170,7 @@ class StaticReader:
             value = self._eval(node.value, scope)
         except Unreadable:
             value = _UNKNOWN
-            if not quiet and _mentions_op(node.value, scope):
+            if strict and _mentions_op(node.value, scope):
                 self._unreadable(node.value, "an op call whose arguments are not known")
         for target in targets:
             if isinstance(target, ast.Name):
@@ -168,7 +185,7 @@ class StaticReader:
                 managers.append(manager)
                 if isinstance(item.optional_vars, ast.Name):
                     scope[item.optional_vars.id] = value
-        except Unreadable as err:
+        except (Unreadable, AttributeError) as err:
             for manager in reversed(managers):
                 manager.__exit__(None, None, None)
             if _mentions_op(node, scope):
@@ -184,7 +201,7 @@ class StaticReader:
         try:
             items = list(self._eval(node.iter, scope))
         except (Unreadable, TypeError):
-            if _mentions_op(node, scope):
+            if scope.get("__file__") is None and _mentions_op(node, scope):
                 self._unreadable(node, "a loop over values only the running project knows")
             return
         for item in items[:1000]:
@@ -213,23 +230,26 @@ class StaticReader:
             return eval(code, scope)  # noqa: S307 - names resolve only to libraries and literals
         except Unreadable:
             raise
+        except RecursionError:
+            raise Unreadable("expression nests too deep")
         except Exception as err:  # noqa: BLE001 - the library refused these values
             raise Unreadable(f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}")
 
-    def _import(self, node: ast.Import | ast.ImportFrom) -> None:
+    def _import(self, node: ast.Import | ast.ImportFrom, namespace: dict, follow_project: bool = True) -> None:
         if isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name.split(".")[0] in LIBRARIES + PURE_STDLIB:
+                top = alias.name.split(".")[0]
+                if top in LIBRARIES + PURE_STDLIB:
                     module = importlib.import_module(alias.name)
-                    if alias.asname:
-                        self.namespace[alias.asname] = module
-                    else:
-                        self.namespace[alias.name.split(".")[0]] = importlib.import_module(alias.name.split(".")[0])
-            return
-        if node.module and not node.level and node.module.split(".")[0] not in LIBRARIES + PURE_STDLIB:
-            self._import_project(node)
+                    namespace[alias.asname or top] = module if alias.asname else importlib.import_module(top)
+                elif follow_project and alias.asname and (project := self._project_module(alias.name)) is not None:
+                    namespace[alias.asname] = _ModuleStub(project)
             return
         if not node.module or node.level:
+            return
+        if node.module.split(".")[0] not in LIBRARIES + PURE_STDLIB:
+            if follow_project:
+                self._import_project(node, namespace)
             return
         try:
             module = importlib.import_module(node.module)
@@ -245,21 +265,103 @@ class StaticReader:
                     value = importlib.import_module(f"{node.module}.{alias.name}")
                 except ImportError:
                     continue
-            self.namespace[alias.asname or alias.name] = value
+            namespace[alias.asname or alias.name] = value
 
-    def _import_project(self, node: ast.ImportFrom) -> None:
-        """`from app.models import User`: read app/models.py (never run it) for what a revision
-        usually takes from it: a model's `__tablename__` and other literal class attributes,
-        and module-level constants."""
-        module = _project_module(node.module, self.search_roots)
-        if module is None:
-            return
+    def _import_project(self, node: ast.ImportFrom, namespace: dict) -> None:
+        """`from app.models import User`: read app/models.py (never run it) for what revisions
+        take from it: a model's `__tablename__`, constants, helper functions that call op."""
+        module = self._project_module(node.module)
         for alias in node.names:
-            if alias.name in module:
-                self.namespace[alias.asname or alias.name] = module[alias.name]
+            if module is not None and alias.name in module:
+                namespace[alias.asname or alias.name] = module[alias.name]
+            elif (sub := self._project_module(f"{node.module}.{alias.name}")) is not None:
+                namespace[alias.asname or alias.name] = _ModuleStub(sub)
+
+    def _project_module(self, name: str) -> dict | None:
+        if name in self._modules:
+            return self._modules[name]
+        self._modules[name] = None  # an import cycle reads as "not found"
+        for root in self.search_roots:
+            base = root.joinpath(*name.split("."))
+            for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+                if candidate.is_file():
+                    tree = _parsed(candidate)
+                    if tree is None:
+                        return None
+                    namespace: dict = {"__file__": str(candidate)}
+                    self._modules[name] = namespace
+                    self._load(tree, namespace, candidate, depth=1)
+                    return namespace
+        return None
 
     def _unreadable(self, node: ast.AST, reason: str) -> None:
         self.unreadable.append((getattr(node, "lineno", 1), reason))
+
+
+_PARSED: dict[tuple[str, int, int], ast.Module | None] = {}
+
+
+def _parsed(path: Path) -> ast.Module | None:
+    """A project module's syntax tree, parsed once per run however many revisions import it."""
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _PARSED:
+        try:
+            _PARSED[key] = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+        except (SyntaxError, ValueError, RecursionError):
+            _PARSED[key] = None
+    return _PARSED[key]
+
+
+class _ProjectFunction:
+    """A function read from source. Followed statement by statement when called on its own line;
+    inside an expression only a one-line `return <expression>` function can be evaluated."""
+
+    def __init__(self, node: ast.FunctionDef, module: dict, path: Path, reader: StaticReader):
+        self.node, self.module, self.path, self.reader = node, module, path, reader
+
+    def bind(self, args: list, kwargs: dict) -> dict:
+        a = self.node.args
+        local = dict(self.module)
+        params = [p.arg for p in a.posonlyargs + a.args]
+        defaults = dict(zip(params[len(params) - len(a.defaults):], a.defaults))
+        defaults.update({p.arg: d for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None})
+        kwargs = dict(kwargs)
+        for i, name in enumerate(params + [p.arg for p in a.kwonlyargs]):
+            if i < len(params) and i < len(args):
+                local[name] = args[i]
+            elif name in kwargs:
+                local[name] = kwargs.pop(name)
+            elif name in defaults:
+                try:
+                    local[name] = self.reader._eval(defaults[name], self.module)
+                except Unreadable:
+                    local[name] = _UNKNOWN
+            else:
+                local[name] = _UNKNOWN
+        if a.vararg:
+            local[a.vararg.arg] = tuple(args[len(params):])
+        if a.kwarg:
+            local[a.kwarg.arg] = kwargs
+        return local
+
+    def __call__(self, *args, **kwargs):
+        body = [s for s in self.node.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+        if len(body) == 1 and isinstance(body[0], ast.Return) and body[0].value is not None:
+            return self.reader._eval(body[0].value, self.bind(list(args), kwargs))
+        raise Unreadable(f"{self.node.name}() is only known when the project runs")
+
+
+class _ModuleStub:
+    """A project module read from source, used as `module.name`."""
+
+    def __init__(self, namespace: dict):
+        self._namespace = namespace
+
+    def __getattr__(self, name: str):
+        if name in self._namespace:
+            return self._namespace[name]
+        raise Unreadable(f"{name} is only known when the project runs")
 
 
 def _walk_outside_lambdas(node: ast.AST):
@@ -291,29 +393,6 @@ class _ClassStub:
         if attr in self._attrs:
             return self._attrs[attr]
         raise Unreadable(f"{self._name}.{attr} is only known when the project runs")
-
-
-def _project_module(name: str, roots: list[Path]) -> dict | None:
-    for root in roots:
-        base = root.joinpath(*name.split("."))
-        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-            if candidate.is_file():
-                try:
-                    tree = ast.parse(candidate.read_text(encoding="utf-8", errors="replace"))
-                except (SyntaxError, ValueError):
-                    return None
-                return _module_values(tree)
-    return None
-
-
-def _module_values(tree: ast.Module) -> dict:
-    values: dict = {}
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef):
-            values[node.name] = _ClassStub(node.name, _literals(node.body))
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            values.update(_literals([node]))
-    return values
 
 
 def _literals(body: list[ast.stmt]) -> dict:
