@@ -357,3 +357,17 @@ def test_missing_lock_timeout_through_alembic(tmp_path):
     """)
     assert found(check(versions, tmp_path, start_after={"alembic": "r001"})) == [
         ("r002_x.py", "missing-lock-timeout", 9)]
+
+
+def test_metadata_create_all_through_the_bind_renders(tmp_path):
+    versions = revisions(tmp_path, """
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            meta = sa.MetaData()
+            sa.Table("events", meta, sa.Column("id", sa.Integer(), primary_key=True))
+            meta.create_all(op.get_bind())
+            op.create_index("ix_events_id", "events", ["id"])
+    """)
+    result = check(versions, tmp_path)
+    assert found(result) == []  # the table is new in this revision, so its index is fine
+    assert not any(f.rule == "not-analyzed" for f in result.findings)

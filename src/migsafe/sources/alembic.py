@@ -170,6 +170,15 @@ class OfflineBind:
             self._ctx.impl._exec(statement)
         return _EmptyResult()
 
+    def schema_for_object(self, obj):
+        return obj.schema
+
+    def _run_ddl_visitor(self, visitorcallable, element, **kwargs):
+        # metadata.create_all(bind) / table.create(bind): render the DDL as SQLAlchemy's own
+        # offline (mock) connection does, through execute() above.
+        kwargs["checkfirst"] = False
+        visitorcallable(self.dialect, self, **kwargs).traverse_single(element)
+
     def exec_driver_sql(self, sql, *args, **kwargs):
         return self.execute(sql)
 
