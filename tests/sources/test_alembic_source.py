@@ -371,3 +371,23 @@ def test_metadata_create_all_through_the_bind_renders(tmp_path):
     result = check(versions, tmp_path)
     assert found(result) == []  # the table is new in this revision, so its index is fine
     assert not any(f.rule == "not-analyzed" for f in result.findings)
+
+
+def test_project_helper_statements_point_at_the_revision_call(tmp_path):
+    pkg = tmp_path / "app"
+    (pkg / "migrations" / "versions").mkdir(parents=True)
+    for d in (pkg, pkg / "migrations", pkg / "migrations" / "versions"):
+        (d / "__init__.py").write_text("")
+    (pkg / "migrations" / "utils.py").write_text(
+        "import not_installed\nfrom alembic import op\n\n\n\n\n\n\n\n\n\n\n"
+        "def add_columns(table, *columns):\n    for column in columns:\n        op.add_column(table, column)\n\n\n"
+        "def migrate_data(session):\n    session.query(Thing).update({'x': 1})\n    mystery(session)\n")
+    (pkg / "migrations" / "versions" / "r001_x.py").write_text(
+        "from alembic import op\nimport sqlalchemy as sa\nfrom app.migrations.utils import add_columns, migrate_data\n\n"
+        "revision = 'r001'\ndown_revision = None\n\n\ndef upgrade():\n"
+        "    op.execute(\"SET lock_timeout = '1s'\")\n"
+        "    add_columns('users', sa.Column('a', sa.Text(), nullable=False), sa.Column('b', sa.Text()))\n"
+        "    migrate_data(None)\n\n\ndef downgrade():\n    op.execute('SELECT 1')\n")
+    result = check(pkg / "migrations" / "versions", tmp_path)
+    # both columns added through the helper; the finding points at the revision's call (line 11)
+    assert [(f.rule, f.span.line, f.column) for f in result.findings] == [("not-null-without-default", 11, "a")]

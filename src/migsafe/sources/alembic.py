@@ -54,6 +54,12 @@ class Tracer:
             frame = frame.f_back
         return None
 
+    def node_span(self, node) -> Span:
+        """The span of an ast node of the revision file (for code read, not run)."""
+        line, end = node.lineno, getattr(node, "end_lineno", None) or node.lineno
+        return Span(line, self._chars(line, node.col_offset) + 1, end,
+                    self._chars(end, getattr(node, "end_col_offset", None) or node.col_offset) + 1)
+
     def _span(self, frame: FrameType) -> Span:
         line = frame.f_lineno
         positions = getattr(frame.f_code, "co_positions", None)  # Python 3.11+: the call's exact extent
@@ -342,7 +348,7 @@ def _read_statically(path: Path, text: str, ctx, tracer: Tracer, statements: lis
         tree = ast.parse(text, filename=str(path))
     except SyntaxError as err:
         return Rendered([], f"SyntaxError: {err.msg}", err.lineno or 1)
-    reader = StaticReader(path, tree, import_roots(path, project_root))
+    reader = StaticReader(path, tree, import_roots(path, project_root), tracer=tracer)
     try:
         with _isolated(import_roots(path, project_root)), _batches_traced(tracer, statements), Operations.context(ctx) as op:
             reader.load_module_level(op)

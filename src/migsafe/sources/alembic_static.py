@@ -41,6 +41,8 @@ class StaticReader:
     namespace: dict = field(default_factory=dict)  # the revision module's globals
     unreadable: list[tuple[int, str]] = field(default_factory=list)
     _modules: dict = field(default_factory=dict)  # project module name -> namespace (None: not found)
+    tracer: object | None = None  # alembic.Tracer: pinned to the revision's call while in project code
+    _site: list = field(default_factory=list)  # the revision-file call we are inside of, if any
 
     def load_module_level(self, op) -> None:
         self._load(self.tree, self.namespace, self.path)
@@ -157,10 +159,20 @@ class StaticReader:
                 kwargs[k.arg] = value
             elif isinstance(value, dict):
                 kwargs.update(value)
+        foreign = func.path != self.path and not self._site  # entering project code from the revision
+        if foreign:
+            self._site.append(call)
+            if self.tracer is not None:
+                self.tracer.pinned = self.tracer.node_span(call)
         try:
             self._block(func.node.body, func.bind(args, kwargs), depth + 1)
         except _Return:
             pass
+        finally:
+            if foreign:
+                self._site.pop()
+                if self.tracer is not None:
+                    self.tracer.pinned = None
 
     def _assign(self, node, scope: dict, strict: bool = True) -> None:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -225,7 +237,9 @@ class StaticReader:
                 raise Unreadable(f"the value of {sub.id} is only known when the project runs")
             if isinstance(sub, (ast.NamedExpr, ast.Await, ast.Yield, ast.YieldFrom)):
                 raise Unreadable(f"{type(sub).__name__} expression")
-        code = compile(ast.Expression(node), str(self.path), "eval")
+        # Frames of this code name the file it came from, so the renderer's tracer attributes
+        # statements to the revision's own lines only.
+        code = compile(ast.Expression(node), scope.get("__file__") or str(self.path), "eval")
         try:
             return eval(code, scope)  # noqa: S307 - names resolve only to libraries and literals
         except Unreadable:
@@ -295,7 +309,8 @@ class StaticReader:
         return None
 
     def _unreadable(self, node: ast.AST, reason: str) -> None:
-        self.unreadable.append((getattr(node, "lineno", 1), reason))
+        where = self._site[0] if self._site else node  # inside project code: the revision's call
+        self.unreadable.append((getattr(where, "lineno", 1), reason))
 
 
 _PARSED: dict[tuple[str, int, int], ast.Module | None] = {}
