@@ -126,16 +126,32 @@ class StaticReader:
         try:
             self._eval(call, scope)
         except Unreadable as err:
-            # A name only the database knows (a constraint name looked up by reflection) does not
-            # change what the statement locks or rewrites: render it with the variable's name.
-            unknown = {n.id for n in ast.walk(call) if isinstance(n, ast.Name) and scope.get(n.id) is _UNKNOWN}
-            if not unknown:
-                self._unreadable(call, str(err))
-                return
             try:
-                self._eval(call, {**scope, **{n: _Placeholder(f"<{n}>") for n in unknown}})
+                self._eval_with_placeholders(call, scope)
             except Unreadable:
                 self._unreadable(call, str(err))
+
+    def _eval_with_placeholders(self, call: ast.Call, scope: dict):
+        """An argument only the database knows (a constraint name found by reflection) does not
+        change what the statement locks or rewrites: render the op with `<the expression>` in
+        its place. Arguments Alembic cannot take as a string (a Column) stay unreadable."""
+        extra: dict = {}
+
+        def stand_in(arg: ast.expr) -> ast.expr:
+            try:
+                self._eval(arg, scope)
+                return arg
+            except Unreadable:
+                name = f"migsafe_placeholder_{len(extra)}"
+                extra[name] = _Placeholder(f"<{ast.unparse(arg)[:60]}>")
+                return ast.copy_location(ast.Name(name, ast.Load()), arg)
+
+        args = [a if isinstance(a, ast.Starred) else stand_in(a) for a in call.args]
+        keywords = [ast.keyword(k.arg, stand_in(k.value)) if k.arg else k for k in call.keywords]
+        if not extra:
+            raise Unreadable("no argument to stand in for")
+        new = ast.fix_missing_locations(ast.copy_location(ast.Call(call.func, args, keywords), call))
+        return self._eval(new, {**scope, **extra})
 
     def _helper(self, func: _ProjectFunction, call: ast.Call, scope: dict, depth: int) -> None:
         """Follow a call into a function of the revision file or of the project's own modules."""
@@ -290,6 +306,10 @@ class StaticReader:
                 namespace[alias.asname or alias.name] = module[alias.name]
             elif (sub := self._project_module(f"{node.module}.{alias.name}")) is not None:
                 namespace[alias.asname or alias.name] = _ModuleStub(sub)
+            elif module is not None:
+                # An object of the project's (a session, an app): calls on it are data code, and
+                # what it evaluates to is only known when the project runs.
+                namespace[alias.asname or alias.name] = _UNKNOWN
 
     def _project_module(self, name: str) -> dict | None:
         if name in self._modules:
