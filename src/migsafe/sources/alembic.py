@@ -258,10 +258,11 @@ def _batches_traced(tracer: Tracer, statements: list[Statement]):
 def import_roots(path: Path, project_root: Path) -> list[Path]:
     """Where the project's modules import from: the folder above the revision's package (a
     versions folder inside `app/db/migrations/` imports `app...`), and the project folder."""
-    top = path.parent
-    while (top / "__init__.py").is_file() and top.parent != top:
-        top = top.parent
-    return list(dict.fromkeys([top, project_root]))
+    # Every folder that holds a package on the way up is a place imports may start from
+    # (versions folders often lack __init__.py while the application above has it).
+    roots = [folder for folder, child in zip(path.parents[1:], path.parents)
+             if (child / "__init__.py").is_file() and not (folder / "__init__.py").is_file()]
+    return list(dict.fromkeys(roots + [path.parent, project_root]))
 
 
 @contextlib.contextmanager

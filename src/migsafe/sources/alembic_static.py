@@ -68,7 +68,7 @@ class StaticReader:
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 namespace[node.name] = _ProjectFunction(node, namespace, path, self)
             elif isinstance(node, ast.ClassDef):
-                namespace[node.name] = _ClassStub(node.name, _literals(node.body))
+                namespace[node.name] = _ClassStub(node.name, _literals(node.body), _is_column_type(node))
             elif isinstance(node, (ast.Assign, ast.AnnAssign)):
                 self._assign(node, namespace, strict=False)
 
@@ -270,10 +270,15 @@ class StaticReader:
             for alias in node.names:
                 top = alias.name.split(".")[0]
                 if top in LIBRARIES + PURE_STDLIB:
-                    module = importlib.import_module(alias.name)
+                    try:
+                        module = importlib.import_module(alias.name)
+                    except ImportError:  # e.g. sqlmodel not installed: its names stay unknown
+                        continue
                     namespace[alias.asname or top] = module if alias.asname else importlib.import_module(top)
                 elif follow_project and alias.asname and (project := self._project_module(alias.name)) is not None:
                     namespace[alias.asname] = _ModuleStub(project)
+                elif follow_project and not alias.asname and self._project_module(top) is not None:
+                    namespace[top] = _PackageStub(top, self)  # `import app.types` binds `app`
             return
         if not node.module or node.level:
             return
@@ -317,7 +322,9 @@ class StaticReader:
         self._modules[name] = None  # an import cycle reads as "not found"
         for root in self.search_roots:
             base = root.joinpath(*name.split("."))
-            for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            # A .pyi stub states the public API in library types (airflow: `StringID = sa.String`).
+            for candidate in (base.with_suffix(".pyi"), base.with_suffix(".py"), base / "__init__.pyi",
+                              base / "__init__.py"):
                 if candidate.is_file():
                     tree = _parsed(candidate)
                     if tree is None:
@@ -416,11 +423,53 @@ def _root_name(node: ast.expr) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
-class _ClassStub:
-    """A project class read from its source: only its literal class attributes are known."""
+def _is_column_type(node: ast.ClassDef) -> bool:
+    """A project's own column type (a TypeDecorator and the like)."""
+    bases = " ".join(ast.unparse(b) for b in node.bases)
+    return any(word in bases for word in ("TypeDecorator", "UserDefinedType", "TypeEngine", "types.")) or any(
+        isinstance(s, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "impl" for t in s.targets)
+        for s in node.body)
 
-    def __init__(self, name: str, attrs: dict):
-        self._name, self._attrs = name, attrs
+
+def _custom_type(name: str):
+    """Stands for a project column type: DDL shows the type by the project's own name."""
+    from sqlalchemy.types import UserDefinedType
+
+    class ProjectType(UserDefinedType):
+        cache_ok = True
+
+        def get_col_spec(self, **kw):
+            return name
+
+    return ProjectType()
+
+
+class _PackageStub:
+    """`import app.types` then `app.types.UUID()`: modules resolved when used."""
+
+    def __init__(self, name: str, reader: StaticReader):
+        self._name, self._reader = name, reader
+
+    def __getattr__(self, attr: str):
+        module = self._reader._project_module(self._name)
+        if module is not None and attr in module:
+            return module[attr]
+        if self._reader._project_module(f"{self._name}.{attr}") is not None:
+            return _PackageStub(f"{self._name}.{attr}", self._reader)
+        raise Unreadable(f"{self._name}.{attr} is only known when the project runs")
+
+
+class _ClassStub:
+    """A project class read from its source: only its literal class attributes are known; a
+    column type class can be instantiated (see _custom_type)."""
+
+    def __init__(self, name: str, attrs: dict, column_type: bool = False):
+        self._name, self._attrs, self._column_type = name, attrs, column_type
+
+    def __call__(self, *args, **kwargs):
+        if self._column_type:
+            return _custom_type(self._name)
+        raise Unreadable(f"{self._name}() is only known when the project runs")
 
     def __getattr__(self, attr: str):
         if attr.startswith("_") and attr not in ("__tablename__", "__table_args__"):
