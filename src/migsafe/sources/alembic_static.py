@@ -68,7 +68,8 @@ class StaticReader:
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 namespace[node.name] = _ProjectFunction(node, namespace, path, self)
             elif isinstance(node, ast.ClassDef):
-                namespace[node.name] = _ClassStub(node.name, _literals(node.body), _is_column_type(node))
+                namespace[node.name] = (_custom_type(node.name) if _is_column_type(node)
+                                        else _ClassStub(node.name, _literals(node.body)))
             elif isinstance(node, (ast.Assign, ast.AnnAssign)):
                 self._assign(node, namespace, strict=False)
 
@@ -216,9 +217,16 @@ class StaticReader:
         except (Unreadable, AttributeError) as err:
             for manager in reversed(managers):
                 manager.__exit__(None, None, None)
-            if _mentions_op(node, scope):
-                self._unreadable(node, str(err))
-            return
+            failed = node.items[len(managers)]
+            if _root_name(failed.context_expr) == "op":  # an Alembic block (batch) we cannot open
+                if _mentions_op(node, scope):
+                    self._unreadable(node, str(err))
+                return
+            # The project's own context manager (say, one that turns off SQLite foreign keys):
+            # what runs inside it is still read.
+            if isinstance(failed.optional_vars, ast.Name):
+                scope[failed.optional_vars.id] = _UNKNOWN
+            managers = []
         try:
             self._block(node.body, scope, depth)
         finally:
@@ -431,17 +439,18 @@ def _is_column_type(node: ast.ClassDef) -> bool:
         for s in node.body)
 
 
-def _custom_type(name: str):
-    """Stands for a project column type: DDL shows the type by the project's own name."""
+def _custom_type(name: str) -> type:
+    """Stands for a project column type (used as `T` or `T(...)`): DDL shows the type by the
+    project's own name; what it really maps to is only known when the project runs."""
     from sqlalchemy.types import UserDefinedType
 
-    class ProjectType(UserDefinedType):
-        cache_ok = True
+    def __init__(self, *args, **kwargs):
+        pass
 
-        def get_col_spec(self, **kw):
-            return name
+    def get_col_spec(self, **kw):
+        return name
 
-    return ProjectType()
+    return type(name, (UserDefinedType,), {"cache_ok": True, "__init__": __init__, "get_col_spec": get_col_spec})
 
 
 class _PackageStub:
@@ -460,15 +469,13 @@ class _PackageStub:
 
 
 class _ClassStub:
-    """A project class read from its source: only its literal class attributes are known; a
-    column type class can be instantiated (see _custom_type)."""
+    """A project class read from its source: only its literal class attributes are known
+    (column types are read as _custom_type instead)."""
 
-    def __init__(self, name: str, attrs: dict, column_type: bool = False):
-        self._name, self._attrs, self._column_type = name, attrs, column_type
+    def __init__(self, name: str, attrs: dict):
+        self._name, self._attrs = name, attrs
 
     def __call__(self, *args, **kwargs):
-        if self._column_type:
-            return _custom_type(self._name)
         raise Unreadable(f"{self._name}() is only known when the project runs")
 
     def __getattr__(self, attr: str):
