@@ -300,3 +300,15 @@ def test_a_file_named_alone_is_judged_against_its_folder_history(tmp_path):
     # the widening is known safe from V1; V1 and V3 are replayed but not reported
     assert [(f.rule, f.path) for f in result.findings] == [("missing-lock-timeout", "V2__widen.sql"),
                                                           ("non-concurrent-index", "V2__widen.sql")]
+
+
+@pytest.mark.parametrize("dialect", ["mysql", "sqlite"])
+def test_postgresql_version_gates_do_not_apply_to_other_databases(tmp_path, dialect):
+    # a constant default is not a rewrite just because "8.4" < 11
+    sql = "ALTER TABLE users ADD COLUMN flag boolean NOT NULL DEFAULT false;"
+    assert "volatile-default" not in {r for r, _ in lint(tmp_path, sql, dialect=dialect)}
+
+
+def test_mysql_backquoted_names_parse(tmp_path):
+    found = lint(tmp_path, "ALTER TABLE `users` DROP COLUMN `name`;", dialect="mysql")
+    assert ("drop-column", 1) in found and not any(r == "not-analyzed" for r, _ in found)
