@@ -128,8 +128,26 @@ class _EmptyResult:
         pass
 
 
+class _Maybe:
+    """What reflection says about a table or column offline: unknown. A revision that branches
+    on it (`if not has_table(...): return`) stops rendering, and static reading then reads both
+    sides of the branch instead of guessing one."""
+
+    def __bool__(self):
+        from migsafe.sources.alembic_static import Unreadable
+
+        raise Unreadable("the migration branches on what the database holds")
+
+
+class _MaybeList(list):
+    """Reflected names offline: iterates as empty, but `x in names` is unknown (see _Maybe)."""
+
+    def __contains__(self, item):
+        return bool(_Maybe())
+
+
 class _EmptyInspector:
-    """Reflection offline: the database looks empty, so `if not has_table(...)` paths run."""
+    """Reflection offline: nothing is listed, and whether a table or column exists is unknown."""
 
     def __init__(self, bind):
         self.bind = self.engine = bind
@@ -137,7 +155,7 @@ class _EmptyInspector:
         self.default_schema_name = "public" if bind.dialect.name == "postgresql" else None
 
     def has_table(self, *args, **kwargs):
-        return False
+        return _Maybe()
 
     has_index = has_sequence = has_schema = has_table
 
@@ -152,7 +170,7 @@ class _EmptyInspector:
 
     def __getattr__(self, name):
         if name.startswith("get_"):
-            return lambda *args, **kwargs: []  # get_table_names, get_columns, get_indexes, ...
+            return lambda *args, **kwargs: _MaybeList()  # get_table_names, get_columns, get_indexes, ...
         raise AttributeError(name)
 
 
