@@ -68,3 +68,10 @@ def test_demo_report_in_every_ci_format(run_cli, snapshot, fmt):
     code, out, err = run_cli(["check", "fixtures/demo", "--format", fmt], cwd=REPO_ROOT)
     assert (code, err) == (1, "")
     snapshot(f"demo.{fmt}", out)
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "github", "junit", "gitlab", "rdjson"])
+def test_alembic_fixture_report_in_every_format(run_cli, snapshot, fmt):
+    code, out, err = run_cli(["check", "fixtures/alembic_shop", "--format", fmt], cwd=REPO_ROOT)
+    assert (code, err) == (1, "")
+    snapshot(f"alembic_shop.{fmt}", out)
