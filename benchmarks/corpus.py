@@ -14,13 +14,14 @@ Each project is a pinned wheel fetched with `pip download --no-deps` into the ca
   revision how it was read: rendered offline, read statically, or not analysed (the whole revision
   failed, some op call could not be read, or a rendered statement could not be parsed);
 * as a user runs it, `migsafe check <folder> --dialect D --format json --no-cache` (the `migsafe`
-  script installed next to this Python), N times
-  (default 3): the wall time is the median of these runs, and its findings by rule are the ones
-  printed. The two passes must agree on the findings; a difference is reported.
+  script installed next to this Python), N times (default 3): the wall time is the median of these
+  runs (process start included), and its findings by rule are the ones printed. The two passes
+  must agree on the findings; a difference is reported.
 
-Prints one table row per project (its folders summed) and per folder, writes the same as JSON
-with the reason and place of every not-analysed revision or op (`--json FILE`). Exits 1 when
-migsafe crashed (exit 2, or an exception in the measuring pass) on any folder.
+Prints one table row per project (its folders summed) and per folder, then the commonest reasons
+for not-analysed, and writes the same as JSON with the reason and place of every not-analysed
+revision or op (`--json FILE`). Exits 1 when migsafe crashed (exit 2, or an exception in the
+measuring pass) on any folder.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -117,7 +119,7 @@ def check_folder(unpacked: Path, folder: str, dialect: str, runs: int) -> dict:
     child = subprocess.run([sys.executable, __file__, "--measure", folder, dialect],
                            cwd=unpacked, capture_output=True, text=True)
     if child.returncode != 0:
-        row["crash"] = f"measuring pass: {child.stderr.strip().splitlines()[-1:]}"
+        row["crash"] = f"measuring pass: {(child.stderr.strip().splitlines() or ['no output'])[-1]}"
         return row
     measured = json.loads(child.stdout)
     revs = measured["revisions"]
@@ -191,6 +193,30 @@ def print_table(summary: list[dict], runs: int) -> None:
           f"`migsafe check <folder>` (per project: the sum over its folders)")
 
 
+def cause(reason: str) -> str:
+    """A not-analysed reason with its names blanked, so alike reasons count together."""
+    reason = reason.split("; reading it without running it failed too: ")[-1]  # the static reader's word
+    reason = re.sub(r"^[\w.]+(\(\))? is ", r"NAME\1 is ", reason)
+    reason = re.sub(r"(calls|arguments of|value of|attribute) [\w.]+", r"\1 NAME", reason)
+    reason = re.sub(r"'[^']*'|<[^>]*>|\([^)]*\)$", "…", reason)
+    return reason[:110]
+
+
+def print_causes(summary: list[dict], top: int = 12) -> None:
+    """The commonest reasons a revision (or an op call in it) was not analysed, with one place each."""
+    seen: dict[str, list] = collections.defaultdict(list)
+    for project in summary:
+        for row in project["folders"]:
+            for rev in row.get("not_analyzed_revisions", []):
+                places = ([rev["error"]] if rev["error"] else []) + rev["unreadable"] + rev["unparsed"]
+                for line, reason in places:
+                    seen[cause(reason)].append((project["project"], f"{rev['path']}:{line}"))
+    print(f"\ntop causes of not-analysed (op calls or whole revisions; {sum(map(len, seen.values()))} in all):")
+    for reason, where in sorted(seen.items(), key=lambda kv: -len(kv[1]))[:top]:
+        projects = collections.Counter(p for p, _ in where)
+        print(f"{len(where):6}  {reason}\n        {dict(projects)}  e.g. {where[0][1]}")
+
+
 def main() -> int:
     if len(sys.argv) == 4 and sys.argv[1] == "--measure":
         json.dump(measure(sys.argv[2], sys.argv[3]), sys.stdout)
@@ -216,6 +242,7 @@ def main() -> int:
                 print(f"warning: {name} {row['folder']}: {row['mismatch']}", file=sys.stderr)
         summary.append({"project": name, "spec": spec, "total": total(name, rows), "folders": rows})
     print_table(summary, args.runs)
+    print_causes(summary)
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     return 1 if any(p["total"]["crash"] for p in summary) else 0

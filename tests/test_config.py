@@ -105,7 +105,7 @@ def test_defaults_without_file():
 def test_config_keys_table():
     assert set(config_keys()) == {
         "dialect", "target-version", "fail-on", "select", "ignore", "exclude",
-        "start-after", "sql-transaction", "severity", "no-exec",
+        "start-after", "sql-transaction", "severity", "no-exec", "render-timeout",
     }
 
 

@@ -91,6 +91,12 @@ def _target_version(label: str, value: Any, rules: set[str]) -> str:
     return value
 
 
+def _seconds(label: str, value: Any, rules: set[str]) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 86400:
+        raise _Bad(f"{label} must be a number of seconds greater than 0 (at most 86400), got {_show(value)}")
+    return float(value)
+
+
 def _sub(label: str, key: str) -> str:
     """The label of a nested key: "severity" -> "severity.drop-column"."""
     return f'{label[:-1]}.{key}"' if label.endswith('"') else f"{label}.{key}"
@@ -162,6 +168,7 @@ class Settings:
     sql_transaction: str = _key("none", _choice(*SQL_TRANSACTION))
     severity: tuple[tuple[str, Severity], ...] = _key((), _severity)  # (rule, level), sorted
     no_exec: bool = _key(False, _bool)
+    render_timeout: float = _key(30.0, _seconds)  # per Alembic revision, rendered in a worker process
     # --- not config keys ---
     config_path: Path | None = None  # the file the settings came from, if any
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from migsafe.errors import UsageError
 from migsafe.sources import alembic_graph as AG
-from migsafe.sources.sql import order_sql_files, relative_path
+from migsafe.sources.sql import order_sql_files, real_path, relative_path
 
 # Never migrations, and often huge: not walked (any other dot-folder is skipped too).
 _SKIP_DIRS = {"venv", "node_modules", "__pycache__", "site-packages"}
@@ -45,28 +45,33 @@ def discover(paths: list[Path], exclude: list[str], cwd: Path) -> Discovered:
     for given in paths:
         full = Path(os.path.abspath(cwd / given))  # an absolute `given` stays; "a/../b" -> "b"
         if not full.exists():
+            if os.path.islink(full):
+                raise UsageError(f"path is a symbolic link to nothing (dangling, or a loop): {given}")
             raise UsageError(f"path does not exist: {given}")
         if full.is_dir():
+            if not os.access(full, os.R_OK | os.X_OK):
+                # Nothing below it can be checked: never report that as "no migrations found".
+                raise UsageError(f"path cannot be read (permission denied): {given}")
             alembic_markers.append(full)  # the folder itself may be a versions folder
             found = _walk(full, exclude, cwd, seen_dirs, alembic_markers)
-            reported.update(f.resolve() for f in found)
-            reported.update(f.resolve() for f in _revision_files(alembic_markers))
+            reported.update(real_path(f) for f in found)
+            reported.update(real_path(f) for f in _revision_files(alembic_markers))
         elif _is_sql(full):
             # A file named on the command line is reported as is (exclude does not apply); the
             # folder it belongs to is replayed first, so the schema before it is known.
             named_files = True
-            reported.add(full.resolve())
+            reported.add(real_path(full))
             found = _walk(history_root(full), exclude, cwd, set()) + [full]
         elif AG.is_revision_file(full):
             named_files = True  # its versions folder is replayed, only this revision reported
-            reported.add(full.resolve())
+            reported.add(real_path(full))
             alembic_markers.append(full.parent)
             found = []
         else:
             found = []
         for f in found:
-            if f.resolve() not in seen_files:  # also a symlink to a file already found
-                seen_files.add(f.resolve())
+            if real_path(f) not in seen_files:  # also a symlink to a file already found
+                seen_files.add(real_path(f))
                 sql.append(f)
     return Discovered(sql_files=order_sql_files(sql), report_only=reported if named_files else None,
                       alembic=alembic_projects(alembic_markers))
@@ -80,12 +85,12 @@ def alembic_projects(markers: list[Path]) -> list[AlembicProject]:
     for ini in sorted(m for m in markers if m.name == "alembic.ini"):
         config = AG.read_alembic_ini(ini)
         dirs = [d for d in config.version_locations if d.is_dir()]
-        if dirs and not claimed.intersection(d.resolve() for d in dirs):
-            claimed.update(d.resolve() for d in dirs)
+        if dirs and not claimed.intersection(real_path(d) for d in dirs):
+            claimed.update(real_path(d) for d in dirs)
             projects.append(AlembicProject(dirs, ini.parent, config.dialect))
     for folder in sorted({m for m in markers if m.name != "alembic.ini"}):
-        if folder.resolve() not in claimed and AG.is_versions_dir(folder):
-            claimed.add(folder.resolve())
+        if real_path(folder) not in claimed and AG.is_versions_dir(folder):
+            claimed.add(real_path(folder))
             # <project>/<script dir>/versions: code runs from the project folder
             root = folder.parent.parent if AG.is_script_dir(folder.parent) else folder.parent
             projects.append(AlembicProject([folder], root))
@@ -126,7 +131,7 @@ def is_excluded(rel: str, patterns: list[str]) -> bool:
 
 def _walk(folder: Path, exclude: list[str], cwd: Path, seen_dirs: set[Path],
           alembic_markers: list[Path] | None = None) -> list[Path]:
-    real = folder.resolve()
+    real = real_path(folder)
     if real in seen_dirs:  # a symlink loop, or a folder reached twice
         return []
     seen_dirs.add(real)
@@ -142,16 +147,25 @@ def _walk(folder: Path, exclude: list[str], cwd: Path, seen_dirs: set[Path],
         path = folder / entry.name
         if is_excluded(relative_path(path, cwd), exclude):
             continue
-        if entry.is_dir():  # follows symlinks; loops are stopped by seen_dirs
+        if _entry_is(entry, "is_dir"):  # follows symlinks; loops are stopped by seen_dirs
             if not (entry.name.startswith(".") or entry.name in _SKIP_DIRS):
                 if alembic_markers is not None and entry.name == "versions":
                     alembic_markers.append(path)
                 found += _walk(path, exclude, cwd, seen_dirs, alembic_markers)
-        elif alembic_markers is not None and entry.name == "alembic.ini":
+        elif alembic_markers is not None and entry.name == "alembic.ini" and _entry_is(entry, "is_file"):
             alembic_markers.append(path)
         elif _is_sql(path):
             found.append(path)
     return found
+
+
+def _entry_is(entry: os.DirEntry, kind: str) -> bool:
+    """entry.is_dir() / is_file() that is False where the answer is an error (a symlink loop
+    raises ELOOP); a FIFO named alembic.ini is not a file, so it is never opened."""
+    try:
+        return getattr(entry, kind)()
+    except OSError:
+        return False
 
 
 def _is_sql(path: Path) -> bool:

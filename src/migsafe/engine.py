@@ -19,7 +19,7 @@ from migsafe.fixes.sql import render_fix
 from migsafe.model import Finding, Fix, Migration, Result, Severity, Span, Statement
 from migsafe.schema import Schema
 from migsafe.sources.alembic import load_alembic_migrations
-from migsafe.sources.sql import load_sql_migrations
+from migsafe.sources.sql import load_sql_migrations, real_path
 from migsafe.sql import facts as F
 from migsafe.sql.translate import translate
 from migsafe.suppress import parse_suppressions
@@ -38,13 +38,14 @@ def check(paths: list[Path], settings: Settings, cwd: Path, only: set[Path] | No
     located = list(zip(migrations, found.sql_files))
     for project in found.alembic:
         located += load_alembic_migrations(project.version_dirs, project.root, cwd, settings.dialect,
-                                           settings.start_after.alembic, execute=not settings.no_exec)
+                                           settings.start_after.alembic, execute=not settings.no_exec,
+                                           timeout=settings.render_timeout)
     report_only = found.report_only
     if only is not None:
         report_only = only if report_only is None else report_only & only
     if report_only is not None:
         for m, path in located:
-            m.report = m.report and path.resolve() in report_only
+            m.report = m.report and real_path(path) in report_only
     return analyze([m for m, _ in located], settings, files=len(located))
 
 

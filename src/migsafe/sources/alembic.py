@@ -7,7 +7,11 @@ innermost frame of the revision file on the stack at that moment is the call tha
 (also inside helpers and loops). Batch operations are written when their `with` block ends, so
 each `batch_op.*` call's place is remembered when it is made and handed back while the batch is
 flushed. When rendering fails (the revision imports the application, reflects the database...),
-`static.py` reads the revision without running it.
+`alembic_static.py` reads the revision without running it.
+
+`render_revision` runs in whatever process calls it; `load_alembic_migrations` has `worker.py`
+call it in a worker process, under a time limit per revision, so that a revision that hangs,
+exits, crashes, prints or monkeypatches cannot reach migsafe's own process or its report.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 from types import FrameType
 
 from migsafe.model import Migration, Span, Statement
+from migsafe.sources.worker import DEFAULT_TIMEOUT, RenderTimeout
 from migsafe.sql.split import SplitError, split_sql
 
 ALEMBIC_DIALECT = {"postgresql": "postgresql", "mysql": "mysql", "sqlite": "sqlite"}
@@ -349,7 +354,7 @@ def _render(path: Path, text: str, dialect: str, project_root: Path, static: boo
             with ctx.begin_transaction():  # one transaction per migration where the dialect has transactional DDL
                 upgrade()
     except BaseException as err:  # noqa: BLE001 - a revision may raise anything, even SystemExit
-        if isinstance(err, KeyboardInterrupt):
+        if isinstance(err, (KeyboardInterrupt, RenderTimeout)):
             raise
         return Rendered(statements, _describe(err), _error_line(err, str(path)))
     return Rendered(statements)
@@ -376,7 +381,7 @@ def _read_statically(path: Path, text: str, ctx, tracer: Tracer, statements: lis
     except Unreadable as err:
         return Rendered([], str(err), 1)
     except BaseException as err:  # noqa: BLE001 - library code refused what we gave it
-        if isinstance(err, KeyboardInterrupt):
+        if isinstance(err, (KeyboardInterrupt, RenderTimeout)):
             raise
         return Rendered([], _describe(err), _error_line(err, str(path)))
     return Rendered(statements, how="static", unreadable=reader.unreadable)
@@ -407,25 +412,33 @@ def _error_line(err: BaseException, filename: str) -> int:
 
 
 def load_alembic_migrations(version_dirs: list[Path], root: Path, cwd: Path, dialect: str,
-                            start_after: str | None, execute: bool = True) -> list[tuple[Migration, Path]]:
+                            start_after: str | None, execute: bool = True,
+                            timeout: float = DEFAULT_TIMEOUT) -> list[tuple[Migration, Path]]:
     """Every revision of one graph, in run order, rendered (or read statically). Revisions at or
-    before `start_after` (it and its ancestors) are history: replayed, not reported."""
+    before `start_after` (it and its ancestors) are history: replayed, not reported.
+
+    Each revision is rendered in a worker process (worker.py) within `timeout` seconds
+    (render-timeout). So is static reading (execute=False, --no-exec): it runs no project code,
+    but a hostile file can still make it loop or allocate without end, and the worker costs no
+    more than rendering in this process would (this process then never imports Alembic)."""
     from migsafe.sources.alembic_graph import load_revisions
     from migsafe.sources.sql import relative_path
+    from migsafe.sources.worker import Renderer
 
-    graph = load_revisions(version_dirs)
-    history = graph.ancestors(start_after) if start_after else set()
     out = []
-    for rev in graph.broken_files + graph.revisions:
-        mig = Migration(source="alembic", name=rev.id or rev.path.stem, path=relative_path(rev.path, cwd),
-                        report=rev.id not in history, irreversible=rev.irreversible)
-        if rev.error is not None:
-            mig.error, mig.error_line = rev.error, rev.error_line
-        else:
-            mig.text = rev.path.read_text(encoding="utf-8-sig", errors="replace")
-            rendered = render_revision(rev.path, mig.text, dialect, root, execute)
-            mig.statements, mig.how, mig.unreadable = rendered.statements, rendered.how, rendered.unreadable
-            if rendered.error is not None:
-                mig.error, mig.error_line = rendered.error, rendered.error_line
-        out.append((mig, rev.path))
+    with Renderer(dialect, timeout) as renderer:  # the worker imports Alembic while the graph is read
+        graph = load_revisions(version_dirs)
+        history = graph.ancestors(start_after) if start_after else set()
+        for rev in graph.broken_files + graph.revisions:
+            mig = Migration(source="alembic", name=rev.id or rev.path.stem, path=relative_path(rev.path, cwd),
+                            report=rev.id not in history, irreversible=rev.irreversible)
+            if rev.error is not None:
+                mig.error, mig.error_line = rev.error, rev.error_line
+            else:
+                mig.text = rev.path.read_text(encoding="utf-8-sig", errors="replace")
+                rendered = renderer.render(rev.path, mig.text, root, execute)
+                mig.statements, mig.how, mig.unreadable = rendered.statements, rendered.how, rendered.unreadable
+                if rendered.error is not None:
+                    mig.error, mig.error_line = rendered.error, rendered.error_line
+            out.append((mig, rev.path))
     return out

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import codecs
+import errno
 import os
 import re
+import stat
 from pathlib import Path
 
 from migsafe.model import Migration, Statement
@@ -16,6 +18,15 @@ _FLYWAY_VERSIONED = re.compile(r"V(\d+(?:[._]\d+)*)__")
 _FLYWAY_UNDO = re.compile(r"U\d+(?:[._]\d+)*__")
 _FLYWAY_REPEATABLE = re.compile(r"R__")
 _NUMERIC_PREFIX = re.compile(r"(\d+)")  # 0002_x.sql, 20240101_x.sql, 2__x.sql
+# A lone CR ends a line for the splitter (and psql, and editors); `^`/`$` and the suppression
+# parser only know "\n". Same length, so offsets and columns do not move.
+_LONE_CR = re.compile(r"\r(?!\n)")
+
+# Files above this size are reported not-analyzed instead of read: time and memory grow with the
+# size (ordinary SQL: about 1.5 s and 40 MB per MB; at worst, one token per byte, about 5 s and
+# 190 MB per MB), and a migration this large is a data dump, not a change someone reviews.
+# Tests lower it.
+MAX_FILE_BYTES = 10 * 1024 * 1024
 
 
 def load_sql_migrations(
@@ -33,22 +44,23 @@ def load_sql_migration(path: Path, cwd: Path, dialect: str, per_file_transaction
         starts_in_transaction=per_file_transaction,
     )
     try:
-        data = path.read_bytes()
-    except OSError as e:  # permissions, a directory, vanished
-        mig.error = f"file could not be read ({e.strerror or type(e).__name__})"
+        data = read_regular_file(path, MAX_FILE_BYTES)
+    except UnreadableFile as e:
+        mig.error = str(e)
         return mig
     # Strip the BOM ourselves: with "utf-8-sig" the error offsets would not count it.
     bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
-        mig.text = data[bom:].decode("utf-8")
+        original = data[bom:].decode("utf-8")
     except UnicodeDecodeError as e:
         good = data[bom : bom + e.start].decode("utf-8")  # valid up to the bad byte
         mig.error = f"file is not valid UTF-8 (byte 0x{data[bom + e.start]:02x} at offset {bom + e.start})"
         mig.error_line = len(line_starts(good))
         return mig
+    mig.text = _LONE_CR.sub("\n", original)  # lines as the splitter counts them
     if per_file_transaction and flyway_outside_transaction(path):
         mig.starts_in_transaction = False
-    body = up_section(mig, per_file_transaction)
+    body = up_section(mig, per_file_transaction, original)
     mig.irreversible = missing_down(path)
     try:
         raws = split_sql(body, dialect)
@@ -67,24 +79,72 @@ _DOWN_MARKER = re.compile(r"^--\s*(migrate:down|\+goose\s+down)\b", re.I | re.M)
 _NO_TRANSACTION = re.compile(r"transaction:\s*false|^--\s*\+goose\s+no\s+transaction", re.I | re.M)
 
 
-def up_section(mig: Migration, per_file_transaction: bool) -> str:
+def up_section(mig: Migration, per_file_transaction: bool, original: str | None = None) -> str:
     """The text to check: for dbmate/goose files, only the up section, blanked around so that
-    line numbers stay those of the file."""
+    line numbers stay those of the file. Markers are looked for in mig.text; the text returned
+    is cut from `original` (the file's own text, the same length; default mig.text)."""
+    text = mig.text if original is None else original
     up = _UP_MARKER.search(mig.text)
     if up is None:
-        return mig.text
+        return text
     mig.starts_in_transaction = not _NO_TRANSACTION.search(mig.text)
     down = _DOWN_MARKER.search(mig.text, up.end())
     end = down.start() if down else len(mig.text)
     blank = lambda part: re.sub(r"[^\r\n]", " ", part)  # noqa: E731 - keep offsets and lines
-    return blank(mig.text[: up.end()]) + mig.text[up.end(): end] + blank(mig.text[end:])
+    return blank(text[: up.end()]) + text[up.end(): end] + blank(text[end:])
+
+
+class UnreadableFile(Exception):
+    """A file migsafe will not read; the message says why, for a not-analyzed finding."""
+
+
+def read_regular_file(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes. Never blocks: a FIFO, socket or
+    device named *.sql is refused without waiting for a writer."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as e:  # permissions, vanished, dangling symlink, symlink loop, a directory
+        raise UnreadableFile(f"file could not be read ({_reason(e)})") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise UnreadableFile(f"file could not be read ({os.strerror(errno.EISDIR)})")
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(
+                info.st_mode) else "a device or special file"
+            raise UnreadableFile(f"not a regular file ({kind})")
+        if info.st_size > limit:
+            raise UnreadableFile(f"file is {_megabytes(info.st_size)}, larger than the {_megabytes(limit)} "
+                                 f"migsafe reads; split it into smaller migrations")
+        chunks, size = [], 0
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:  # grew while being read
+                raise UnreadableFile(f"file is larger than the {_megabytes(limit)} migsafe reads; "
+                                     f"split it into smaller migrations")
+        return b"".join(chunks)
+    except OSError as e:  # e.g. EISDIR on read, EIO
+        raise UnreadableFile(f"file could not be read ({_reason(e)})") from None
+    finally:
+        os.close(fd)
+
+
+def _reason(e: OSError) -> str:
+    if e.errno == errno.ELOOP:
+        return "symbolic link loop"
+    return e.strerror or type(e).__name__
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MB".replace(".0 MB", " MB")
 
 
 def flyway_outside_transaction(path: Path) -> bool:
     """Flyway's per-script `V3__x.sql.conf` with `executeInTransaction=false`."""
     try:
-        conf = path.with_name(path.name + ".conf").read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        conf = read_regular_file(path.with_name(path.name + ".conf"), 1 << 20).decode("utf-8", "replace")
+    except UnreadableFile:
         return False
     return re.search(r"^\s*executeInTransaction\s*=\s*false\s*$", conf, re.I | re.M) is not None
 
@@ -99,12 +159,35 @@ def missing_down(path: Path) -> tuple[int, str] | None:
     else:
         return None
     try:
-        text = down.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        text = read_regular_file(down, MAX_FILE_BYTES).decode("utf-8", "replace")
+    except UnreadableFile:
         return 1, f"{path.name} has no {down.name} beside it: there is no way back if the deploy must be rolled back."
-    if not re.sub(r"--[^\n]*|/\*.*?\*/|\s", "", text, flags=re.S):
+    if only_comments(text):
         return 1, f"{down.name} beside {path.name} is empty: there is no way back if the deploy must be rolled back."
     return None
+
+
+_SPACE = re.compile(r"\s*")
+
+
+def only_comments(text: str) -> bool:
+    r"""Nothing but whitespace, `--` and `/* */` comments (an unclosed `/*` is not a comment).
+    One pass: a regex with `/\*.*?\*/` took minutes on a file of many unclosed `/*`."""
+    i, n = 0, len(text)
+    while True:
+        i = _SPACE.match(text, i).end()
+        if i >= n:
+            return True
+        if text.startswith("--", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end + 1
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            if end < 0:
+                return False
+            i = end + 2
+        else:
+            return False
 
 
 def migration_name(path: Path) -> str:
@@ -112,11 +195,20 @@ def migration_name(path: Path) -> str:
     return path.parent.name if path.name.lower() == "up.sql" else path.name
 
 
+def real_path(path: Path) -> Path:
+    """Path.resolve() that never raises: a symlink loop (RuntimeError before Python 3.13,
+    OSError after) resolves as far as it can, as os.path.realpath does."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.realpath(path))
+
+
 def relative_path(path: Path, cwd: Path) -> str:
     """`path` relative to `cwd` with "/" separators; the absolute path if not under cwd."""
     full = Path(os.path.abspath(cwd / path))  # cwd / absolute == absolute
     base = Path(os.path.abspath(cwd))
-    for p, b in ((full, base), (full.resolve(), base.resolve())):  # symlinked cwd, /tmp on macOS
+    for p, b in ((full, base), (real_path(full), real_path(base))):  # symlinked cwd, /tmp on macOS
         try:
             return p.relative_to(b).as_posix()
         except ValueError:

@@ -94,18 +94,66 @@ def _tokenize(body: str, dialect: str) -> list[Token]:
 
 
 def _meta_lines(body: str, tokenizer) -> list[tuple[int, int]]:
-    """Spans of psql meta-command lines: backslash lines outside any string or comment."""
+    """Spans of psql meta-command lines: backslash lines outside any string or comment.
+
+    Linear in practice: the SQL between two meta lines is tokenized once; backslash lines inside
+    a long string, $$ body or /* comment are skipped by a galloping search for where it closes
+    (a 20,000-line string of backslash lines used to cost one tokenization per line).
+    """
+    lines = [m.span() for m in _META_LINE.finditer(body)]
     metas: list[tuple[int, int]] = []
-    segment = 0  # the tokenizer is at top level here (start, or just after a meta line)
-    for m in _META_LINE.finditer(body):
-        try:
-            # The SQL before the line tokenizes cleanly only if nothing is left open.
-            tokenizer.tokenize(body[segment : m.start()])
-        except TokenError:
-            continue  # inside a multi-line string, $$ body or /* comment: SQL text
-        metas.append(m.span())
-        segment = m.end()
+    top = 0  # the tokenizer is at top level here (start, a token boundary, or after a meta line)
+    i = 0
+    while i < len(lines):
+        start, end = lines[i]
+        opened = _open_at(tokenizer, body, top, start)
+        if opened is None:  # the SQL before the line tokenizes cleanly: nothing is left open
+            metas.append((start, end))
+            top = end
+            i += 1
+            continue
+        # A string, $$ body or /* comment opened at `opened` is still open here: this line and
+        # the next ones up to where it closes are SQL text.
+        i = _first_after_close(tokenizer, body, opened, lines, i)
+        top = opened  # a token boundary at top level
     return metas
+
+
+def _open_at(tokenizer, body: str, start: int, end: int) -> int | None:
+    """None if body[start:end] tokenizes cleanly, else where the token left open begins."""
+    try:
+        tokenizer.tokenize(body[start:end])
+    except TokenError as e:
+        return start + _error_start(tokenizer, e, end - start)
+    return None
+
+
+def _first_after_close(tokenizer, body: str, opened: int, lines: list[tuple[int, int]], inside: int) -> int:
+    """Index of the first line after lines[inside] at which the token opened at `opened` is
+    closed (len(lines) if it never closes). Whether it is closed only grows along the text."""
+
+    def closed(k: int) -> bool:
+        return _open_at(tokenizer, body, opened, lines[k][0]) != opened
+
+    lo, step, n = inside, 1, len(lines)  # lines[lo] is inside
+    while True:
+        k = lo + step
+        if k >= n - 1:
+            if lo >= n - 1 or not closed(n - 1):
+                return n
+            hi = n - 1
+            break
+        if closed(k):
+            hi = k
+            break
+        lo, step = k, step * 2
+    while hi - lo > 1:  # lines[lo] inside, lines[hi] closed
+        mid = (lo + hi) // 2
+        if closed(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def _blank(text: str, spans: list[tuple[int, int]]) -> str:
