@@ -64,7 +64,8 @@ def make_case(seed: int, index: int) -> dict:
     c = G.RandomChooser(rng)
     kind = rng.choices([k for k, _ in KINDS], weights=[w for _, w in KINDS])[0]
     files: dict[str, bytes] = {}
-    args = ["check", ".", "--format", "json", "--no-exec"]
+    # --no-cache: a cached result would hide what a run does, and make the rerun equal by construction.
+    args = ["check", ".", "--format", "json", "--no-exec", "--no-cache"]
     if kind in ("ddl", "suppress"):
         s = G.SchemaModel()
         newline = "\r\n" if c.int(0, 5) == 0 else "\n"
@@ -98,7 +99,7 @@ def make_case(seed: int, index: int) -> dict:
         files["migsafe.toml"] = G.config_text(c)
         files["db/V1__create.sql"] = b"CREATE TABLE users (id bigint PRIMARY KEY, email text);\n"
         files["db/V2__change.sql"] = b"ALTER TABLE users DROP COLUMN email;\nCREATE INDEX i ON users (id);\n"
-        args = ["check", ".", "--format", "json"]  # --no-exec may come from the config; nothing runs code
+        args = ["check", ".", "--format", "json", "--no-cache"]  # no Python here: --no-exec may come from the config
     return {"kind": kind, "files": files, "args": args}
 
 

@@ -50,3 +50,10 @@ def assert_snapshot(name: str, actual: str) -> None:
 def snapshot():
     """snapshot(name, actual): see assert_snapshot."""
     return assert_snapshot
+
+
+@pytest.fixture(autouse=True)
+def _own_empty_cache(tmp_path_factory, monkeypatch):
+    """Each test starts with an empty result cache of its own, never the user's: a test that
+    monkeypatches migsafe does not change the cache key, so another test's entry could answer."""
+    monkeypatch.setenv("MIGSAFE_CACHE_DIR", str(tmp_path_factory.mktemp("migsafe-cache")))

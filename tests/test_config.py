@@ -109,6 +109,25 @@ def test_config_keys_table():
     }
 
 
+def test_readme_example_shows_every_key():
+    """The README's configuration example is where users look up a key: it must show each one."""
+    import re
+
+    from migsafe.config import tomllib  # tomli on Python 3.10
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Configuration\n", 1)[1]
+    example = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+    assert set(tomllib.loads(example)["tool"]["migsafe"]) == set(config_keys())
+
+
+def test_deeply_nested_toml_is_a_config_error(tmp_path):
+    """tomllib recurses per level of nesting; 5,000 levels raised RecursionError (a traceback)."""
+    path = migsafe_toml(tmp_path, "select = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match=r"^migsafe.toml: invalid TOML: nested too deeply$"):
+        load(path)
+
+
 def test_full_pyproject(tmp_path):
     path = pyproject(tmp_path, """
 [project]

@@ -1,6 +1,11 @@
 """The same input gives byte-identical output (text and JSON) whatever the order of the PATHs,
 the order files were created in, the hash seed, or (up to the paths themselves) the working
-directory. For the SQL fixture fixtures/demo and the Alembic fixture fixtures/alembic_shop.
+directory. For the SQL fixture fixtures/demo, the Alembic fixture fixtures/alembic_shop, and a
+generated project with what those lack: an Alembic graph with branches, a merge, depends_on, a
+branch label and two heads (revision file names in no graph order), and several SQL folders
+whose migrations share names.
+
+Every run passes --no-cache: a cached result would make a second run identical by construction.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ FORMATS = ("text", "json")
 
 
 def cli(run_cli, args: list[str], cwd: Path) -> str:
-    code, out, err = run_cli(["check", *args], cwd=cwd)
+    code, out, err = run_cli(["check", *args, "--no-cache"], cwd=cwd)
     assert code == 1 and err == "", err
     return out
 
@@ -76,7 +81,7 @@ def test_hash_seed(fmt):
     env["PYTHONPATH"] = str(REPO_ROOT / "src")
     outputs = set()
     for seed in ("0", "1", "4242", "random"):
-        proc = subprocess.run([sys.executable, "-m", "migsafe", "check", *FIXTURES, "--format", fmt],
+        proc = subprocess.run([sys.executable, "-m", "migsafe", "check", *FIXTURES, "--format", fmt, "--no-cache"],
                               cwd=REPO_ROOT, env={**env, "PYTHONHASHSEED": seed}, capture_output=True,
                               text=True, timeout=120)
         assert (proc.returncode, proc.stderr) == (1, ""), proc.stderr
@@ -120,3 +125,99 @@ def test_second_run_in_one_process_is_identical(run_cli):
     first = [cli(run_cli, [*FIXTURES, "--format", fmt], REPO_ROOT) for fmt in FORMATS]
     second = [cli(run_cli, [*FIXTURES, "--format", fmt], REPO_ROOT) for fmt in FORMATS]
     assert first == second
+
+
+# --- a generated project: a branching Alembic graph, several SQL folders ------------------
+
+# (file name, id, down_revision, extra module lines, upgrade body). File names sort in no
+# order of the graph: the merge comes first, the base last.
+REVISIONS = [
+    ("0merge_e3.py", "e3", ("d2", "c1"), "", "pass"),
+    ("1head_f4.py", "f4", "e3", 'depends_on = "c1"',
+     'op.alter_column("orders", "total", new_column_name="amount")\n    op.drop_table("audit")'),
+    ("2other_head_g5.py", "g5", "a0", "", 'op.add_column("audit", sa.Column("at", sa.DateTime(), nullable=False))'),
+    ("5left_b1.py", "b1", "a0", 'branch_labels = ("left",)',
+     'op.add_column("users", sa.Column("phone", sa.Text()))\n    op.drop_column("orders", "note")'),
+    ("6left_d2.py", "d2", "b1", "", 'op.alter_column("users", "email", nullable=False)'),
+    ("7right_c1.py", "c1", "a0", "", 'op.create_index("ix_orders_user", "orders", ["user_id"])'),
+    ("9base_a0.py", "a0", None, "",
+     'op.create_table("users", sa.Column("id", sa.BigInteger(), primary_key=True), sa.Column("email", sa.Text()))\n'
+     '    op.create_table("orders", sa.Column("id", sa.BigInteger(), primary_key=True),\n'
+     '                    sa.Column("user_id", sa.BigInteger()), sa.Column("total", sa.Integer()),\n'
+     '                    sa.Column("note", sa.Text()))\n'
+     '    op.create_table("audit", sa.Column("id", sa.BigInteger(), primary_key=True))'),
+]
+SQL = {
+    "sql_a/V1__users.sql": "CREATE TABLE accounts (id bigint PRIMARY KEY, email text);\n",
+    "sql_a/V2__change.sql": "ALTER TABLE accounts DROP COLUMN email;\nCREATE INDEX i_a ON accounts (id);\n",
+    "sql_b/V1__users.sql": "CREATE TABLE people (id bigint PRIMARY KEY, name text);\n",  # same names as sql_a
+    "sql_b/V2__change.sql": "ALTER TABLE people ALTER COLUMN name SET NOT NULL;\n",
+    "sql_c/0001_start/up.sql": "CREATE TABLE items (id int PRIMARY KEY, sku text);\n",
+    "sql_c/0002_more/up.sql": "ALTER TABLE items RENAME COLUMN sku TO code;\n",
+    "sql_c/0002_more/down.sql": "ALTER TABLE items RENAME COLUMN code TO sku;\n",
+}
+PROJECT_PATHS = ["shop", "sql_a", "sql_b", "sql_c"]
+
+
+def _revision(rid: str, down, extra: str, body: str) -> str:
+    return (f'"""{rid}"""\nfrom alembic import op\nimport sqlalchemy as sa\n\nrevision = "{rid}"\n'
+            f"down_revision = {down!r}\n{extra}\n\n\ndef upgrade():\n    {body}\n\n\ndef downgrade():\n    pass\n")
+
+
+def write_project(root: Path, reverse: bool = False) -> Path:
+    """The generated project below root, files created in sorted or reverse-sorted order."""
+    files = {"shop/alembic.ini": "[alembic]\nscript_location = migrations\n"
+                                 "sqlalchemy.url = postgresql://localhost/shop\n",
+             "shop/migrations/env.py": "",
+             **{f"shop/migrations/versions/{name}": _revision(rid, down, extra, body)
+                for name, rid, down, extra, body in REVISIONS},
+             **SQL}
+    for rel in sorted(files, reverse=reverse):
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(files[rel], encoding="utf-8")
+    return root
+
+
+def test_generated_project_is_judged_as_a_graph(run_cli, tmp_path):
+    """The project means what the tests below assume: every revision and SQL file reported,
+    revisions in an order Alembic could run them (parents first, each branch to its end)."""
+    report = json.loads(cli(run_cli, [*PROJECT_PATHS, "--format", "json"], write_project(tmp_path)))
+    assert report["summary"]["files"] == len(REVISIONS) + len(SQL) - 1  # down.sql goes with its up.sql
+    found = {(f["migration"], f["rule"]) for f in report["findings"]}
+    assert "not-analyzed" not in {rule for _, rule in found}
+    # One per branch, and after the merge: each revision replayed on its parents' schema.
+    assert {("b1", "drop-column"), ("d2", "set-not-null"), ("c1", "non-concurrent-index"),
+            ("f4", "rename-column"), ("f4", "drop-table"), ("g5", "not-null-without-default")} <= found
+
+
+@pytest.mark.parametrize("no_exec", [False, True], ids=["rendered", "no-exec"])
+def test_generated_project_path_and_creation_order(run_cli, tmp_path, no_exec):
+    extra = ["--no-exec"] if no_exec else []
+    a, b = write_project(tmp_path / "a"), write_project(tmp_path / "b", reverse=True)
+    orders = [PROJECT_PATHS, PROJECT_PATHS[::-1], ["sql_b", "shop", "sql_c", "sql_a", "sql_b"]]
+    outputs = {cli(run_cli, [*order, "--format", fmt, *extra], root)
+               for root in (a, b) for order in orders for fmt in ("json",)}
+    assert len(outputs) == 1
+    text = {cli(run_cli, [*order, *extra], root) for root, order in ((a, orders[0]), (b, orders[1]))}
+    assert len(text) == 1
+
+
+def test_generated_project_hash_seed_and_working_directory(tmp_path):
+    """In subprocesses: a hash seed is fixed at interpreter start. From the project folder and
+    from its parent (paths then carry the prefix "p/", nothing else changes)."""
+    write_project(tmp_path / "p")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    env["PYTHONPATH"] = str(REPO_ROOT / "src")
+    outputs = set()
+    for seed, cwd, prefix in (("0", "p", ""), ("1", "p", ""), ("4242", ".", "p/"), ("random", ".", "p/")):
+        proc = subprocess.run([sys.executable, "-m", "migsafe", "check", *(prefix + p for p in PROJECT_PATHS),
+                               "--format", "json", "--no-cache"], cwd=tmp_path / cwd,
+                              env={**env, "PYTHONHASHSEED": seed}, capture_output=True, text=True, timeout=300)
+        assert (proc.returncode, proc.stderr) == (1, ""), proc.stderr
+        report = json.loads(proc.stdout)
+        for f in report["findings"]:
+            assert f["path"].startswith(prefix)
+            f["path"] = f["path"].removeprefix(prefix)
+        outputs.add(json.dumps(report))
+    assert len(outputs) == 1

@@ -18,6 +18,10 @@ with one line on stderr), in bounded time, never a traceback.
 | a folder named x.sql | a folder: walked |
 | dangling symlink named x.sql | below a PATH: not-analyzed; given as PATH: exit 2 |
 | FIFO (or socket, device) named x.sql | not-analyzed "not a regular file (a FIFO)", never opened for a blocking read |
+| 200,000 unclosed `-- migsafe: ignore[` on one line | one bad-suppression, in linear time |
+| Alembic revision nested too deeply for Python's parser | not-analyzed "nested too deeply" (also in discovery) |
+| Alembic revision above alembic_graph.MAX_REVISION_BYTES (2 MB) | not-analyzed; ids read from its first 64 KB |
+| config (or alembic's pyproject.toml) nested too deeply | exit 2 "invalid TOML: nested too deeply" (pyproject: ignored) |
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pathlib import Path
 
 import pytest
 
+from migsafe.sources import alembic_graph
 from migsafe.sources import sql as sql_source
 from migsafe.sql import translate
 
@@ -57,6 +62,13 @@ def check(run_cli, cwd: Path, *args: str) -> tuple[int, dict | None, str]:
     if any(f["rule"] == "not-analyzed" for f in report["findings"]):
         assert code == 1  # never a pass for what could not be read
     return code, report, err
+
+
+def check_subprocess(cwd: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """`migsafe check ARGS` in a fresh interpreter with a time limit: for inputs that could hang."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    return subprocess.run([sys.executable, "-m", "migsafe", "check", *args, "--config", os.devnull], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def rules_at(report: dict) -> list[tuple[str, str, int]]:
@@ -199,6 +211,18 @@ def test_down_file_full_of_unclosed_comments_is_linear(run_cli, tmp_path):
     assert time.monotonic() - started < 20
 
 
+
+def test_unclosed_suppressions_on_one_long_line_are_linear(tmp_path):
+    """200,000 unclosed `-- migsafe: ignore[` on one 3.8 MB line: a quadratic scan needs about an
+    hour here (0.5 s for 2,000 of them, 1.9 s for 4,000); linear, well under a second. In a
+    subprocess with a time limit, so a regression fails instead of hanging the run."""
+    write(tmp_path / "db/V1__c.sql", "-- migsafe: ignore[" * 200_000 + f"\n{DROP};\n")
+    proc = check_subprocess(tmp_path, "db", "--format", "json", timeout=300)
+    assert (proc.returncode, proc.stderr) == (1, "")
+    assert rules_at(json.loads(proc.stdout)) == [("bad-suppression", "db/V1__c.sql", 1),
+                                                 ("drop-column", "db/V1__c.sql", 2),
+                                                 ("missing-lock-timeout", "db/V1__c.sql", 2)]
+
 # --- nesting -------------------------------------------------------------------------------
 
 
@@ -314,15 +338,16 @@ def test_fifo_named_sql_is_not_read(tmp_path):
     write(tmp_path / "m/0001_a/up.sql", "SELECT 1;\n")
     os.mkfifo(tmp_path / "m/0001_a/down.sql")
     os.mkfifo(tmp_path / "alembic.ini")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     for args in (["db", "m", "."], ["db/V1__pipe.sql"]):
-        proc = subprocess.run([sys.executable, "-m", "migsafe", "check", *args, "--format", "json",
-                               "--config", os.devnull], cwd=tmp_path, env=env, capture_output=True,
-                              text=True, timeout=60)
+        proc = check_subprocess(tmp_path, *args, "--format", "json")
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
         [f] = [f for f in json.loads(proc.stdout)["findings"] if f["rule"] == "not-analyzed"]
         assert (f["path"], f["message"]) == ("db/V1__pipe.sql",
                                              "Could not analyse this migration: not a regular file (a FIFO)")
+    # The text report quotes source lines for its findings: never from the FIFO.
+    proc = check_subprocess(tmp_path, "db")
+    assert proc.returncode == 1 and proc.stdout.startswith(
+        "db/V1__pipe.sql:1:1: error[not-analyzed] Could not analyse this migration: not a regular file (a FIFO)\n")
 
 
 # --- Alembic revision files (read statically: --no-exec) ---------------------------------
@@ -366,19 +391,54 @@ def test_alembic_revision_bom_and_crlf(run_cli, tmp_path, form):
     assert [(f["rule"], f["line"]) for f in report["findings"]][:1] == [("drop-column", 7)]
 
 
-@pytest.mark.xfail(strict=True, reason="alembic_graph.py: ast.parse RecursionError/MemoryError escape as an "
-                                       "internal error (reported to the lead; not this suite's file)")
+@pytest.mark.parametrize("where", ["proj/versions", "."], ids=["named", "discovered"])
 @pytest.mark.parametrize("expr", ["+".join(["1"] * 100_000), "-" * 100_000 + "1"], ids=["long-sum", "deep-unary"])
-def test_alembic_revision_deep_nesting_is_not_analyzed(run_cli, tmp_path, expr):
-    data = REVISION.replace("    op.drop_column", f"    x = {expr}\n    op.drop_column").encode()
-    code, report, _ = alembic(run_cli, tmp_path, data)
-    assert code == 1 and [f["rule"] for f in report["findings"]] == ["not-analyzed"]
+def test_alembic_revision_deep_nesting_is_not_analyzed(run_cli, tmp_path, expr, where):
+    """Too deep for Python's parser (RecursionError), in a function and as the revision id."""
+    data = REVISION.replace("    op.drop_column", f"    x = {expr}\n    op.drop_column")
+    write(tmp_path / "proj/versions/aaa1_rev.py", data)
+    write(tmp_path / "proj/versions/bbb2_rev.py", f'revision = {expr}\ndown_revision = "aaa1"\n')
+    code, report, _ = check(run_cli, tmp_path, where, "--no-exec")
+    assert code == 1 and [(f["rule"], f["path"]) for f in report["findings"]] == [
+        ("not-analyzed", "proj/versions/aaa1_rev.py"), ("not-analyzed", "proj/versions/bbb2_rev.py")]
+    assert all("nested too deeply" in f["message"] for f in report["findings"])
 
 
-@pytest.mark.xfail(strict=True, reason="config.py _read: tomllib's RecursionError on deep nesting escapes as an "
-                                       "internal error (reported to the lead; not this suite's file)")
-def test_deeply_nested_config_is_one_error_line(run_cli, tmp_path):
-    write(tmp_path / "migsafe.toml", "exclude = " + "[" * 5000 + "]" * 5000 + "\n")
+def test_alembic_downgrade_raising_a_deep_attribute_chain(run_cli, tmp_path):
+    """`raise a.a.a...` parses 500 deep; naming it for irreversible-migration must not recurse."""
+    chain = ".".join(["a"] * 500)
+    data = REVISION.replace('    op.add_column("users", None)', f"    raise {chain}")
+    code, report, _ = alembic(run_cli, tmp_path, data.encode())
+    assert code == 1 and ("irreversible-migration", "proj/versions/aaa1_rev.py", 10) in rules_at(report)
+
+
+def test_alembic_revision_over_the_size_limit(run_cli, tmp_path, monkeypatch):
+    """Not read (parsing takes ~180 bytes of memory per byte); its ids, at the top, keep the graph."""
+    monkeypatch.setattr(alembic_graph, "MAX_REVISION_BYTES", 2000)
+    write(tmp_path / "proj/versions/aaa1_rev.py", REVISION + "# padding\n" * 300)
+    write(tmp_path / "proj/versions/bbb2_rev.py", REVISION.replace('"aaa1"', '"bbb2"').replace("None", '"aaa1"', 1))
+    code, report, _ = check(run_cli, tmp_path, "proj/versions", "--no-exec")
+    assert code == 1
+    assert rules_at(report)[:2] == [("not-analyzed", "proj/versions/aaa1_rev.py", 1),
+                                    ("drop-column", "proj/versions/bbb2_rev.py", 7)]
+    assert "file is larger than" not in report["findings"][0]["message"]
+    assert "larger than the 0 MB migsafe reads" in report["findings"][0]["message"]
+
+
+@pytest.mark.parametrize("text", ["exclude = " + "[" * 5000 + "]" * 5000, "x = " + "{a = " * 5000 + "}" * 5000],
+                         ids=["arrays", "inline-tables"])
+def test_deeply_nested_config_is_one_error_line(run_cli, tmp_path, text):
+    write(tmp_path / "migsafe.toml", text + "\n")
     write(tmp_path / "db/V1__a.sql", "SELECT 1;\n")
     code, _, err = check(run_cli, tmp_path, "db")
-    assert code == 2 and "migsafe.toml" in err
+    assert (code, err) == (2, "migsafe: error: migsafe.toml: invalid TOML: nested too deeply\n")
+
+
+def test_deeply_nested_pyproject_beside_alembic_ini(run_cli, tmp_path):
+    """alembic >= 1.16 may keep its paths in pyproject.toml; one that cannot be read is ignored."""
+    write(tmp_path / "proj/pyproject.toml", "x = " + "[" * 5000 + "]" * 5000 + "\n")
+    write(tmp_path / "proj/alembic.ini", "[alembic]\nscript_location = migrations\n")
+    write(tmp_path / "proj/migrations/env.py", "")
+    write(tmp_path / "proj/migrations/versions/aaa1_rev.py", REVISION)
+    code, report, _ = check(run_cli, tmp_path, "proj", "--no-exec", "--config", os.devnull)
+    assert code == 1 and rules_at(report)[0] == ("drop-column", "proj/migrations/versions/aaa1_rev.py", 7)

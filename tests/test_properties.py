@@ -53,7 +53,8 @@ def run(files: dict[str, bytes | str], *args: str) -> tuple[int, str, str]:
             path = root / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-        return G.run_inprocess(["check", ".", "--format", "json", "--no-exec", *args], root)
+        # --no-cache: each example would leave a cache entry behind, and a hit would hide a rerun.
+        return G.run_inprocess(["check", ".", "--format", "json", "--no-exec", "--no-cache", *args], root)
 
 
 def judged(files: dict[str, bytes | str], *args: str, twice: bool = False) -> dict:

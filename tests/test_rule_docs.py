@@ -11,7 +11,15 @@ Conventions (rules/README.md is the reader's version):
 - options: `target-version=N`, `sql-transaction=per-file`, `also=rule,rule`, `file=PATH` (where
   the example is written instead of V9__example.sql, e.g. `0009_add_nickname/up.sql`); flag
   `replay`: a safe example that later examples build on (a phase of the safe alternative) is
-  also replayed as history before them.
+  also replayed as history before them. `dialect=mysql|sqlite`: checked as that database (default
+  postgresql); a `history` block with `dialect=` is replayed only before examples of that dialect.
+- ```` ```python alembic ... ````: upgrade()/downgrade() of a revision; the page's `sql history`
+  gives its schema.
+- ```` ```python django ... ````: a whole migration module of the app `shop` (written to
+  shop/migrations/, as `file=` or 0009_example.py; history as `file=` or 0001_history.py, ...).
+  Its history is the page's `python django history` blocks (Django needs the model state, which SQL
+  cannot give), and its `dependencies` name them. `min-django=5.0`: skipped on older Django (an
+  operation or argument that does not exist there, such as `db_default`).
 
 A failure names the page and line: `rules/drop-column.md:42: unsafe example produced no ...`.
 """
@@ -36,8 +44,8 @@ RULES_DIR = REPO / "rules"
 PAGES = sorted(p for p in RULES_DIR.glob("*.md") if p.name != "README.md")
 KNOWN_RULES = set(R.default_severities())
 
-OPTIONS = {"target-version", "sql-transaction", "also", "file"}
-SQL_FLAGS = {"replay", "alembic"}
+OPTIONS = {"target-version", "sql-transaction", "also", "file", "min-django", "dialect"}
+SQL_FLAGS = {"replay", "alembic", "django"}
 SOURCES_NOT_BUILT = {"alembic", "django"}  # flags of `python` blocks: which source renders them
 
 # Examples that show a real bug in migsafe (not in the page): (page, text unique to the example's
@@ -118,6 +126,33 @@ down_revision = None
 """
 
 
+DJANGO_APP = "shop"  # the app label Django examples' dependencies name
+
+
+def _write_django(case: Case, root: Path) -> tuple[Path, dict]:
+    """The example as a migration of app `shop` after the page's Django history; (path, start-after)."""
+    needed = case.example.options.get("min-django")
+    if needed is not None:
+        import django
+
+        if django.VERSION[:2] < tuple(int(p) for p in needed.split(".")):
+            pytest.skip(f"{case.where}: needs Django {needed}, this is {django.get_version()}")
+    migrations = root / DJANGO_APP / "migrations"
+    for init in (root / DJANGO_APP / "__init__.py", migrations / "__init__.py"):
+        _write(init, "")
+    history = [h for h in case.history if "django" in h.flags]
+    names = []
+    for n, block in enumerate(history, 1):
+        names.append(block.options.get("file", f"{n:04d}_history.py"))
+        _write(migrations / names[-1], block.code)
+    name = case.example.options.get("file", f"{max(9, len(history) + 1):04d}_example.py")
+    if names and sorted(names + [name])[-1] != name:
+        pytest.fail(f"{case.where}: file={name} does not sort after the history migrations {names}")
+    _write(migrations / name, case.example.code)
+    start_after = {"django": {DJANGO_APP: names[-1].removesuffix(".py")}} if names else None
+    return migrations / name, start_after
+
+
 def run_example(case: Case, root: Path) -> tuple[str, list[Finding]]:
     """Write the history and the example below `root`, check them; (example path, findings)."""
     ex, where = case.example, case.where
@@ -130,7 +165,16 @@ def run_example(case: Case, root: Path) -> tuple[str, list[Finding]]:
     if "replay" in ex.flags and ex.kind != "safe":
         pytest.fail(f"{where}: only a safe example can be replayed for later examples")
 
-    history = [h for h in case.history if h.lang == "sql"]  # SQL history sets up tables for any source
+    if ex.lang == "python" and "django" in ex.flags:
+        example_path, start_after = _write_django(case, root)
+        settings = load_settings(None, {"target-version": ex.options.get("target-version"),
+                                        "start-after": start_after}, KNOWN_RULES)
+        result = check([root], settings, cwd=root)
+        return example_path.relative_to(root).as_posix(), result.findings
+
+    dialect = ex.options.get("dialect", "postgresql")
+    history = [h for h in case.history  # SQL history sets up tables for SQL and Alembic
+               if h.lang == "sql" and h.options.get("dialect", dialect) == dialect]
     names = []
     for n, block in enumerate(history, 1):
         names.append(f"V{n}__history.sql")
@@ -156,6 +200,7 @@ def run_example(case: Case, root: Path) -> tuple[str, list[Finding]]:
         "target-version": ex.options.get("target-version"),
         "sql-transaction": ex.options.get("sql-transaction"),
         "start-after": {"sql": names[-1]} if names else None,
+        "dialect": dialect,
     }
     settings = load_settings(None, overrides, KNOWN_RULES)
     result = check([root], settings, cwd=root)
@@ -177,10 +222,10 @@ def test_example(case: Case | None, problem: str | None, tmp_path: Path) -> None
     if problem is not None:
         pytest.fail(problem)
     ex, rule, where = case.example, case.doc.id, case.where
-    if ex.lang != "sql" and not (ex.lang == "python" and "alembic" in ex.flags):
-        source = next((f for f in ex.flags if f in SOURCES_NOT_BUILT), None)
-        if source is not None and importlib.util.find_spec(f"migsafe.sources.{source}") is None:
-            pytest.skip(f"{where}: {source} source not built yet")
+    source = next((f for f in ex.flags if f in SOURCES_NOT_BUILT), None)
+    if source is not None and importlib.util.find_spec(f"migsafe.sources.{source}") is None:
+        pytest.skip(f"{where}: {source} source not built yet")
+    if ex.lang != "sql" and not (ex.lang == "python" and {"alembic", "django"} & set(ex.flags)):
         pytest.fail(f"{where}: this test cannot run `{ex.lang} {' '.join(ex.flags)}` examples yet;"
                     " teach tests/test_rule_docs.py to write them")
     also = _also(case)

@@ -56,6 +56,8 @@ UNSAFE = [
     ("non-concurrent-drop-index", "DROP INDEX orders_user_idx;"),
     ("validating-foreign-key", "ALTER TABLE orders ADD CONSTRAINT fk FOREIGN KEY (user_id) REFERENCES users (id);"),
     ("validating-foreign-key", "ALTER TABLE orders ADD COLUMN owner bigint DEFAULT 1 REFERENCES users (id);"),
+    # all NULL, nothing to scan, but users is write-locked until commit (contract: Django AddField FK)
+    ("validating-foreign-key", "ALTER TABLE orders ADD COLUMN owner bigint REFERENCES users (id);"),
     ("validating-check-constraint", "ALTER TABLE users ADD CONSTRAINT age_ck CHECK (age > 0);"),
     ("validating-check-constraint", "ALTER TABLE users ADD CHECK (age > 0);"),
     ("add-unique-constraint", "ALTER TABLE users ADD CONSTRAINT email_key UNIQUE (email);"),
@@ -95,7 +97,6 @@ SAFE = [
     "DROP INDEX CONCURRENTLY orders_user_idx;",
     "ALTER TABLE orders ADD CONSTRAINT fk FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;",
     "ALTER TABLE orders VALIDATE CONSTRAINT fk;",
-    "ALTER TABLE orders ADD COLUMN owner bigint REFERENCES users (id);",
     "ALTER TABLE users ADD CONSTRAINT age_ck CHECK (age > 0) NOT VALID;",
     "ALTER TABLE users ADD CONSTRAINT email_key UNIQUE USING INDEX users_email_key;",
     "UPDATE users SET name = '' WHERE id BETWEEN 1 AND 1000;",

@@ -149,3 +149,78 @@ def test_renamed_table_and_new_index_stay_in_their_table_schema():
     assert one("CREATE INDEX i ON app.jobs (a)").name == "app.i"
     assert one("CREATE INDEX i ON public.jobs (a)").name == "i"
     assert one("ALTER INDEX app.i RENAME TO j") == F.RenameIndex("app.i", "app.j")
+
+
+# --- MySQL / MariaDB spellings -----------------------------------------------------------
+
+
+def mysql(sql: str) -> list[F.Fact]:
+    return translate(sql, "mysql")
+
+
+@pytest.mark.parametrize("sql, expected", [
+    # not column drops (these were once read as DropColumn)
+    ("ALTER TABLE t DROP FOREIGN KEY fk", [F.DropConstraint("t", "fk", "foreign_key")]),
+    ("ALTER TABLE t DROP CHECK ck", [F.DropConstraint("t", "ck", "check")]),
+    ("ALTER TABLE t DROP CONSTRAINT ck", [F.DropConstraint("t", "ck")]),
+    ("ALTER TABLE t DROP PRIMARY KEY", [F.DropConstraint("t", "PRIMARY", "primary_key")]),
+    ("ALTER TABLE `t` DROP INDEX `ix`", [F.DropIndex("ix", table="t")]),
+    ("ALTER TABLE t DROP KEY ix", [F.DropIndex("ix", table="t")]),
+    ("ALTER TABLE t DROP COLUMN c", [F.DropColumn("t", "c")]),
+    ("ALTER TABLE t DROP c", [F.DropColumn("t", "c")]),
+    ("DROP INDEX ix ON t", [F.DropIndex("ix", table="t")]),
+    ("ALTER TABLE t ADD INDEX ix (a, b(10))", [F.CreateIndex("t", "ix", ("a", "b(10)"))]),
+    ("ALTER TABLE t ADD KEY (a)", [F.CreateIndex("t", None, ("a",))]),
+    ("ALTER TABLE t RENAME INDEX a TO b", [F.RenameIndex("a", "b")]),
+    ("ALTER TABLE t RENAME t2", [F.RenameTable("t", "t2")]),
+    ("ALTER TABLE t RENAME AS t2", [F.RenameTable("t", "t2")]),
+    ("RENAME TABLE a TO b, c TO d", [F.RenameTable("a", "b"), F.RenameTable("c", "d")]),
+    ("OPTIMIZE TABLE t", [F.TableRewrite("t", "OPTIMIZE TABLE", inplace=True)]),
+    ("ALTER TABLE t FORCE", [F.TableRewrite("t", "FORCE", inplace=True)]),
+    ("ALTER TABLE t CONVERT TO CHARACTER SET utf8mb4", [F.TableRewrite("t", "CONVERT TO CHARACTER SET")]),
+    ("ALTER TABLE t AUTO_INCREMENT = 100", [F.Harmless("ALTER TABLE table option")]),
+    ("SET @@session.lock_wait_timeout = 5", [F.SetSetting("lock_wait_timeout", "5")]),
+    ("SET SESSION lock_wait_timeout = 5", [F.SetSetting("lock_wait_timeout", "5")]),
+])
+def test_mysql_spelling(sql, expected):
+    assert mysql(sql) == expected
+
+
+def test_mysql_modify_and_change_restate_the_column():
+    facts = mysql("ALTER TABLE t CHANGE COLUMN a b bigint NULL DEFAULT 5 COMMENT 'x'")
+    assert [type(f) for f in facts] == [F.RenameColumn, F.AlterColumnType, F.DropNotNull, F.SetDefault]
+    assert facts[1].column == "b" and facts[1].new_type.name == "BIGINT"
+    facts = mysql("ALTER TABLE t MODIFY COLUMN c varchar(10) CHARACTER SET latin1 NOT NULL AFTER b")
+    assert [type(f) for f in facts] == [F.AlterColumnType, F.SetNotNull, F.DropDefault]
+    assert facts[0].new_type == F.TypeRef("VARCHAR", (10,), "varchar(10)", charset="latin1")
+
+
+def test_mysql_algorithm_and_lock_clauses_reach_every_fact():
+    facts = mysql("ALTER TABLE t ADD COLUMN c int, ADD INDEX ix (c), ALGORITHM=INPLACE, LOCK = NONE")
+    assert [(type(f), f.algorithm, f.lock_clause) for f in facts] == [
+        (F.AddColumn, "INPLACE", "NONE"), (F.CreateIndex, "INPLACE", "NONE")]
+    index, = mysql("CREATE INDEX ix ON t (a) ALGORITHM=INPLACE LOCK=NONE")
+    assert (index.algorithm, index.lock_clause) == ("INPLACE", "NONE")
+    online, = mysql("ALTER ONLINE TABLE t ADD COLUMN c int")  # MariaDB
+    assert online.lock_clause == "NONE"
+
+
+def test_mysql_column_attributes():
+    (add,) = mysql("ALTER TABLE t ADD COLUMN id2 bigint NOT NULL AUTO_INCREMENT UNIQUE FIRST")
+    assert add.column.identity and add.column.position == "FIRST" and add.column.constraints[0].kind == "unique"
+    (add,) = mysql("ALTER TABLE t ADD COLUMN g int AS (a * 2) STORED")
+    assert add.column.generated == "stored"
+    (add,) = mysql("ALTER TABLE t ADD COLUMN g int GENERATED ALWAYS AS (a * 2)")
+    assert add.column.generated == "default"  # MySQL's default is VIRTUAL
+    (add,) = mysql("ALTER TABLE t ADD d datetime DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP")
+    assert add.column.default.text == "CURRENT_TIMESTAMP" and add.column.default.volatility == "stable"
+
+
+def test_mysql_drop_primary_key_replaced_in_one_statement():
+    drop, add = mysql("ALTER TABLE t DROP PRIMARY KEY, ADD PRIMARY KEY (a, b)")
+    assert drop.kind == "primary_key_replaced" and add.constraint.kind == "primary_key"
+
+
+def test_mysql_inline_index_in_create_table():
+    table, index = mysql("CREATE TABLE t (id int PRIMARY KEY, v varchar(5), KEY t_v (v))")
+    assert [c.name for c in table.columns] == ["id", "v"] and index == F.CreateIndex("t", "t_v", ("v",))

@@ -103,7 +103,7 @@ def check(
     exit_zero: bool,
     config_file: Path | None,
     no_exec: bool,
-    no_cache: bool,  # accepted; there is no cache yet
+    no_cache: bool,
     debug: bool,
 ) -> int:
     """Check migrations for unsafe changes.
@@ -135,7 +135,10 @@ def check(
         from migsafe.gitdiff import changed_since
 
         only = changed_since(diff_ref, targets, cwd)
-    result = engine.check(targets, settings, cwd, only=only)
+    from migsafe.cache import Cache, cache_dir
+
+    cache = Cache(None if no_cache else cache_dir())
+    result = engine.check(targets, settings, cwd, only=only, cache=cache)
 
     to_tty = output is None and sys.stdout.isatty()
     color = fmt == "text" and to_tty and not os.environ.get("NO_COLOR")
@@ -159,9 +162,10 @@ def check(
     elif result.migrations == 0:
         # Never a silent pass: a PATH with nothing migsafe can read is said out loud.
         _say(f"migsafe: no migrations found under {', '.join(str(t) for t in targets)} (looked for .sql files"
-             " and Alembic projects; Django migrations are not read yet)")
+             ", Alembic projects and Django migrations packages)")
     if debug:
-        _say(f"migsafe: checked in {time.perf_counter() - started:.3f}s")
+        _say(f"migsafe: checked in {time.perf_counter() - started:.3f}s (cache {cache.directory or 'off'}: "
+             f"{cache.hits} hits, {cache.misses} misses)")
 
     failing = any(f.severity.rank >= settings.fail_on.rank for f in result.findings)
     return ExitCode.FINDINGS if failing and not exit_zero else ExitCode.OK

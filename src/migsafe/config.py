@@ -221,6 +221,8 @@ def _read(path: Path) -> dict:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:  # its message ends with "(at line N, column M)"
         raise ConfigError(f"{_where(path)}: invalid TOML: {e}") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise ConfigError(f"{_where(path)}: invalid TOML: nested too deeply") from None
 
 
 def _file_values(path: Path) -> tuple[dict, str]:

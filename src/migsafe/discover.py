@@ -9,6 +9,7 @@ from pathlib import Path
 
 from migsafe.errors import UsageError
 from migsafe.sources import alembic_graph as AG
+from migsafe.sources import django_graph as DG
 from migsafe.sources.sql import order_sql_files, real_path, relative_path
 
 # Never migrations, and often huge: not walked (any other dot-folder is skipped too).
@@ -28,7 +29,7 @@ class AlembicProject:
 class Discovered:
     sql_files: list[Path] = field(default_factory=list)  # ordered by order_sql_files
     alembic: list[AlembicProject] = field(default_factory=list)
-    # Django plugs in here: migration packages found while walking. Not filled yet.
+    # Django migration packages (folders), each once; their apps' graph is read by django_graph.
     django_roots: list[Path] = field(default_factory=list)
     # Resolved paths of the migrations to report, when a PATH named single files (pre-commit,
     # --diff): their folder is still replayed for the schema. None: report everything found.
@@ -42,6 +43,7 @@ def discover(paths: list[Path], exclude: list[str], cwd: Path) -> Discovered:
     reported: set[Path] = set()
     named_files = False
     alembic_markers: list[Path] = []  # alembic.ini files and versions folders met while walking
+    django: list[Path] = []  # Django migrations packages met while walking
     for given in paths:
         full = Path(os.path.abspath(cwd / given))  # an absolute `given` stays; "a/../b" -> "b"
         if not full.exists():
@@ -53,9 +55,12 @@ def discover(paths: list[Path], exclude: list[str], cwd: Path) -> Discovered:
                 # Nothing below it can be checked: never report that as "no migrations found".
                 raise UsageError(f"path cannot be read (permission denied): {given}")
             alembic_markers.append(full)  # the folder itself may be a versions folder
-            found = _walk(full, exclude, cwd, seen_dirs, alembic_markers)
+            if DG.is_migrations_package(full):  # or a Django migrations package given by any name
+                django.append(full)
+            found = _walk(full, exclude, cwd, seen_dirs, alembic_markers, django)
             reported.update(real_path(f) for f in found)
             reported.update(real_path(f) for f in _revision_files(alembic_markers))
+            reported.update(real_path(f) for d in django for f in DG.migration_files(d))
         elif _is_sql(full):
             # A file named on the command line is reported as is (exclude does not apply); the
             # folder it belongs to is replayed first, so the schema before it is known.
@@ -67,6 +72,14 @@ def discover(paths: list[Path], exclude: list[str], cwd: Path) -> Discovered:
             reported.add(real_path(full))
             alembic_markers.append(full.parent)
             found = []
+        elif DG.is_migration_file(full):
+            # Its app's history is replayed, and the apps next to it (the folder its app package
+            # imports from) for dependencies across apps; only this migration is reported.
+            named_files = True
+            reported.add(real_path(full))
+            django.append(full.parent)
+            _walk(DG.app_of(full.parent).import_root, exclude, cwd, set(), None, django)
+            found = []
         else:
             found = []
         for f in found:
@@ -74,7 +87,8 @@ def discover(paths: list[Path], exclude: list[str], cwd: Path) -> Discovered:
                 seen_files.add(real_path(f))
                 sql.append(f)
     return Discovered(sql_files=order_sql_files(sql), report_only=reported if named_files else None,
-                      alembic=alembic_projects(alembic_markers))
+                      alembic=alembic_projects(alembic_markers),
+                      django_roots=sorted({real_path(d): d for d in django}.values()))
 
 
 def alembic_projects(markers: list[Path]) -> list[AlembicProject]:
@@ -130,7 +144,7 @@ def is_excluded(rel: str, patterns: list[str]) -> bool:
 
 
 def _walk(folder: Path, exclude: list[str], cwd: Path, seen_dirs: set[Path],
-          alembic_markers: list[Path] | None = None) -> list[Path]:
+          alembic_markers: list[Path] | None = None, django: list[Path] | None = None) -> list[Path]:
     real = real_path(folder)
     if real in seen_dirs:  # a symlink loop, or a folder reached twice
         return []
@@ -151,7 +165,9 @@ def _walk(folder: Path, exclude: list[str], cwd: Path, seen_dirs: set[Path],
             if not (entry.name.startswith(".") or entry.name in _SKIP_DIRS):
                 if alembic_markers is not None and entry.name == "versions":
                     alembic_markers.append(path)
-                found += _walk(path, exclude, cwd, seen_dirs, alembic_markers)
+                if django is not None and entry.name == "migrations" and DG.is_migrations_package(path):
+                    django.append(path)
+                found += _walk(path, exclude, cwd, seen_dirs, alembic_markers, django)
         elif alembic_markers is not None and entry.name == "alembic.ini" and _entry_is(entry, "is_file"):
             alembic_markers.append(path)
         elif _is_sql(path):

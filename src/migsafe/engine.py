@@ -11,6 +11,7 @@ import dataclasses
 from pathlib import Path
 
 from migsafe import rules as R
+from migsafe.cache import Cache
 from migsafe.config import Settings
 from migsafe.dialects import get_dialect
 from migsafe.errors import ConfigError
@@ -21,17 +22,22 @@ from migsafe.schema import Schema
 from migsafe.sources.alembic import load_alembic_migrations
 from migsafe.sources.sql import load_sql_migrations, real_path
 from migsafe.sql import facts as F
-from migsafe.sql.translate import translate
 from migsafe.suppress import parse_suppressions
 
 
-def check(paths: list[Path], settings: Settings, cwd: Path, only: set[Path] | None = None) -> Result:
+def check(paths: list[Path], settings: Settings, cwd: Path, only: set[Path] | None = None,
+          cache: Cache | None = None) -> Result:
     """`only`: resolved paths that may be reported (--diff); None: no such limit. Everything
-    found is still replayed for the schema."""
+    found is still replayed for the schema. `cache`: where to reuse earlier work (cache.py)."""
+    cache = cache or Cache(None)
     found = discover(paths, list(settings.exclude), cwd)
     if settings.dialect is None:  # not set: the project's own database, as alembic.ini names it
         named = next((p.dialect for p in found.alembic if p.dialect), None)
         settings = dataclasses.replace(settings, dialect=named or "postgresql")
+    key = cache.result_key(found, settings, cwd, only)
+    cached = cache.get(key, Result)
+    if cached is not None:
+        return cached
     migrations = load_sql_migrations(found.sql_files, cwd, settings.dialect,
                                      settings.sql_transaction == "per-file")
     mark_history(migrations, settings.start_after.sql)
@@ -39,14 +45,22 @@ def check(paths: list[Path], settings: Settings, cwd: Path, only: set[Path] | No
     for project in found.alembic:
         located += load_alembic_migrations(project.version_dirs, project.root, cwd, settings.dialect,
                                            settings.start_after.alembic, execute=not settings.no_exec,
-                                           timeout=settings.render_timeout)
+                                           timeout=settings.render_timeout, cache=cache)
+    if found.django_roots:
+        from migsafe.sources.django import load_django_migrations
+
+        located += load_django_migrations(found.django_roots, cwd, settings.dialect, settings.start_after.django,
+                                          execute=not settings.no_exec, timeout=settings.render_timeout,
+                                          target_version=settings.target_version)
     report_only = found.report_only
     if only is not None:
         report_only = only if report_only is None else report_only & only
     if report_only is not None:
         for m, path in located:
             m.report = m.report and real_path(path) in report_only
-    return analyze([m for m, _ in located], settings, files=len(located))
+    result = analyze([m for m, _ in located], settings, files=len(located))
+    cache.put(key, result)
+    return result
 
 
 def mark_history(migrations: list[Migration], start_after: str | None) -> None:
@@ -95,6 +109,8 @@ def rules_for(fact: F.Fact, active: list[R.Rule], cache: dict[type, list[R.Rule]
 def judge(migration: Migration, index: int, schema: Schema, dialect, active: list[R.Rule],
           cache: dict[type, list[R.Rule]]) -> list[Finding]:
     """Findings of one migration (before suppression), replaying it into `schema`."""
+    from migsafe.sql.translate import translate  # sqlglot: not needed when the cache answers
+
     out: list[Finding] = []
     if migration.error is not None:
         line = migration.error_line
@@ -131,7 +147,8 @@ def judge(migration: Migration, index: int, schema: Schema, dialect, active: lis
     for line, reason in migration.unreadable:
         out.append(finding(migration, "not-analyzed", f"Could not read this operation without running the project:"
                            f" {reason}", Span(line, 1, line, 1)))
-    if migration.irreversible and changed:
+    # A Django RunPython/RunSQL without its reverse is itself the change (its Python emits no SQL).
+    if migration.irreversible and (changed or migration.source == "django"):
         line, reason = migration.irreversible
         out.append(finding(migration, "irreversible-migration", reason, Span(line, 1, line, 1)))
     return out

@@ -18,6 +18,16 @@ class Action:
 @dataclass(frozen=True)
 class SetLockTimeout(Action):
     value: str = "5s"
+    setting: str = "lock_timeout"  # MySQL/MariaDB: lock_wait_timeout, in seconds
+
+
+@dataclass(frozen=True)
+class OnlineSchemaChange(Action):
+    """Run an ALTER with an online schema-change tool (gh-ost, pt-online-schema-change) instead
+    of in the migration: the tool copies the table in the background while writes continue."""
+
+    table: str
+    alter: str  # the ALTER TABLE clauses, e.g. "MODIFY n bigint"
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,10 @@ BAD_SUPPRESSION = "bad-suppression"
 
 # Only after a comment marker (#, --, /*), so prose mentioning migsafe does not count.
 # The marker must be the start of a comment: tolerant of spaces and case otherwise.
+# The rules stop at any bracket: with `[^\]]*`, a line of many unclosed `-- migsafe: ignore[`
+# was scanned to its end from each of them (quadratic: an hour for a 4 MB line).
 _SUPPRESSION = re.compile(
-    r"(?P<marker>#|--|/\*)\s*migsafe\s*:\s*(?P<kind>ignore-file|ignore)\s*\[(?P<rules>[^\]]*)\](?P<reason>.*)",
+    r"(?P<marker>#|--|/\*)\s*migsafe\s*:\s*(?P<kind>ignore-file|ignore)\s*\[(?P<rules>[^\[\]]*)\](?P<reason>.*)",
     re.IGNORECASE,
 )
 # Something that looks like a suppression but has no bracket, e.g. `# migsafe: ignore drop-column`.

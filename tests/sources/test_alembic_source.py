@@ -234,6 +234,7 @@ def test_dialect_from_alembic_ini_unless_set(tmp_path):
     versions = revisions(tmp_path / "db", """
         def upgrade():
             op.execute("SET lock_timeout = '1s'")
+            op.execute("SET SESSION lock_wait_timeout = 1")  # MySQL's setting
             op.create_index("ix_a", "a", ["x"])
     """)
     (tmp_path / "alembic.ini").write_text(
@@ -242,7 +243,7 @@ def test_dialect_from_alembic_ini_unless_set(tmp_path):
     assert result.dialect == "mysql"
     assert found(result) == []  # InnoDB builds secondary indexes online: not a PostgreSQL error
     assert check(tmp_path, tmp_path, dialect="postgresql").dialect == "postgresql"
-    assert ("r001_x.py", "non-concurrent-index", 10) in found(check(tmp_path, tmp_path, dialect="postgresql"))
+    assert ("r001_x.py", "non-concurrent-index", 11) in found(check(tmp_path, tmp_path, dialect="postgresql"))
 
 
 def test_sqlite_batch_recreate_is_a_table_rewrite(tmp_path):

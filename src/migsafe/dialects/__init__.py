@@ -11,7 +11,5 @@ DIALECTS: dict[str, type[Dialect]] = {"postgresql": PostgreSQL, "mysql": MySQL, 
 
 
 def get_dialect(name: str, version: str | None) -> Dialect:
-    # MySQL/MariaDB and SQLite get their own knowledge in a later change; until then they are
-    # judged with the generic (PostgreSQL-shaped) facts, which is conservative.
     cls = DIALECTS.get(name, Dialect)
     return cls(version)

@@ -7,7 +7,9 @@ the P-numbers in comments point at rows of pg15-lock-probe-results.md.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
+from migsafe import plans as P
 from migsafe.sql import facts as F
 
 AEL = "ACCESS EXCLUSIVE"
@@ -20,14 +22,33 @@ def version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", text)) or (0,)
 
 
+@dataclass(frozen=True)
+class Cost:
+    """What an ALTER costs on an engine that picks an algorithm per change (MySQL/MariaDB) or
+    rebuilds the table for most changes (SQLite). `why` completes "<the change> ..."."""
+
+    algorithm: str  # INSTANT | NOCOPY | INPLACE | COPY; SQLite: native | rebuild
+    blocks_writes: bool = False
+    why: str = ""
+    fails: bool = False  # the server refuses the statement as written
+    asked: bool = False  # a copy only because the statement says ALGORITHM=COPY (table-rewrite's)
+
+    @property
+    def hazard(self) -> bool:
+        return self.blocks_writes or self.fails
+
+
 class Dialect:
     """The generic dialect: PostgreSQL's facts, used until a dialect has its own module."""
 
     name = "generic"
+    label = "PostgreSQL"
     default_version = "15"
     transactional_ddl = True
     lock_timeout_setting = "lock_timeout"
     rewrite_lock = "ACCESS EXCLUSIVE"  # what a whole-table rewrite holds
+    exclusive_lock = AEL  # the lock that queues every later query behind it while it waits
+    not_null_add = "fails on a table that has rows"  # ADD COLUMN c T NOT NULL without a default (P15)
 
     def __init__(self, version: str | None):
         self.version_text = version or self.default_version
@@ -35,6 +56,19 @@ class Dialect:
 
     def at_least(self, *version: int) -> bool:
         return self.version >= version
+
+    @property
+    def server(self) -> str:
+        """The target named for messages: "PostgreSQL 15", "MariaDB 11.4"."""
+        return f"{self.label} {self.version_text}"
+
+    def set_lock_timeout(self) -> P.SetLockTimeout:
+        return P.SetLockTimeout()
+
+    def cost(self, fact: F.Fact, schema) -> Cost | None:
+        """Per-change cost where the engine decides by algorithm (MySQL/MariaDB) or rebuilds
+        (SQLite); None here: PostgreSQL is judged by lock() and the *_rewrite methods."""
+        return None
 
     # --- locks ----------------------------------------------------------------------------
 

@@ -32,7 +32,19 @@ def sql(action: P.Action) -> str:
 
 @sql.register
 def _(a: P.SetLockTimeout) -> str:
+    if a.setting == "busy_timeout":  # SQLite
+        return f"PRAGMA busy_timeout = {a.value};"
+    if a.setting != "lock_timeout":  # MySQL/MariaDB: lock_wait_timeout, in seconds
+        return f"SET SESSION {a.setting} = {a.value};"
     return f"SET lock_timeout = '{a.value}';"
+
+
+@sql.register
+def _(a: P.OnlineSchemaChange) -> str:
+    table, alter = a.table.split(".")[-1], a.alter.replace('"', '\\"')
+    return ("-- run outside the migration, with writes continuing while the tool copies the table:\n"
+            f"-- gh-ost --database=<db> --table={table} --alter=\"{alter}\" --execute\n"
+            f"-- or: pt-online-schema-change --alter \"{alter}\" D=<db>,t={table} --execute")
 
 
 @sql.register

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Callable, TextIO
 
 from migsafe import __version__
 from migsafe.model import Result, Severity
+from migsafe.sources.sql import MAX_FILE_BYTES, UnreadableFile, read_regular_file
 from migsafe.report import github, gitlab, json_, junit, rdjson, sarif, text
 
 
@@ -29,12 +31,13 @@ def source_reader(root: Path) -> Callable[[str], list[str]]:
 
     @lru_cache(maxsize=None)
     def lines(path: str) -> list[str]:
-        try:
-            text = (root / path).read_text(encoding="utf-8", errors="replace")
-        except OSError:
+        try:  # as the sources read it: never a blocking read of a FIFO, never a 100 MB file
+            data = read_regular_file(root / path, MAX_FILE_BYTES)
+        except UnreadableFile:
             return []
-        # Split on "\n" only, as the sources count lines; str.splitlines() also splits on \f etc.
-        return [line.rstrip("\r") for line in text.split("\n")]
+        text = data.decode("utf-8-sig", errors="replace")  # a BOM is not part of line 1
+        # Lines as the sources count them: \r\n, \r or \n ends one (str.splitlines() also splits on \f etc.).
+        return re.split(r"\r\n?|\n", text)
 
     return lines
 

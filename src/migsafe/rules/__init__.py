@@ -96,5 +96,36 @@ def rule_dialects(rule_id: str) -> tuple[str, ...]:
     return cls.dialects if cls else ALL_DIALECTS
 
 
+def engine_cost(fact: F.Fact, ctx: Context, subject: str, column: str | None = None,
+                asked: bool | None = False) -> list[Hit] | None:
+    """Where the dialect judges a change by its algorithm (MySQL/MariaDB) or by rebuild (SQLite):
+    the hit when the change blocks writes or fails, [] when it does neither. None: PostgreSQL,
+    judged by the rule's own lock and rewrite logic. `subject` starts the message ("Changing
+    t.c to bigint"); the dialect's reason completes it. A copy only the statement's own
+    ALGORITHM=COPY asks for belongs to table-rewrite (`asked=True`), not to the change's rule;
+    `asked=None`: either."""
+    cost = ctx.dialect.cost(fact, ctx.schema)
+    if cost is None:
+        return None
+    table = ctx.dialect.locked_table(fact, ctx.schema)
+    if not cost.hazard or (asked is not None and cost.asked != asked) or (ctx.is_new(table) and not cost.fails):
+        return []
+    lock = ctx.dialect.rewrite_lock if cost.blocks_writes else None
+    return [Hit(f"{subject} {cost.why}.", table, column, lock,
+                ctx.dialect.cost_plan(table or "<table>", ctx.statement.sql))]
+
+
+def constraint_cost(fact: F.AddConstraint | F.AddColumn, ctx: Context, kinds: tuple[str, ...]) -> list[Hit] | None:
+    """engine_cost for the rules about added constraints: an AddConstraint of one of `kinds`; a
+    column's inline constraints are part of adding the column (volatile-default judges it)."""
+    if ctx.dialect.cost(fact, ctx.schema) is None:
+        return None
+    if not isinstance(fact, F.AddConstraint) or fact.constraint.kind not in kinds:
+        return []
+    con = fact.constraint
+    what = {"foreign_key": "foreign key", "check": "CHECK", "primary_key": "PRIMARY KEY"}.get(con.kind, con.kind.upper())
+    return engine_cost(fact, ctx, f"Adding {what} constraint {con.name + ' ' if con.name else ''}on {fact.table}")
+
+
 def later_deploy(text: str) -> str:
     return f"{text} Ship it in a later deploy, after every running app version has stopped using it."

@@ -1,5 +1,5 @@
 from migsafe import plans as P
-from migsafe.rules import Hit, Rule, register
+from migsafe.rules import Hit, Rule, constraint_cost, register
 from migsafe.sql import facts as F
 
 
@@ -9,6 +9,10 @@ class AddUniqueConstraint(Rule):
     facts = (F.AddConstraint, F.AddColumn)
 
     def check(self, fact, ctx):
+        judged = constraint_cost(fact, ctx, ("unique", "primary_key"))
+        if judged is not None:
+            yield from judged
+            return
         if ctx.is_new(fact.table):
             return
         if isinstance(fact, F.AddColumn):
@@ -26,7 +30,7 @@ class AddUniqueConstraint(Rule):
                 P.Phase("expand", "Build the unique index without blocking writes", [
                     P.OutsideTransaction(), P.CreateIndexConcurrently(fact.table, index, con.columns, unique=True)]),
                 P.Phase("contract", "Attach it as the constraint (instant)", [
-                    P.SetLockTimeout(), P.AddConstraintUsingIndex(fact.table, name, con.kind, index)]),
+                    ctx.dialect.set_lock_timeout(), P.AddConstraintUsingIndex(fact.table, name, con.kind, index)]),
             ]
             yield Hit(
                 f"Adding {kind} constraint {name} on {fact.table} builds its index under an ACCESS EXCLUSIVE"

@@ -1,5 +1,5 @@
 from migsafe import plans as P
-from migsafe.rules import Hit, Rule, register
+from migsafe.rules import Hit, Rule, engine_cost, register
 from migsafe.sql import facts as F
 
 
@@ -9,6 +9,10 @@ class ChangeColumnType(Rule):
     facts = (F.AlterColumnType,)
 
     def check(self, fact: F.AlterColumnType, ctx):
+        judged = engine_cost(fact, ctx, f"Changing {fact.table}.{fact.column} to {fact.new_type.text}", fact.column)
+        if judged is not None:
+            yield from judged
+            return
         if ctx.is_new(fact.table):
             return
         col = ctx.schema.column(fact.table, fact.column)
@@ -32,9 +36,9 @@ class ChangeColumnType(Rule):
             t, c, lock,
             P.Plan("Add a column of the new type, keep it in step, backfill, switch the app, drop the old one.", [
                 P.Phase("expand", f"Add {new} of type {fact.new_type.text} and keep it in step", [
-                    P.SetLockTimeout(), P.AddColumn(t, new, fact.new_type.text), P.SyncTrigger(t, c, new)]),
+                    ctx.dialect.set_lock_timeout(), P.AddColumn(t, new, fact.new_type.text), P.SyncTrigger(t, c, new)]),
                 P.Phase("backfill", "Copy existing values in batches", [P.Backfill(t, new, fact.using or c)]),
                 P.Phase("switch", f"Deploy app code that uses {new}", [P.CodeChange(f"read and write {t}.{new}")]),
                 P.Phase("contract", f"Drop the trigger and {c} in a later migration", [
-                    P.SetLockTimeout(), P.DropSyncTrigger(t, c, new), P.DropColumn(t, c)]),
+                    ctx.dialect.set_lock_timeout(), P.DropSyncTrigger(t, c, new), P.DropColumn(t, c)]),
             ]))

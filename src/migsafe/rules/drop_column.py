@@ -19,5 +19,5 @@ class DropColumn(Rule):
                 P.Phase("expand", "Deploy app code that no longer reads or writes the column", [
                     P.CodeChange(f"remove {fact.column} from the {fact.table} model and from every query")]),
                 P.Phase("contract", "Drop the column in a later migration", [
-                    P.SetLockTimeout(), P.DropColumn(fact.table, fact.column)]),
+                    ctx.dialect.set_lock_timeout(), P.DropColumn(fact.table, fact.column)]),
             ]))

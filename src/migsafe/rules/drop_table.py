@@ -19,5 +19,5 @@ class DropTable(Rule):
                 P.Phase("expand", "Deploy app code that no longer uses the table", [
                     P.CodeChange(f"remove the {fact.table} model and every query on it")]),
                 P.Phase("contract", "Drop the table in a later migration (after a backup if the data matters)", [
-                    P.SetLockTimeout(), P.DropTable(fact.table)]),
+                    ctx.dialect.set_lock_timeout(), P.DropTable(fact.table)]),
             ]))

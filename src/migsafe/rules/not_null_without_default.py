@@ -27,16 +27,38 @@ def not_null_plan(table: str, column: str, type_text: str, value: str, add: bool
 @register
 class NotNullWithoutDefault(Rule):
     id = "not-null-without-default"
-    facts = (F.AddColumn,)
+    facts = (F.AddColumn, F.DropDefault)
 
-    def check(self, fact: F.AddColumn, ctx):
-        col = fact.column
-        if ctx.is_new(fact.table) or col.nullable or col.default is not None or col.identity \
-                or col.serial or col.generated:
+    def check(self, fact, ctx):
+        if isinstance(fact, F.DropDefault):
+            # Django's AddField with a Python-side default adds the column with a DB default and
+            # drops it again in the same migration: the net result is NOT NULL without default.
+            added = f"{self.id}:{fact.table}.{fact.column}"
+            if added in ctx.state:
+                ctx.state.discard(added)
+                col = ctx.schema.column(fact.table, fact.column)
+                yield self._hit(fact.table, fact.column, col.type if col else None, ctx,
+                                "loses its default again in the same migration, so it ends up without one")
             return
-        type_text = col.type.text if col.type else "<type>"
-        yield Hit(
-            f"Adding NOT NULL column {fact.table}.{col.name} without a default fails on a table that has"
-            " rows, and the running app version does not write it, so its inserts would fail too.",
-            fact.table, col.name, ctx.dialect.lock(fact),
-            not_null_plan(fact.table, col.name, type_text, "<value>", add=True))
+        col = fact.column
+        if ctx.is_new(fact.table) or col.nullable or col.identity or col.serial or col.generated:
+            return
+        if col.default is not None:
+            ctx.state.add(f"{self.id}:{fact.table}.{col.name}")
+            return
+        yield self._hit(fact.table, col.name, col.type, ctx, f"without a default {ctx.dialect.not_null_add}")
+
+    @staticmethod
+    def _hit(table: str, column: str, type_ref, ctx, what: str) -> Hit:
+        type_text = type_ref.text if type_ref else "<type>"
+        if ctx.dialect.cost(F.AddColumn(table, F.ColumnDef(column, type_ref)), ctx.schema) is None:
+            plan = not_null_plan(table, column, type_text, "<value>", add=True)
+        else:  # MySQL/MariaDB, SQLite: a column with a constant default is added in place
+            plan = P.Plan("Give the column a default, so that existing rows and the running app's inserts get it.", [
+                P.Phase("single", "Add the column with a default", [
+                    ctx.dialect.set_lock_timeout(),
+                    P.AddColumn(table, column, type_text, default="<value>", nullable=False)])])
+        return Hit(
+            f"Adding NOT NULL column {table}.{column} {what}, and the running app version does not write it,"
+            " so its inserts would fail too.",
+            table, column, ctx.dialect.lock(F.AddColumn(table, F.ColumnDef(column, type_ref))), plan)

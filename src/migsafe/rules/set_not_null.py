@@ -1,4 +1,4 @@
-from migsafe.rules import Hit, Rule, register
+from migsafe.rules import Hit, Rule, engine_cost, register
 from migsafe.rules.not_null_without_default import not_null_plan
 from migsafe.sql import facts as F
 
@@ -9,6 +9,11 @@ class SetNotNull(Rule):
     facts = (F.SetNotNull, F.AddConstraint)
 
     def check(self, fact, ctx):
+        if isinstance(fact, F.SetNotNull):
+            judged = engine_cost(fact, ctx, f"Setting {fact.table}.{fact.column} NOT NULL", fact.column)
+            if judged is not None:
+                yield from judged
+                return
         if ctx.is_new(fact.table):
             return
         for column in self._columns(fact, ctx):

@@ -1,15 +1,27 @@
-from migsafe.rules import Hit, Rule, register
+from migsafe.rules import Hit, Rule, engine_cost, register
 from migsafe.sql import facts as F
 from migsafe import plans as P
+
+# Changes whose cost no other rule judges where the engine decides by algorithm or rebuild
+# (MySQL/MariaDB, SQLite): a copy or rebuild they cause is reported here.
+OTHER_CHANGES = (F.DropNotNull, F.SetDefault, F.DropDefault, F.DropConstraint, F.CreateIndex, F.DropIndex,
+                 F.RenameIndex, F.DropColumn, F.RenameColumn, F.RenameTable)
+# Changes other rules judge, except when only the statement's ALGORITHM=COPY makes them a copy.
+JUDGED_ELSEWHERE = (F.AddColumn, F.AlterColumnType, F.SetNotNull, F.AddConstraint)
 
 
 @register
 class TableRewrite(Rule):
     id = "table-rewrite"
-    facts = (F.TableRewrite,)
+    facts = (F.TableRewrite,) + OTHER_CHANGES + JUDGED_ELSEWHERE
 
-    def check(self, fact: F.TableRewrite, ctx):
-        if ctx.is_new(fact.table):
+    def check(self, fact, ctx):
+        subject = fact.what if isinstance(fact, F.TableRewrite) else _describe(ctx.statement.sql)
+        judged = engine_cost(fact, ctx, subject, asked=True if isinstance(fact, JUDGED_ELSEWHERE) else None)
+        if judged is not None:
+            yield from judged
+            return
+        if not isinstance(fact, F.TableRewrite) or ctx.is_new(fact.table):
             return
         lock = ctx.dialect.rewrite_lock
         yield Hit(
@@ -21,3 +33,8 @@ class TableRewrite(Rule):
                 P.Phase("single", "Leave the rewrite out of the migration", [
                     P.CodeChange(f"run {fact.what} on {fact.table} in a maintenance window, or use pg_repack"
                                  " (online rewrite without the long lock)")])]))
+
+
+def _describe(sql: str) -> str:
+    text = " ".join(sql.split()).rstrip(";")
+    return text if len(text) <= 80 else text[:77] + "..."

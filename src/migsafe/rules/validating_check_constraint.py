@@ -1,5 +1,5 @@
 from migsafe import plans as P
-from migsafe.rules import Hit, Rule, register
+from migsafe.rules import Hit, Rule, constraint_cost, register
 from migsafe.rules._validation import validate_in_same_transaction
 from migsafe.sql import facts as F
 
@@ -12,6 +12,10 @@ class ValidatingCheckConstraint(Rule):
     def check(self, fact, ctx):
         if isinstance(fact, F.ValidateConstraint):
             yield from validate_in_same_transaction(fact, ctx, "check", "ACCESS EXCLUSIVE")
+            return
+        judged = constraint_cost(fact, ctx, ("check",))
+        if judged is not None:
+            yield from judged
             return
         if ctx.is_new(fact.table):
             return
@@ -27,7 +31,7 @@ class ValidatingCheckConstraint(Rule):
                 fact.table, fact.column.name if isinstance(fact, F.AddColumn) else None, "ACCESS EXCLUSIVE",
                 P.Plan("Add the CHECK NOT VALID (instant), then VALIDATE it in its own step (reads and writes continue).", [
                     P.Phase("expand", "Add the constraint without checking existing rows", [
-                        P.SetLockTimeout(), P.AddCheckNotValid(fact.table, name, con.expression or "<condition>")]),
+                        ctx.dialect.set_lock_timeout(), P.AddCheckNotValid(fact.table, name, con.expression or "<condition>")]),
                     P.Phase("contract", "Validate it in a separate migration/transaction", [
                         P.ValidateConstraint(fact.table, name)]),
                 ]))

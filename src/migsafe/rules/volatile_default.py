@@ -1,5 +1,5 @@
 from migsafe import plans as P
-from migsafe.rules import Hit, Rule, register
+from migsafe.rules import Hit, Rule, engine_cost, register
 from migsafe.sql import facts as F
 
 
@@ -9,6 +9,10 @@ class VolatileDefault(Rule):
     facts = (F.AddColumn,)
 
     def check(self, fact: F.AddColumn, ctx):
+        judged = engine_cost(fact, ctx, f"Adding column {fact.table}.{fact.column.name}", fact.column.name)
+        if judged is not None:
+            yield from judged
+            return
         if ctx.is_new(fact.table):
             return
         col = fact.column
@@ -23,7 +27,7 @@ class VolatileDefault(Rule):
         value = col.default.text if col.default else "<value>"
         phases = [
             P.Phase("expand", "Add the column without a default (catalog-only)", [
-                P.SetLockTimeout(), P.AddColumn(fact.table, col.name, type_text)]),
+                ctx.dialect.set_lock_timeout(), P.AddColumn(fact.table, col.name, type_text)]),
         ]
         if col.default is not None:
             phases[0].actions.append(P.Statement(

@@ -17,6 +17,7 @@ exits, crashes, prints or monkeypatches cannot reach migsafe's own process or it
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import io
 import sys
@@ -25,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from migsafe.cache import Cache, digest
 from migsafe.model import Migration, Span, Statement
 from migsafe.sources.worker import DEFAULT_TIMEOUT, RenderTimeout
-from migsafe.sql.split import SplitError, split_sql
 
 ALEMBIC_DIALECT = {"postgresql": "postgresql", "mysql": "mysql", "sqlite": "sqlite"}
 
@@ -173,6 +174,14 @@ class _EmptyInspector:
     def get_table_options(self, *args, **kwargs):
         return {}
 
+    @contextlib.contextmanager
+    def _inspection_context(self):  # how Table(..., autoload_with=bind) and MetaData.reflect use it
+        yield self
+
+    def reflect_table(self, table, *args, **kwargs):
+        """`Table(name, metadata, autoload_with=bind)`: the table as declared, its columns
+        unknown. Using one of them then fails, and static reading reads the revision instead."""
+
     def __getattr__(self, name):
         if name.startswith("get_"):
             return lambda *args, **kwargs: _MaybeList()  # get_table_names, get_columns, get_indexes, ...
@@ -187,6 +196,7 @@ class OfflineBind:
         self._ctx = ctx
         self.dialect = ctx.dialect
         self.engine = self
+        self.name = ctx.dialect.name  # Engine.name
         self.info: dict = {}
 
     def execute(self, statement, *args, **kwargs):
@@ -243,6 +253,45 @@ def _register_offline_inspection() -> None:
 
     if OfflineBind not in inspection._registrars:
         inspection._inspects(OfflineBind)(_EmptyInspector)
+        inspection._inspects(_EmptyInspector)(lambda inspector: inspector)
+
+
+@contextlib.contextmanager
+def _offline_sqlalchemy():
+    """Two things SQLAlchemy does with a database that offline rendering must do without one:
+
+    - `metadata.reflect(bind, only=[...])`: each named table as declared (its columns unknown,
+      see _EmptyInspector.reflect_table); without `only`, nothing is known to reflect. SQLAlchemy's
+      own reflect would refuse names the (empty) database does not list.
+    - a value for an untyped column (`sa.table("t", sa.column("status"))`), which a live database
+      takes as a bound parameter, written as a literal of the value's own Python type."""
+    from sqlalchemy import MetaData, Table
+    from sqlalchemy.exc import CompileError
+    from sqlalchemy.sql import sqltypes
+
+    original_reflect, original_literal = MetaData.reflect, sqltypes.NullType.literal_processor
+
+    def reflect(self, bind=None, schema=None, views=False, only=None, extend_existing=False, **kwargs):
+        if not isinstance(bind, OfflineBind):
+            return original_reflect(self, bind, schema, views, only, extend_existing, **kwargs)
+        for name in only if isinstance(only, (list, tuple, set, frozenset)) else ():
+            if (f"{schema}.{name}" if schema else name) not in self.tables:
+                Table(name, self, schema=schema)
+
+    def literal_processor(self, dialect):
+        def process(value):
+            resolved = sqltypes._resolve_value_to_type(value)
+            inner = None if isinstance(resolved, sqltypes.NullType) else resolved.literal_processor(dialect)
+            if inner is None:
+                raise CompileError(f"no SQL literal for a {type(value).__name__} value")
+            return inner(value)
+        return process
+
+    MetaData.reflect, sqltypes.NullType.literal_processor = reflect, literal_processor
+    try:
+        yield
+    finally:
+        MetaData.reflect, sqltypes.NullType.literal_processor = original_reflect, original_literal
 
 
 @contextlib.contextmanager
@@ -280,12 +329,15 @@ def _batches_traced(tracer: Tracer, statements: list[Statement]):
 
 def import_roots(path: Path, project_root: Path) -> list[Path]:
     """Where the project's modules import from: the folder above the revision's package (a
-    versions folder inside `app/db/migrations/` imports `app...`), and the project folder."""
+    versions folder inside `app/db/migrations/` imports `app...`), the revision's folder, the
+    script folder (env.py's: projects keep migration helpers next to it and put it on sys.path
+    for their revisions), and the project folder."""
     # Every folder that holds a package on the way up is a place imports may start from
     # (versions folders often lack __init__.py while the application above has it).
     roots = [folder for folder, child in zip(path.parents[1:], path.parents)
              if (child / "__init__.py").is_file() and not (folder / "__init__.py").is_file()]
-    return list(dict.fromkeys(roots + [path.parent, project_root]))
+    script = [path.parent.parent] if (path.parent.parent / "env.py").is_file() else []
+    return list(dict.fromkeys(roots + [path.parent] + script + [project_root]))
 
 
 @contextlib.contextmanager
@@ -320,17 +372,38 @@ def render_revision(path: Path, text: str, dialect: str, project_root: Path, exe
     return fallback
 
 
+def _environment(dialect: str):
+    """Alembic's EnvironmentContext as env.py would have it (`from alembic import context`:
+    get_context(), config, is_offline_mode()), configured for offline (`as_sql`) rendering.
+
+    `is_offline_mode()` answers False: what is judged is what the revision does to the live
+    database it was written for. Revisions that branch on it skip their data steps offline (or
+    print a warning instead), and those steps are part of what a reviewer must see."""
+    from alembic.config import Config
+    from alembic.runtime.environment import EnvironmentContext
+
+    env = EnvironmentContext(Config(), None, as_sql=True)
+    env.is_offline_mode = lambda: False
+    env.configure(dialect_name=ALEMBIC_DIALECT.get(dialect, dialect), output_buffer=io.StringIO(), literal_binds=True)
+    return env
+
+
+@contextlib.contextmanager
+def _session(env, tracer: Tracer, statements: list[Statement], roots: list[Path]):
+    """Everything a revision runs inside, rendered or read: yields the live `op`."""
+    from alembic.operations import Operations
+
+    with _isolated(roots), _batches_traced(tracer, statements), _offline_sqlalchemy(), env, \
+            Operations.context(env.get_context()) as op:
+        yield op
+
+
 def _render(path: Path, text: str, dialect: str, project_root: Path, static: bool) -> Rendered:
     """Statements in order, BEGIN/COMMIT included as Alembic emits them."""
-    from alembic.operations import Operations
-    from alembic.runtime.migration import MigrationContext
-
     tracer = Tracer(path, text)
     statements: list[Statement] = []
-    ctx = MigrationContext.configure(
-        dialect_name=ALEMBIC_DIALECT.get(dialect, dialect),
-        opts={"as_sql": True, "output_buffer": io.StringIO(), "literal_binds": True},
-    )
+    env = _environment(dialect)
+    ctx = env.get_context()
 
     def static_output(sql: str) -> None:
         span = tracer.caller_span() or Span(1, 1, 1, 1)
@@ -339,11 +412,12 @@ def _render(path: Path, text: str, dialect: str, project_root: Path, static: boo
     ctx.impl.static_output = static_output
     _register_offline_inspection()
     ctx.impl.connection = OfflineBind(ctx)  # what op.get_bind() returns
-    module_name = f"migsafe_revision_{abs(hash(str(path)))}"
+    # Named by a digest, not hash(): a name may show in a message, which must not vary by run.
+    module_name = f"migsafe_revision_{hashlib.sha1(str(path).encode()).hexdigest()[:16]}"
     if static:
-        return _read_statically(path, text, ctx, tracer, statements, project_root)
+        return _read_statically(path, text, env, tracer, statements, project_root)
     try:
-        with _isolated(import_roots(path, project_root)), _batches_traced(tracer, statements), Operations.context(ctx):
+        with _session(env, tracer, statements, import_roots(path, project_root)):
             spec = importlib.util.spec_from_file_location(module_name, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
@@ -360,11 +434,9 @@ def _render(path: Path, text: str, dialect: str, project_root: Path, static: boo
     return Rendered(statements)
 
 
-def _read_statically(path: Path, text: str, ctx, tracer: Tracer, statements: list[Statement],
+def _read_statically(path: Path, text: str, env, tracer: Tracer, statements: list[Statement],
                      project_root: Path) -> Rendered:
     import ast
-
-    from alembic.operations import Operations
 
     from migsafe.sources.alembic_static import StaticReader, Unreadable
 
@@ -372,11 +444,11 @@ def _read_statically(path: Path, text: str, ctx, tracer: Tracer, statements: lis
         tree = ast.parse(text, filename=str(path))
     except SyntaxError as err:
         return Rendered([], f"SyntaxError: {err.msg}", err.lineno or 1)
-    reader = StaticReader(path, tree, import_roots(path, project_root), tracer=tracer)
+    reader = StaticReader(path, tree, import_roots(path, project_root), tracer=tracer, statements=statements)
     try:
-        with _isolated(import_roots(path, project_root)), _batches_traced(tracer, statements), Operations.context(ctx) as op:
+        with _session(env, tracer, statements, import_roots(path, project_root)) as op:
             reader.load_module_level(op)
-            with ctx.begin_transaction():
+            with env.get_context().begin_transaction():
                 reader.run("upgrade")
     except Unreadable as err:
         return Rendered([], str(err), 1)
@@ -389,6 +461,8 @@ def _read_statically(path: Path, text: str, ctx, tracer: Tracer, statements: lis
 
 def _statements(sql: str, span: Span, dialect: str) -> list[Statement]:
     """One Statement per SQL statement in what Alembic wrote (op.execute may hold several)."""
+    from migsafe.sql.split import SplitError, split_sql  # sqlglot: in the worker only
+
     sql = sql.strip()
     try:
         parts = [raw.sql for raw in split_sql(sql, dialect)]
@@ -398,10 +472,11 @@ def _statements(sql: str, span: Span, dialect: str) -> list[Statement]:
 
 
 def _describe(err: BaseException) -> str:
+    from migsafe.sources.alembic_static import _message
+
     if isinstance(err, SystemExit):
         return f"upgrade() called sys.exit({err.code!r})"
-    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+    return _message(err)
 
 
 def _error_line(err: BaseException, filename: str) -> int:
@@ -413,9 +488,10 @@ def _error_line(err: BaseException, filename: str) -> int:
 
 def load_alembic_migrations(version_dirs: list[Path], root: Path, cwd: Path, dialect: str,
                             start_after: str | None, execute: bool = True,
-                            timeout: float = DEFAULT_TIMEOUT) -> list[tuple[Migration, Path]]:
+                            timeout: float = DEFAULT_TIMEOUT, cache: Cache | None = None) -> list[tuple[Migration, Path]]:
     """Every revision of one graph, in run order, rendered (or read statically). Revisions at or
-    before `start_after` (it and its ancestors) are history: replayed, not reported.
+    before `start_after` (it and its ancestors) are history: replayed, not reported. A rendering
+    the cache holds is taken from it (keyed by a chain over the revisions, see cache.py).
 
     Each revision is rendered in a worker process (worker.py) within `timeout` seconds
     (render-timeout). So is static reading (execute=False, --no-exec): it runs no project code,
@@ -426,9 +502,11 @@ def load_alembic_migrations(version_dirs: list[Path], root: Path, cwd: Path, dia
     from migsafe.sources.worker import Renderer
 
     out = []
+    cache = cache or Cache(None)
     with Renderer(dialect, timeout) as renderer:  # the worker imports Alembic while the graph is read
         graph = load_revisions(version_dirs)
         history = graph.ancestors(start_after) if start_after else set()
+        chain = cache.alembic_chain(version_dirs, root, [r.path for r in graph.revisions], cwd, dialect, execute)
         for rev in graph.broken_files + graph.revisions:
             mig = Migration(source="alembic", name=rev.id or rev.path.stem, path=relative_path(rev.path, cwd),
                             report=rev.id not in history, irreversible=rev.irreversible)
@@ -436,7 +514,12 @@ def load_alembic_migrations(version_dirs: list[Path], root: Path, cwd: Path, dia
                 mig.error, mig.error_line = rev.error, rev.error_line
             else:
                 mig.text = rev.path.read_text(encoding="utf-8-sig", errors="replace")
-                rendered = renderer.render(rev.path, mig.text, root, execute)
+                chain = digest(chain, rev.path, mig.text)
+                rendered = cache.get(chain, Rendered)
+                if rendered is None:
+                    rendered = renderer.render(rev.path, mig.text, root, execute)
+                    if rendered.error is None:  # a failure may be the machine's (time limit, memory)
+                        cache.put(chain, rendered)
                 mig.statements, mig.how, mig.unreadable = rendered.statements, rendered.how, rendered.unreadable
                 if rendered.error is not None:
                     mig.error, mig.error_line = rendered.error, rendered.error_line

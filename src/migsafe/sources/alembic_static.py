@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import importlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-LIBRARIES = ("sqlalchemy", "alembic", "sqlmodel")  # importable without project code
+# Importable without project code (`packaging`: revisions compare library versions).
+LIBRARIES = ("sqlalchemy", "alembic", "sqlmodel", "sqlalchemy_utils", "packaging")
 # Standard modules revisions use for values (timestamps, ids, enums), with nothing in them that
 # touches files, processes or the network: safe to evaluate even under --no-exec.
 PURE_STDLIB = ("datetime", "time", "uuid", "json", "enum", "decimal", "math", "string", "re", "textwrap",
@@ -27,6 +30,7 @@ SAFE_BUILTINS = {name: getattr(builtins, name) for name in (
     "True", "False", "None", "len", "range", "list", "dict", "tuple", "set", "frozenset", "str", "int",
     "float", "bool", "sorted", "enumerate", "zip", "min", "max", "reversed", "isinstance", "any", "all")}
 MAX_DEPTH = 8
+MODULE_DEPTH = 2  # project modules read: the revision's imports, and theirs
 
 
 class Unreadable(Exception):
@@ -42,6 +46,7 @@ class StaticReader:
     unreadable: list[tuple[int, str]] = field(default_factory=list)
     _modules: dict = field(default_factory=dict)  # project module name -> namespace (None: not found)
     tracer: object | None = None  # alembic.Tracer: pinned to the revision's call while in project code
+    statements: list = field(default_factory=list)  # what the render writes (model.Statement)
     _site: list = field(default_factory=list)  # the revision-file call we are inside of, if any
 
     def load_module_level(self, op) -> None:
@@ -59,19 +64,68 @@ class StaticReader:
 
     def _load(self, tree: ast.Module, namespace: dict, path: Path, depth: int = 0) -> None:
         """A module's globals, read not run: library imports, the project's own modules (read
-        the same way, one level deep: a revision's helpers, not the whole application),
-        classes (literal attributes), functions, and constants."""
+        the same way, see _import), classes (see _class), functions, and constants. The
+        revision is depth 0."""
         namespace.setdefault("__builtins__", SAFE_BUILTINS)
         for node in tree.body:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
-                self._import(node, namespace, follow_project=depth == 0)
+                self._import(node, namespace, depth + 1)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 namespace[node.name] = _ProjectFunction(node, namespace, path, self)
+                self._register_compiler(node, namespace)
             elif isinstance(node, ast.ClassDef):
-                namespace[node.name] = (_custom_type(node.name) if _is_column_type(node)
-                                        else _ClassStub(node.name, _literals(node.body)))
+                namespace[node.name] = self._class(node, namespace)
             elif isinstance(node, (ast.Assign, ast.AnnAssign)):
                 self._assign(node, namespace, strict=False)
+
+    def _class(self, node: ast.ClassDef, namespace: dict):
+        """A project class: a column type stands in as _custom_type; a SQL construct built on
+        SQLAlchemy's (`class utcnow(FunctionElement)`, SQL given by @compiles functions, see
+        _register_compiler) is made for real from its bases and class attributes; any other class
+        is a _ClassStub knowing its class attributes."""
+        if _is_column_type(node):
+            return _custom_type(node.name)
+        attrs = {}
+        for stmt in node.body:
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+                try:
+                    value = self._eval(stmt.value, namespace)
+                except Unreadable:
+                    continue
+                for target in stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]:
+                    if isinstance(target, ast.Name):
+                        attrs[target.id] = value
+        try:
+            bases = tuple(self._eval(b, namespace) for b in node.bases)
+        except Unreadable:
+            bases = ()
+        from sqlalchemy.sql.expression import ClauseElement
+
+        if bases and all(isinstance(b, type) and issubclass(b, ClauseElement) for b in bases):
+            return type(node.name, bases, {"inherit_cache": True, **attrs, _PROJECT_CONSTRUCT: True})
+        if isinstance(attrs.get("__tablename__"), str):
+            _declare_table(attrs)
+        dataclass = any(ast.unparse(d).split("(")[0].split(".")[-1] == "dataclass" for d in node.decorator_list)
+        fields = [s.target.id for s in node.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)]
+        properties = {f.name: _ProjectFunction(f, namespace, Path(namespace.get("__file__") or self.path), self)
+                      for f in node.body if isinstance(f, ast.FunctionDef)
+                      and any(isinstance(d, ast.Name) and d.id == "property" for d in f.decorator_list)}
+        return _ClassStub(node.name, attrs, fields if dataclass else None, properties)
+
+    def _register_compiler(self, node: ast.FunctionDef, namespace: dict) -> None:
+        """`@compiles(construct[, dialect])` over a function returning SQL text: registered for
+        the project construct made by _class (never for SQLAlchemy's own classes)."""
+        from sqlalchemy.ext.compiler import compiles
+
+        for decorator in node.decorator_list:
+            try:
+                if not isinstance(decorator, ast.Call) or self._eval(decorator.func, namespace) is not compiles:
+                    continue
+                construct, *dialects = (self._eval(a, namespace) for a in decorator.args)
+            except (Unreadable, ValueError):
+                continue
+            if isinstance(construct, type) and construct.__dict__.get(_PROJECT_CONSTRUCT):
+                compiles(construct, *dialects)(namespace[node.name])
 
     # --- statements -----------------------------------------------------------------------
 
@@ -83,12 +137,20 @@ class StaticReader:
         strict = scope.get("__file__") is None  # the revision's own code, not a project helper
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
             self._call_statement(node.value, scope, depth, strict)
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Tuple):  # `op.add_column(...),`
+            self._block([ast.copy_location(ast.Expr(e), e) for e in node.value.elts], scope, depth)
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             self._assign(node, scope, strict)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):  # an import inside a function
+            self._import(node, scope, 1 if strict else MODULE_DEPTH)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):  # a function inside a function
+            scope[node.name] = _ProjectFunction(node, scope, Path(scope.get("__file__") or self.path), self)
         elif isinstance(node, ast.With):
             self._with(node, scope, depth)
         elif isinstance(node, ast.For):
             self._for(node, scope, depth)
+        elif isinstance(node, ast.While):
+            self._while(node, scope, depth)
         elif isinstance(node, ast.If):
             try:
                 branch = node.body if self._eval(node.test, scope) else node.orelse
@@ -123,32 +185,72 @@ class StaticReader:
             self._helper(callee, call, scope, depth)
             return
         if not _mentions_op(call, scope):
-            return  # data code (conn.execute of app models, prints, ...): no schema change to read
+            # Data code (conn.execute of app models, prints, ...), read only when it goes through
+            # the bind and can be: SQL sent with `conn.execute("ALTER TABLE ...")` is rendered.
+            if type(getattr(callee, "__self__", None)).__name__ == "OfflineBind":
+                with contextlib.suppress(Unreadable):
+                    self._eval(call, scope)
+            return
         try:
-            self._eval(call, scope)
+            self._eval_op(call, scope)
         except Unreadable as err:
+            self._unreadable(call, str(err))
+            self._table_created_anyway(call, scope)
+
+    def _table_created_anyway(self, call: ast.Call, scope: dict) -> None:
+        """`op.create_table("name", <columns not all readable>)`: the table is still new in this
+        migration, so what later revisions do to it is not judged as done to an old, large table."""
+        from migsafe.model import Statement
+        from migsafe.sql.facts import CreateTable
+
+        try:
+            if getattr(self._eval(call.func, scope), "__name__", None) != "create_table":
+                return
+            name = self._eval(call.args[0] if call.args else next(
+                k.value for k in call.keywords if k.arg == "table_name"), scope)
+        except (Unreadable, StopIteration):
+            return
+        if isinstance(name, str) and not isinstance(name, _Placeholder) and self.tracer is not None:
+            self.statements.append(Statement(f"-- op.create_table({name!r}, ...): some columns unknown",
+                                             self.tracer.pinned or self.tracer.node_span(call),
+                                             facts=[CreateTable(name.lower())]))
+
+    def _eval_op(self, call: ast.expr, scope: dict):
+        """An op call's value, with placeholders for names only the project knows if need be;
+        Unreadable (saying why the call as written is) when even that cannot be read."""
+        try:
+            return self._eval(call, scope)
+        except Unreadable as err:
+            if not isinstance(call, ast.Call):
+                raise
             try:
-                self._eval_with_placeholders(call, scope)
+                return self._eval_with_placeholders(call, scope)
             except Unreadable:
-                self._unreadable(call, str(err))
+                raise err from None
 
     def _eval_with_placeholders(self, call: ast.Call, scope: dict):
-        """An argument only the database knows (a constraint name found by reflection) does not
+        """A name only the database knows (a constraint name found by reflection) does not
         change what the statement locks or rewrites: render the op with `<the expression>` in
-        its place. Arguments Alembic cannot take as a string (a Column) stay unreadable."""
+        its place. Only name arguments (table, column, index, constraint, schema) stand in: an
+        unknown type, column list or SQL text would change what the statement does."""
+        positional, names = _name_parameters(self._eval(call.func, scope))
         extra: dict = {}
 
-        def stand_in(arg: ast.expr) -> ast.expr:
+        def stand_in(arg: ast.expr, param: str | None) -> ast.expr:
             try:
                 self._eval(arg, scope)
                 return arg
             except Unreadable:
+                if param not in names:
+                    raise
                 name = f"migsafe_placeholder_{len(extra)}"
                 extra[name] = _Placeholder(f"<{ast.unparse(arg)[:60]}>")
                 return ast.copy_location(ast.Name(name, ast.Load()), arg)
 
-        args = [a if isinstance(a, ast.Starred) else stand_in(a) for a in call.args]
-        keywords = [ast.keyword(k.arg, stand_in(k.value)) if k.arg else k for k in call.keywords]
+        if any(isinstance(a, ast.Starred) for a in call.args):
+            raise Unreadable("arguments unpacked from a value only the running project knows")
+        args = [stand_in(a, positional[i] if i < len(positional) else None) for i, a in enumerate(call.args)]
+        keywords = [ast.keyword(k.arg, stand_in(k.value, k.arg)) if k.arg else k for k in call.keywords]
         if not extra:
             raise Unreadable("no argument to stand in for")
         new = ast.fix_missing_locations(ast.copy_location(ast.Call(call.func, args, keywords), call))
@@ -207,38 +309,55 @@ class StaticReader:
 
     def _with(self, node: ast.With, scope: dict, depth: int) -> None:
         managers = []
-        try:
-            for item in node.items:
-                manager = self._eval(item.context_expr, scope)
+        for item in node.items:
+            try:
+                manager = self._eval_op(item.context_expr, scope)
                 value = manager.__enter__()
+            except (Unreadable, AttributeError) as err:
+                if _root_name(item.context_expr) == "op":  # an Alembic block (batch) we cannot open
+                    self._exit(managers, node)
+                    if _mentions_op(node, scope):
+                        self._unreadable(node, str(err))
+                    return
+                # The project's own context manager (say, one that turns off SQLite foreign keys):
+                # what runs inside it is still read.
+                value = _UNKNOWN
+            else:
                 managers.append(manager)
-                if isinstance(item.optional_vars, ast.Name):
-                    scope[item.optional_vars.id] = value
-        except (Unreadable, AttributeError) as err:
-            for manager in reversed(managers):
-                manager.__exit__(None, None, None)
-            failed = node.items[len(managers)]
-            if _root_name(failed.context_expr) == "op":  # an Alembic block (batch) we cannot open
-                if _mentions_op(node, scope):
-                    self._unreadable(node, str(err))
-                return
-            # The project's own context manager (say, one that turns off SQLite foreign keys):
-            # what runs inside it is still read.
-            if isinstance(failed.optional_vars, ast.Name):
-                scope[failed.optional_vars.id] = _UNKNOWN
-            managers = []
+            if isinstance(item.optional_vars, ast.Name):
+                scope[item.optional_vars.id] = value
         try:
             self._block(node.body, scope, depth)
         finally:
+            self._exit(managers, node)
+
+    def _exit(self, managers: list, node: ast.With) -> None:
+        """Close what a `with` opened. A batch writes its SQL here, and Alembic may refuse what
+        it was given (a constraint on a column it cannot see): that block is unreadable."""
+        # A batch that rebuilds the table is one statement: on the `with` line, as when rendered.
+        pin = self.tracer is not None and self.tracer.pinned is None
+        try:
             for manager in reversed(managers):
-                manager.__exit__(None, None, None)
+                if pin:
+                    self.tracer.pinned = self.tracer.node_span(node.items[0].context_expr)
+                try:
+                    manager.__exit__(None, None, None)
+                except Exception as err:  # noqa: BLE001 - the library refused these values
+                    self._unreadable(node, _message(err))
+        finally:
+            if pin:
+                self.tracer.pinned = None
 
     def _for(self, node: ast.For, scope: dict, depth: int) -> None:
         try:
             items = list(self._eval(node.iter, scope))
         except (Unreadable, TypeError):
-            if scope.get("__file__") is None and _mentions_op(node, scope):
-                self._unreadable(node, "a loop over values only the running project knows")
+            # Values only the running project knows: what one turn of the loop changes, with the
+            # loop variables unknown (a name among them stands in as `<name>`, see placeholders).
+            for name in ast.walk(node.target):
+                if isinstance(name, ast.Name) and isinstance(name.ctx, ast.Store):
+                    scope[name.id] = _UNKNOWN
+            self._block(node.body, scope, depth)
             return
         for item in items[:1000]:
             if isinstance(node.target, ast.Name):
@@ -247,6 +366,16 @@ class StaticReader:
                 for name, value in zip(node.target.elts, item):
                     scope[name.id] = value
             self._block(node.body, scope, depth)
+
+    def _while(self, node: ast.While, scope: dict, depth: int) -> None:
+        """A loop on a condition: its body read once (unless the condition is known false)."""
+        try:
+            if not self._eval(node.test, scope):
+                self._block(node.orelse, scope, depth)
+                return
+        except Unreadable:
+            pass
+        self._block(node.body, scope, depth)
 
     # --- expressions ----------------------------------------------------------------------
 
@@ -257,7 +386,7 @@ class StaticReader:
                 raise Unreadable(f"private attribute {sub.attr}")
             if isinstance(sub, ast.Name) and sub.id not in scope and sub.id not in SAFE_BUILTINS:
                 raise Unreadable(f"{sub.id} is defined outside what migsafe can read without running the project")
-            if isinstance(sub, ast.Name) and scope.get(sub.id) is _UNKNOWN:
+            if isinstance(sub, ast.Name) and _holds_unknown(scope.get(sub.id)):
                 raise Unreadable(f"the value of {sub.id} is only known when the project runs")
             if isinstance(sub, (ast.NamedExpr, ast.Await, ast.Yield, ast.YieldFrom)):
                 raise Unreadable(f"{type(sub).__name__} expression")
@@ -271,60 +400,60 @@ class StaticReader:
         except RecursionError:
             raise Unreadable("expression nests too deep")
         except Exception as err:  # noqa: BLE001 - the library refused these values
-            raise Unreadable(f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}")
+            raise Unreadable(_message(err))
 
-    def _import(self, node: ast.Import | ast.ImportFrom, namespace: dict, follow_project: bool = True) -> None:
+    def _import(self, node: ast.Import | ast.ImportFrom, namespace: dict, depth: int = 1) -> None:
+        """Bind what an import names. A project module is read (at `depth`: the revision's own
+        imports are 1) if not deeper than MODULE_DEPTH: a revision's helpers and what they use,
+        not the whole application."""
+        follow_project = depth <= MODULE_DEPTH
         if isinstance(node, ast.Import):
             for alias in node.names:
                 top = alias.name.split(".")[0]
                 if top in LIBRARIES + PURE_STDLIB:
-                    try:
-                        module = importlib.import_module(alias.name)
-                    except ImportError:  # e.g. sqlmodel not installed: its names stay unknown
-                        continue
-                    namespace[alias.asname or top] = module if alias.asname else importlib.import_module(top)
-                elif follow_project and alias.asname and (project := self._project_module(alias.name)) is not None:
+                    module = _library(alias.name)  # `import a.b` loads a.b and binds a
+                    if module is not None and not alias.asname:
+                        module = _library(top)
+                    if module is not None:  # else not installed: its names stay unknown
+                        namespace[alias.asname or top] = module
+                elif follow_project and alias.asname and (project := self._project_module(alias.name, depth)) is not None:
                     namespace[alias.asname] = _ModuleStub(project)
-                elif follow_project and not alias.asname and self._project_module(top) is not None:
+                elif follow_project and not alias.asname and self._project_module(top, depth) is not None:
                     namespace[top] = _PackageStub(top, self)  # `import app.types` binds `app`
             return
         if not node.module or node.level:
             return
         if node.module.split(".")[0] not in LIBRARIES + PURE_STDLIB:
             if follow_project:
-                self._import_project(node, namespace)
+                self._import_project(node, namespace, depth)
             return
-        try:
-            module = importlib.import_module(node.module)
-        except ImportError:
+        module = _library(node.module)
+        if module is None:
             return
         for alias in node.names:
             if alias.name == "*":
                 continue
-            try:
-                value = getattr(module, alias.name)
-            except AttributeError:
-                try:
-                    value = importlib.import_module(f"{node.module}.{alias.name}")
-                except ImportError:
-                    continue
-            namespace[alias.asname or alias.name] = value
+            value = getattr(module, alias.name, None)
+            if value is None:
+                value = _library(f"{node.module}.{alias.name}")
+            if value is not None:
+                namespace[alias.asname or alias.name] = value
 
-    def _import_project(self, node: ast.ImportFrom, namespace: dict) -> None:
+    def _import_project(self, node: ast.ImportFrom, namespace: dict, depth: int) -> None:
         """`from app.models import User`: read app/models.py (never run it) for what revisions
         take from it: a model's `__tablename__`, constants, helper functions that call op."""
-        module = self._project_module(node.module)
+        module = self._project_module(node.module, depth)
         for alias in node.names:
             if module is not None and alias.name in module:
                 namespace[alias.asname or alias.name] = module[alias.name]
-            elif (sub := self._project_module(f"{node.module}.{alias.name}")) is not None:
+            elif (sub := self._project_module(f"{node.module}.{alias.name}", depth)) is not None:
                 namespace[alias.asname or alias.name] = _ModuleStub(sub)
             elif module is not None:
                 # An object of the project's (a session, an app): calls on it are data code, and
                 # what it evaluates to is only known when the project runs.
                 namespace[alias.asname or alias.name] = _UNKNOWN
 
-    def _project_module(self, name: str) -> dict | None:
+    def _project_module(self, name: str, depth: int = 1) -> dict | None:
         if name in self._modules:
             return self._modules[name]
         self._modules[name] = None  # an import cycle reads as "not found"
@@ -339,7 +468,7 @@ class StaticReader:
                         return None
                     namespace: dict = {"__file__": str(candidate)}
                     self._modules[name] = namespace
-                    self._load(tree, namespace, candidate, depth=1)
+                    self._load(tree, namespace, candidate, depth)
                     return namespace
         return None
 
@@ -347,6 +476,86 @@ class StaticReader:
         where = self._site[0] if self._site else node  # inside project code: the revision's call
         self.unreadable.append((getattr(where, "lineno", 1), reason))
 
+
+def _message(err: BaseException) -> str:
+    """An exception as one line; object addresses left out, so the message is the same each run."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", f"{type(err).__name__}: {text}" if text else type(err).__name__)
+
+
+def _library(name: str):
+    """A library module, or the stand-in for one that is not installed, or None."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        pass
+    top, *rest = name.split(".")
+    module = STAND_INS[top]() if top in STAND_INS else None
+    for part in rest:
+        module = getattr(module, part, None)
+    return module
+
+
+def _sqlmodel():
+    """sqlmodel's column type, for revisions its autogenerate wrote when sqlmodel is not installed
+    (`sqlmodel.sql.sqltypes.AutoString()`): a VARCHAR, 255 long on MySQL, as in sqlmodel itself.
+    The rest of sqlmodel (Session, models) is the application's data code: unknown."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import types
+
+    class AutoString(types.TypeDecorator):
+        impl = types.String
+        cache_ok = True
+        mysql_default_length = 255
+
+        def load_dialect_impl(self, dialect):
+            if dialect.name == "mysql":
+                return dialect.type_descriptor(types.String(self.mysql_default_length))
+            return super().load_dialect_impl(dialect)
+
+    sqltypes = SimpleNamespace(AutoString=AutoString)
+    return SimpleNamespace(AutoString=AutoString, sql=SimpleNamespace(sqltypes=sqltypes))
+
+
+def _sqlalchemy_utils():
+    """sqlalchemy_utils' column types revisions name, when it is not installed, mapped to the
+    database types as sqlalchemy_utils maps them."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import types
+    from sqlalchemy.dialects import postgresql
+
+    class UUIDType(types.TypeDecorator):
+        impl = types.BINARY(16)
+        cache_ok = True
+
+        def __init__(self, binary=True, native=True):
+            super().__init__()
+            self.binary, self.native = binary, native
+
+        def load_dialect_impl(self, dialect):
+            if self.native and dialect.name == "postgresql":
+                return dialect.type_descriptor(postgresql.UUID())
+            return dialect.type_descriptor(self.impl if self.binary else types.CHAR(32))
+
+    class StringEncryptedType(types.TypeDecorator):
+        impl = types.String
+        cache_ok = True
+
+        def __init__(self, type_in=None, key=None, engine=None, padding=None, **kwargs):
+            super().__init__(**kwargs)
+
+    class EncryptedType(StringEncryptedType):
+        impl = types.LargeBinary
+
+    names = {"UUIDType": UUIDType, "StringEncryptedType": StringEncryptedType, "EncryptedType": EncryptedType}
+    uuid = SimpleNamespace(UUIDType=UUIDType)
+    return SimpleNamespace(**names, types=SimpleNamespace(**names, uuid=uuid))
+
+
+# Library name -> its stand-in, used when it is not installed (never when it is).
+STAND_INS = {"sqlmodel": _sqlmodel, "sqlalchemy_utils": _sqlalchemy_utils}
 
 _PARSED: dict[tuple[str, int, int], ast.Module | None] = {}
 
@@ -363,9 +572,12 @@ def _parsed(path: Path) -> ast.Module | None:
     return _PARSED[key]
 
 
+_FELL_THROUGH = object()  # a function body read to its end without a `return`
+
+
 class _ProjectFunction:
     """A function read from source. Followed statement by statement when called on its own line;
-    inside an expression only a one-line `return <expression>` function can be evaluated."""
+    inside an expression only a function of assignments, `if`s and `return`s can be evaluated."""
 
     def __init__(self, node: ast.FunctionDef, module: dict, path: Path, reader: StaticReader):
         self.node, self.module, self.path, self.reader = node, module, path, reader
@@ -396,10 +608,28 @@ class _ProjectFunction:
         return local
 
     def __call__(self, *args, **kwargs):
-        body = [s for s in self.node.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
-        if len(body) == 1 and isinstance(body[0], ast.Return) and body[0].value is not None:
-            return self.reader._eval(body[0].value, self.bind(list(args), kwargs))
-        raise Unreadable(f"{self.node.name}() is only known when the project runs")
+        result = self._result(self.node.body, self.bind(list(args), kwargs))
+        return None if result is _FELL_THROUGH else result
+
+    def _result(self, body: list[ast.stmt], scope: dict):
+        """What a function made of assignments, known `if`s and `return`s returns, or Unreadable."""
+        for stmt in body:
+            if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+                continue  # docstring
+            if isinstance(stmt, ast.Return):
+                return None if stmt.value is None else self.reader._eval(stmt.value, scope)
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None and all(
+                    isinstance(t, ast.Name) for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])):
+                value = self.reader._eval(stmt.value, scope)
+                for target in stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]:
+                    scope[target.id] = value
+            elif isinstance(stmt, ast.If):
+                result = self._result(stmt.body if self.reader._eval(stmt.test, scope) else stmt.orelse, scope)
+                if result is not _FELL_THROUGH:
+                    return result
+            else:
+                raise Unreadable(f"{self.node.name}() is only known when the project runs")
+        return _FELL_THROUGH
 
 
 class _ModuleStub:
@@ -412,6 +642,26 @@ class _ModuleStub:
         if name in self._namespace:
             return self._namespace[name]
         raise Unreadable(f"{name} is only known when the project runs")
+
+
+def _name_parameters(callee) -> tuple[list[str], set[str]]:
+    """An Alembic operation's positional parameters in order, and those that take a name."""
+    import inspect
+
+    from alembic.operations import Operations
+
+    try:
+        params = list(inspect.signature(callee).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    if not any(p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in params):
+        # `alembic.op.drop_column` is a (*args, **kw) proxy of the Operations method
+        method = getattr(Operations, getattr(callee, "__name__", ""), None)
+        params = list(inspect.signature(method).parameters.values())[1:] if callable(method) else []
+    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    names = {p.name for p in params
+             if p.name.endswith(("_name", "schema")) or p.name in ("name", "source_table", "referent_table")}
+    return positional, names
 
 
 def _walk_outside_lambdas(node: ast.AST):
@@ -450,7 +700,14 @@ def _custom_type(name: str) -> type:
     def get_col_spec(self, **kw):
         return name
 
-    return type(name, (UserDefinedType,), {"cache_ok": True, "__init__": __init__, "get_col_spec": get_col_spec})
+    def literal_processor(self, dialect):
+        # A value written through it (op.bulk_insert rows): the project's type converts it, so
+        # the SQL literal is unknown. It stands as one fixed string (never the value, which may be
+        # the time of the run).
+        return lambda value: f"'<{name} value>'"
+
+    return type(name, (UserDefinedType,), {"cache_ok": True, "__init__": __init__, "get_col_spec": get_col_spec,
+                                           "literal_processor": literal_processor})
 
 
 class _PackageStub:
@@ -468,39 +725,50 @@ class _PackageStub:
         raise Unreadable(f"{self._name}.{attr} is only known when the project runs")
 
 
-class _ClassStub:
-    """A project class read from its source: only its literal class attributes are known
-    (column types are read as _custom_type instead)."""
+def _declare_table(attrs: dict) -> None:
+    """A model's columns as declarative mapping makes them: named after their attributes and
+    in a table named `__tablename__`, so `sa.ForeignKey(Model.id)` knows what it refers to."""
+    from sqlalchemy import Column, MetaData, Table
+    from sqlalchemy.orm import MappedColumn
 
-    def __init__(self, name: str, attrs: dict):
-        self._name, self._attrs = name, attrs
+    columns = {}
+    for name, value in attrs.items():
+        column = value.column if isinstance(value, MappedColumn) else value
+        if isinstance(column, Column) and column.table is None:
+            if column.name is None:
+                column.name = column.key = name
+            columns[name] = column
+    try:
+        Table(attrs["__tablename__"], MetaData(), *columns.values())
+    except Exception:  # noqa: BLE001 - columns SQLAlchemy refuses together stay unattached
+        return
+    attrs.update(columns)
+
+
+_PROJECT_CONSTRUCT = "_migsafe_project_construct"  # marks a SQL construct class made by StaticReader._class
+
+
+class _ClassStub:
+    """A project class read from its source: its class attributes are known. A dataclass can
+    be made (its fields are what it was given), and its one-line properties read."""
+
+    def __init__(self, name: str, attrs: dict, fields: list[str] | None = None, properties: dict | None = None):
+        self._name, self._attrs, self._fields, self._properties = name, attrs, fields, properties or {}
 
     def __call__(self, *args, **kwargs):
-        raise Unreadable(f"{self._name}() is only known when the project runs")
+        if self._fields is None or len(args) > len(self._fields) or set(kwargs) - set(self._fields):
+            raise Unreadable(f"{self._name}() is only known when the project runs")
+        return _ClassStub(self._name, {**self._attrs, **dict(zip(self._fields, args)), **kwargs},
+                          properties=self._properties)
 
     def __getattr__(self, attr: str):
         if attr.startswith("_") and attr not in ("__tablename__", "__table_args__"):
             raise AttributeError(attr)
         if attr in self._attrs:
             return self._attrs[attr]
+        if attr in self._properties:
+            return self._properties[attr](self)
         raise Unreadable(f"{self._name}.{attr} is only known when the project runs")
-
-
-def _literals(body: list[ast.stmt]) -> dict:
-    out = {}
-    for node in body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
-        value = getattr(node, "value", None)
-        if value is None:
-            continue
-        try:
-            literal = ast.literal_eval(value)
-        except (ValueError, SyntaxError, TypeError):
-            continue
-        for target in targets:
-            if isinstance(target, ast.Name):
-                out[target.id] = literal
-    return out
 
 
 class _Return(Exception):
@@ -519,13 +787,31 @@ class _Unknown:
 _UNKNOWN = _Unknown()
 
 
+def _holds_unknown(value) -> bool:
+    """Unknown, or a helper's `*args`/`**kwargs` with an unknown argument among them."""
+    if isinstance(value, dict):
+        value = tuple(value.values())
+    return value is _UNKNOWN or (isinstance(value, tuple) and any(v is _UNKNOWN for v in value))
+
+
 def _mentions_op(node: ast.AST, scope: dict) -> bool:
-    """Does this code call Alembic (op.*, or a batch_op bound in scope)?"""
+    """Does this code call Alembic (op.*, or a batch_op bound in scope)? `op.get_bind()` and
+    `op.get_context()` alone do not: what is done with them is data code, as with a `conn`."""
     op = scope.get("op")
-    for sub in ast.walk(node):
+    todo = [node]
+    while todo:
+        sub = todo.pop()
+        if (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in _NOT_OPS
+                and isinstance(sub.func.value, ast.Name) and sub.func.value.id == "op"):
+            todo.extend(sub.args + [k.value for k in sub.keywords])
+            continue
         if isinstance(sub, ast.Name) and (sub.id == "op" or (sub.id in scope and _is_batch(scope[sub.id], op))):
             return True
+        todo.extend(ast.iter_child_nodes(sub))
     return False
+
+
+_NOT_OPS = ("get_bind", "get_context")
 
 
 def _is_batch(value, op) -> bool:

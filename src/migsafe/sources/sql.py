@@ -10,7 +10,6 @@ import stat
 from pathlib import Path
 
 from migsafe.model import Migration, Statement
-from migsafe.sql.split import SplitError, line_starts, split_sql
 
 # Flyway: V<version>__desc.sql (versioned), U<version>__desc.sql (undo), R__desc.sql (repeatable).
 # Versions like 1, 1_1, 1.2 compare as number tuples.
@@ -37,6 +36,8 @@ def load_sql_migrations(
 
 
 def load_sql_migration(path: Path, cwd: Path, dialect: str, per_file_transaction: bool) -> Migration:
+    from migsafe.sql.split import SplitError, line_starts, split_sql  # sqlglot: only when SQL is read
+
     mig = Migration(
         source="sql",
         name=migration_name(path),

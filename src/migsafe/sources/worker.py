@@ -23,6 +23,10 @@ in a worker process, one after another, and migsafe's own process never imports 
 - A worker nothing was left in (no project module, no change) is kept for the next project of
   the same process (tests, library use); one that holds a project's modules never is.
 
+Django migrations are rendered by the same machinery (a worker of kind "django"): the
+worker then keeps the Django project state from one migration to the next (see django.py), so
+such a worker serves one project and is never kept for another.
+
 Requests (path, text, dialect, project root, ...) and results (a `Rendered` of plain
 dataclasses) go through pipes as length-prefixed pickles; migsafe writes and drains them without
 blocking, so a large result never deadlocks and nothing waits past a deadline. Results are
@@ -77,7 +81,8 @@ _HEADER = struct.Struct("!Q")
 _READY = b"ready"
 # The only classes a result may contain (besides str, int, list, tuple, ...): these modules'
 # dataclasses. Unpickling anything else could run code in migsafe's own process.
-_RESULT_MODULES = ("migsafe.model", "migsafe.sql.facts", "migsafe.sources.alembic", "migsafe.sources.worker")
+_RESULT_MODULES = ("migsafe.model", "migsafe.sql.facts", "migsafe.sources.alembic", "migsafe.sources.worker",
+                   "migsafe.sources.django")
 # Modules whose functions and classes (and whose classes' methods) a revision must not replace
 # for the next one: the libraries that turn op.* calls into SQL, and the standard modules the
 # worker itself relies on. Not watched, to keep the check near a millisecond: SQLAlchemy's ORM,
@@ -85,7 +90,7 @@ _RESULT_MODULES = ("migsafe.model", "migsafe.sql.facts", "migsafe.sources.alembi
 # replacement there that breaks rendering still shows, as an error: fails closed.)
 LIBRARIES = frozenset({
     "sqlalchemy", "alembic", "migsafe", "sqlmodel", "builtins", "os", "posixpath", "ntpath", "sys",
-    "io", "importlib", "contextlib", "pickle",
+    "io", "importlib", "contextlib", "pickle", "django",
 })
 _NOT_WATCHED = ("sqlalchemy.orm", "sqlalchemy.ext", "sqlalchemy.util", "sqlalchemy.event", "sqlalchemy.pool",
                 "sqlalchemy.testing", "sqlalchemy.connectors", "sqlalchemy.future", "alembic.testing",
@@ -109,6 +114,7 @@ class Job:
     timeout: float
     cwd: str  # migsafe's working directory and environment: revisions run with them, as they
     environ: dict  # would in migsafe's own process, whenever the worker was started
+    django: object = None  # a django.DjangoStep for a Django migration, None for an Alembic revision
 
 
 def timeout_message(timeout: float) -> str:
@@ -140,7 +146,7 @@ def _park(worker) -> bool:
     """Keep a worker that nothing has been left in (no project module imported, nothing
     changed) for the next Renderer of this process, which then starts at once. Projects never
     share a worker that holds one's modules."""
-    if _idle or not worker.reusable():
+    if _idle or worker.kind == "django" or not worker.reusable():
         return False
     if not _idle_cleanup:
         atexit.register(_stop_idle)
@@ -152,7 +158,7 @@ def _park(worker) -> bool:
 def _take_idle(method: str):
     while _idle:
         worker = _idle.pop()
-        if worker.method == method and worker.reusable():
+        if worker.method == method and worker.kind == "alembic" and worker.reusable():
             return worker
         worker.stop()
     return None
@@ -170,14 +176,16 @@ class Renderer:
 
     `method`: "fork" (the default where os.fork exists) or "spawn" (the default elsewhere).
     `recycled` lists why a worker was replaced, one reason per replacement (for tests).
+    `kind`: "alembic" or "django", what the worker imports ahead and renders.
     """
 
-    def __init__(self, dialect: str, timeout: float = DEFAULT_TIMEOUT, method: str | None = None):
+    def __init__(self, dialect: str, timeout: float = DEFAULT_TIMEOUT, method: str | None = None,
+                 kind: str = "alembic"):
         if method is None:
             method = "fork" if hasattr(os, "fork") else "spawn"
         if method not in ("fork", "spawn"):
             raise ValueError(f"unknown start method {method!r}")
-        self.dialect, self.timeout, self.method = dialect, timeout, method
+        self.dialect, self.timeout, self.method, self.kind = dialect, timeout, method, kind
         self.recycled: list[str] = []
         self._seen: set[str] = set()
         self._worker: _ForkedWorker | _SpawnedWorker | None = None
@@ -191,7 +199,7 @@ class Renderer:
 
     def start(self) -> None:
         global _forked_before
-        if self._worker is None:
+        if self._worker is None and self.kind == "alembic":
             self._worker = _take_idle(self.method)
         if self._worker is None:
             if self.method == "fork":
@@ -199,11 +207,11 @@ class Renderer:
                 # migsafe reads the graph. From the second on (more projects, tests, library
                 # use), migsafe imports it once itself and every later worker starts warm.
                 if _forked_before:
-                    warm_up(self.dialect)
+                    warm_up(self.dialect, self.kind)
                 _forked_before = True
-                self._worker = _ForkedWorker(self.dialect)
+                self._worker = _ForkedWorker(self.dialect, self.kind)
             else:
-                self._worker = _SpawnedWorker(self.dialect)
+                self._worker = _SpawnedWorker(self.dialect, self.kind)
 
     def close(self) -> None:
         """Ends the worker, or keeps it for the next Renderer of this process if no revision
@@ -212,10 +220,12 @@ class Renderer:
         if worker is not None and not _park(worker):
             worker.stop()
 
-    def render(self, path: Path, text: str, project_root: Path, execute: bool = True) -> Rendered:
-        """`upgrade()` as SQL (see alembic.render_revision), or the reason it could not be had."""
+    def render(self, path: Path, text: str, project_root: Path, execute: bool = True, django=None) -> Rendered:
+        """`upgrade()` as SQL (see alembic.render_revision), or the reason it could not be had.
+        `django`: a django.DjangoStep, to render a Django migration instead."""
         self.start()
-        job = Job(path, text, self.dialect, project_root, execute, self.timeout, os.getcwd(), dict(os.environ))
+        job = Job(path, text, self.dialect, project_root, execute, self.timeout, os.getcwd(), dict(os.environ),
+                  django)
         rendered, taint = self._worker.render(job)
         if taint is not None:
             # A change the project makes whenever it is imported (say, a compiler hook it
@@ -230,8 +240,13 @@ class Renderer:
         return rendered
 
 
-def warm_up(dialect: str) -> None:
+def warm_up(dialect: str, kind: str = "alembic") -> None:
     """Import what rendering needs, once per worker."""
+    if kind == "django":
+        from migsafe.sources.django import warm_up_django
+
+        warm_up_django(dialect)
+        return
     import alembic.operations  # noqa: F401
     import alembic.operations.batch  # noqa: F401
     from alembic.runtime.migration import MigrationContext
@@ -267,7 +282,12 @@ def render_contained(job: Job) -> tuple[Rendered, bool]:
             if alarm:
                 previous = signal.signal(signal.SIGALRM, on_alarm)
                 signal.setitimer(signal.ITIMER_REAL, job.timeout)
-            rendered = render_revision(job.path, job.text, job.dialect, job.project_root, job.execute)
+            if job.django is not None:
+                from migsafe.sources.django import render_step
+
+                rendered = render_step(job.path, job.text, job.dialect, job.django)
+            else:
+                rendered = render_revision(job.path, job.text, job.dialect, job.project_root, job.execute)
         finally:
             if alarm:
                 signal.setitimer(signal.ITIMER_REAL, 0)
@@ -470,13 +490,13 @@ class _Guard:
 
 
 def serve(receive: Callable[[], bytes | None], send: Callable[[bytes], None], dialect: str,
-          diagnostics: int | None = None) -> None:
+          diagnostics: int | None = None, kind: str = "alembic") -> None:
     """The worker: import Alembic, say ready, then a pickled Job in and a pickled (Rendered,
     Taint or None) out, until the requests end (or migsafe kills the worker)."""
     _silence()
     if diagnostics is not None:
         faulthandler.enable(file=diagnostics, all_threads=True)  # where a crash happened
-    warm_up(dialect)
+    warm_up(dialect, kind)
     guard = _Guard(diagnostics)
     worker = os.getpid()
     send(_READY)
@@ -567,7 +587,8 @@ def _loads(payload: bytes) -> tuple[Rendered, Taint | None, bool]:
 class _ForkedWorker:
     """A forked worker; requests and results through pipes that migsafe never blocks on."""
 
-    def __init__(self, dialect: str) -> None:
+    def __init__(self, dialect: str, kind: str = "alembic") -> None:
+        self.kind = kind
         request_r, self.request_w = os.pipe()
         self.result_r, result_w = os.pipe()
         self.diag_r, diag_w = os.pipe()
@@ -591,7 +612,8 @@ class _ForkedWorker:
                 with contextlib.suppress(OSError):
                     os.setpgid(0, 0)  # its own process group: killing it kills what a revision started too
                 _die_with_parent(parent)
-                serve(lambda: _read_frame(request_r), lambda data: _write_all(result_w, _frame(data)), dialect, diag_w)
+                serve(lambda: _read_frame(request_r), lambda data: _write_all(result_w, _frame(data)), dialect, diag_w,
+                      kind)
             except BaseException:  # noqa: BLE001 - migsafe reports a worker that ended without a result
                 code = 70
             finally:
@@ -785,12 +807,13 @@ class _SpawnedWorker:
     at most the time limit for each answer; a worker stuck in the middle of sending one (which
     only a revision's leftover thread could cause) is not guarded against here."""
 
-    def __init__(self, dialect: str) -> None:
+    def __init__(self, dialect: str, kind: str = "alembic") -> None:
         import multiprocessing
 
+        self.kind = kind
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=serve_spawned, args=(child, dialect), name="migsafe-renderer",
+        self.process = context.Process(target=serve_spawned, args=(child, dialect, kind), name="migsafe-renderer",
                                        daemon=True)
         self.process.start()
         child.close()
@@ -841,7 +864,7 @@ class _SpawnedWorker:
         return process.exitcode
 
 
-def serve_spawned(conn, dialect: str) -> None:
+def serve_spawned(conn, dialect: str, kind: str = "alembic") -> None:
     """The spawn worker's entry point."""
     if hasattr(os, "setpgid"):
         with contextlib.suppress(OSError):
@@ -853,4 +876,4 @@ def serve_spawned(conn, dialect: str) -> None:
         except (EOFError, OSError):
             return None
 
-    serve(receive, conn.send_bytes, dialect)
+    serve(receive, conn.send_bytes, dialect, kind=kind)

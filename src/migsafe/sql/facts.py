@@ -18,6 +18,7 @@ class TypeRef:
     params: tuple[int, ...] = ()
     text: str = ""
     array: bool = False
+    charset: str | None = None  # MySQL `CHARACTER SET x` written with the column, lower case
 
 
 @dataclass
@@ -49,11 +50,15 @@ class ColumnDef:
     generated: str | None = None  # "stored" | "virtual" | None (no keyword: "default")
     constraints: list[ConstraintDef] = field(default_factory=list)
     domain_check: bool = False  # set by replay when the type is a domain with a CHECK
+    position: str | None = None  # MySQL `FIRST` / `AFTER c`: not the last column
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Fact:
-    pass
+    # The statement's MySQL/MariaDB `ALGORITHM=` and `LOCK=` clauses (upper case). The server
+    # refuses the statement rather than do it with a weaker guarantee, so they are facts too.
+    algorithm: str | None = None
+    lock_clause: str | None = None
 
 
 @dataclass
@@ -144,6 +149,7 @@ class ValidateConstraint(Fact):
 class DropConstraint(Fact):
     table: str
     name: str
+    kind: str | None = None  # "primary_key", "foreign_key", "check" where the spelling says (MySQL)
 
 
 @dataclass
@@ -167,6 +173,7 @@ class CreateIndex(Fact):
 class DropIndex(Fact):
     name: str
     concurrently: bool = False
+    table: str | None = None  # MySQL names the table (`DROP INDEX i ON t`, `ALTER TABLE t DROP INDEX i`)
 
 
 @dataclass
@@ -217,11 +224,13 @@ class Commit(Fact):
 
 @dataclass
 class TableRewrite(Fact):
-    """Rewrites the whole table under ACCESS EXCLUSIVE: SET TABLESPACE, SET LOGGED/UNLOGGED,
-    CLUSTER, VACUUM FULL."""
+    """Rewrites the whole table: SET TABLESPACE, SET LOGGED/UNLOGGED, CLUSTER, VACUUM FULL (under
+    ACCESS EXCLUSIVE); MySQL CONVERT TO CHARACTER SET (a copy), FORCE/ENGINE=/OPTIMIZE TABLE
+    (rebuilt in place, writes continue: `inplace`); an SQLite rebuild."""
 
     table: str
     what: str  # e.g. "SET TABLESPACE"
+    inplace: bool = False
 
 
 @dataclass

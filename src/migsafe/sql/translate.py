@@ -10,6 +10,7 @@ unknown SQL parses at all.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from functools import lru_cache
@@ -44,8 +45,17 @@ STABLE_KEYWORDS = frozenset(
 )
 COLUMN_CONSTRAINT_WORDS = frozenset(
     "NOT NULL DEFAULT CONSTRAINT CHECK REFERENCES UNIQUE PRIMARY GENERATED COLLATE"
-    " DEFERRABLE INITIALLY".split()
+    " DEFERRABLE INITIALLY"
+    # MySQL/MariaDB column attributes
+    " AUTO_INCREMENT COMMENT FIRST AFTER ON CHARACTER CHARSET AS INVISIBLE VISIBLE COLUMN_FORMAT STORAGE".split()
 )
+# MySQL ALTER TABLE options that change nothing in the rows (or only future rows).
+MYSQL_TABLE_OPTIONS = frozenset(
+    "AUTO_INCREMENT COMMENT DEFAULT CHARACTER CHARSET COLLATE STATS_PERSISTENT STATS_AUTO_RECALC"
+    " STATS_SAMPLE_PAGES AVG_ROW_LENGTH MAX_ROWS MIN_ROWS PACK_KEYS CHECKSUM DELAY_KEY_WRITE".split()
+)
+# ... and those that rebuild the table in place while writes continue.
+MYSQL_REBUILD_OPTIONS = frozenset("FORCE ENGINE ROW_FORMAT KEY_BLOCK_SIZE".split())
 HARMLESS_LEADS = (
     ("COMMENT",), ("GRANT",), ("REVOKE",), ("CREATE", "FUNCTION"), ("CREATE", "OR"),
     ("CREATE", "PROCEDURE"), ("CREATE", "VIEW"), ("CREATE", "MATERIALIZED"), ("CREATE", "SEQUENCE"),
@@ -279,11 +289,11 @@ def first_line(text: str) -> str:
 
 def _dispatch(cur: Cursor, dialect: str) -> list[F.Fact]:
     w0, w1 = cur.word(), cur.word(1)
-    if w0 == "ALTER" and w1 == "TABLE":
+    if w0 == "ALTER" and (w1 == "TABLE" or (w1 in ("ONLINE", "IGNORE") and cur.word(2) == "TABLE")):
         return _alter_table(cur, dialect)
     if w0 == "CREATE" and (w1 == "TABLE" or (w1 in ("UNLOGGED", "GLOBAL", "LOCAL") and cur.word(2) == "TABLE")):
         return _create_table(cur, dialect)
-    if w0 == "CREATE" and (w1 == "INDEX" or (w1 == "UNIQUE" and cur.word(2) == "INDEX")):
+    if w0 == "CREATE" and (w1 == "INDEX" or (w1 in ("UNIQUE", "FULLTEXT", "SPATIAL") and cur.word(2) == "INDEX")):
         return _create_index(cur)
     if w0 == "CREATE" and w1 == "DOMAIN":
         return _create_domain(cur)
@@ -295,6 +305,10 @@ def _dispatch(cur: Cursor, dialect: str) -> list[F.Fact]:
         return _alter_type(cur)
     if w0 == "TRUNCATE":
         return _truncate(cur)
+    if w0 == "RENAME" and w1 == "TABLE":  # MySQL: RENAME TABLE a TO b [, c TO d]
+        return _rename_tables(cur)
+    if w0 == "OPTIMIZE" and w1 in ("TABLE", "NO_WRITE_TO_BINLOG", "LOCAL"):  # InnoDB: rebuilt in place
+        return [F.TableRewrite(n, "OPTIMIZE TABLE", inplace=True) for n in _names_after(cur, "TABLE")]
     if w0 in ("SET", "RESET"):
         return _set(cur)
     if w0 in ("BEGIN", "START") and w1 not in ("ATOMIC",):
@@ -316,7 +330,10 @@ def _dispatch(cur: Cursor, dialect: str) -> list[F.Fact]:
 
 
 def _alter_table(cur: Cursor, dialect: str) -> list[F.Fact]:
-    cur.expect("ALTER", "TABLE")
+    cur.expect("ALTER")
+    online = cur.accept("ONLINE")  # MariaDB: the same as LOCK=NONE
+    cur.accept("IGNORE")
+    cur.expect("TABLE")
     cur.accept("IF", "EXISTS")
     cur.accept("ONLY")
     table = cur.name()
@@ -324,11 +341,44 @@ def _alter_table(cur: Cursor, dialect: str) -> list[F.Fact]:
         cur.i += 1
     if cur.done():
         raise Malformed("ALTER TABLE without an action")
+    clauses: dict[str, str] = {"LOCK": "NONE"} if online else {}
     facts: list[F.Fact] = []
     for action in split_commas(cur.toks[cur.i:]):
         if not action:
             raise Malformed("empty ALTER TABLE action")
-        facts.extend(_alter_action(Cursor(action, cur.sql), table, dialect))
+        action = _take_clauses(action, clauses)
+        if action:
+            facts.extend(_alter_action(Cursor(action, cur.sql), table, dialect))
+    if not facts and clauses:
+        facts.append(F.Harmless("ALTER TABLE with only ALGORITHM/LOCK"))
+    if any(isinstance(f, F.AddConstraint) and f.constraint.kind == "primary_key" for f in facts):
+        for f in facts:  # MySQL: dropping and adding the primary key in one statement is a rebuild in place
+            if isinstance(f, F.DropConstraint) and f.kind == "primary_key":
+                f.kind = "primary_key_replaced"
+    return _with_clauses(facts, clauses)
+
+
+def _take_clauses(toks: list[Token], clauses: dict[str, str]) -> list[Token]:
+    """Remove MySQL `ALGORITHM [=] x` and `LOCK [=] x` from an action's tokens into `clauses`;
+    they may stand alone between commas or trail an action."""
+    out, k = [], 0
+    while k < len(toks):
+        word = toks[k].text.upper() if toks[k].token_type not in STRINGISH else ""
+        if word in ("ALGORITHM", "LOCK") and k + 1 < len(toks):
+            j = k + 1 + (toks[k + 1].token_type == TokenType.EQ)
+            if j < len(toks):
+                clauses[word] = toks[j].text.upper()
+                k = j + 1
+                continue
+        out.append(toks[k])
+        k += 1
+    return out
+
+
+def _with_clauses(facts: list[F.Fact], clauses: dict[str, str]) -> list[F.Fact]:
+    for f in facts:
+        f.algorithm = clauses.get("ALGORITHM", f.algorithm)
+        f.lock_clause = clauses.get("LOCK", f.lock_clause)
     return facts
 
 
@@ -337,17 +387,42 @@ def _alter_action(cur: Cursor, table: str, dialect: str) -> list[F.Fact]:
     if cur.accept("ADD"):
         if cur.at("CONSTRAINT") or cur.word() in ("CHECK", "FOREIGN", "UNIQUE", "PRIMARY", "EXCLUDE"):
             return [F.AddConstraint(table, _table_constraint(cur))]
+        if cur.word() in ("INDEX", "KEY", "FULLTEXT", "SPATIAL"):  # MySQL: ADD [FULLTEXT] INDEX [name] (cols)
+            cur.i += 1
+            cur.accept("INDEX") or cur.accept("KEY")
+            cur.accept("IF", "NOT", "EXISTS")
+            name = None if _at_paren(cur) else cur.name()
+            cur.accept("USING") and cur.name()
+            return [F.CreateIndex(table, name, tuple(cur.text(p) for p in split_commas(cur.paren_group())))]
         cur.accept("COLUMN")
         cur.accept("IF", "NOT", "EXISTS")
         return [F.AddColumn(table, _column_def(cur, dialect))]
     if w == "DROP":
         cur.i += 1
-        if cur.accept("CONSTRAINT"):
+        kind = "foreign_key" if cur.accept("FOREIGN", "KEY") else "check" if cur.accept("CHECK") else None
+        if kind or cur.accept("CONSTRAINT"):  # MySQL spells DROP FOREIGN KEY fk, DROP CHECK ck
             cur.accept("IF", "EXISTS")
-            return [F.DropConstraint(table, cur.name())]
+            return [F.DropConstraint(table, cur.name(), kind)]
+        if cur.accept("PRIMARY", "KEY"):
+            return [F.DropConstraint(table, "PRIMARY", "primary_key")]
+        if cur.accept("INDEX") or cur.accept("KEY"):  # MySQL
+            cur.accept("IF", "EXISTS")
+            return [F.DropIndex(same_schema(table, cur.name()), table=table)]
         cur.accept("COLUMN")
         cur.accept("IF", "EXISTS")
         return [F.DropColumn(table, cur.name())]
+    if w in ("MODIFY", "CHANGE"):  # MySQL: the whole column restated
+        cur.i += 1
+        cur.accept("COLUMN")
+        cur.accept("IF", "EXISTS")
+        old = cur.name() if w == "CHANGE" else None
+        return _restated_column(table, old, _column_def(cur, dialect))
+    if w == "CONVERT" and cur.at("CONVERT", "TO"):
+        return [F.TableRewrite(table, "CONVERT TO CHARACTER SET")]  # every text column converted: a copy
+    if w in MYSQL_REBUILD_OPTIONS and dialect == "mysql":
+        return [F.TableRewrite(table, cur.text(cur.toks[cur.i:]) or w, inplace=True)]
+    if w in MYSQL_TABLE_OPTIONS and dialect == "mysql" and not cur.at("ALTER"):
+        return [F.Harmless("ALTER TABLE table option")]
     if w == "ALTER":
         cur.i += 1
         cur.accept("COLUMN")
@@ -355,8 +430,12 @@ def _alter_action(cur: Cursor, table: str, dialect: str) -> list[F.Fact]:
         return _alter_column(cur, table, column, dialect)
     if w == "RENAME":
         cur.i += 1
-        if cur.accept("TO"):  # the table stays in its schema
-            return [F.RenameTable(table, same_schema(table, cur.name()))]
+        if cur.accept("TO") or cur.accept("AS") or (dialect == "mysql" and len(cur.toks) - cur.i == 1):
+            return [F.RenameTable(table, same_schema(table, cur.name()))]  # the table stays in its schema
+        if cur.accept("INDEX") or cur.accept("KEY"):  # MySQL
+            old = cur.name()
+            cur.expect("TO")
+            return [F.RenameIndex(same_schema(table, old), same_schema(table, cur.name()))]
         if cur.accept("CONSTRAINT"):
             old = cur.name()
             cur.expect("TO")
@@ -416,6 +495,23 @@ def _alter_column(cur: Cursor, table: str, column: str, dialect: str) -> list[F.
     return [F.Unknown(f"ALTER COLUMN {column} {cur.text(cur.toks[cur.i:cur.i + 2])}", table)]
 
 
+def _restated_column(table: str, old: str | None, col: F.ColumnDef) -> list[F.Fact]:
+    """MySQL MODIFY/CHANGE restate the whole column: the facts of every part of it. A part that
+    did not change costs nothing; the dialect tells by comparing with the schema."""
+    facts: list[F.Fact] = []
+    if old is not None and old.lower() != col.name.lower():
+        facts.append(F.RenameColumn(table, old, col.name))
+    if col.type is not None:
+        facts.append(F.AlterColumnType(table, col.name, col.type))
+    facts.append(F.DropNotNull(table, col.name) if col.nullable else F.SetNotNull(table, col.name))
+    facts.append(F.SetDefault(table, col.name, col.default) if col.default else F.DropDefault(table, col.name))
+    return facts
+
+
+def _at_paren(cur: Cursor) -> bool:
+    return cur.peek() is not None and cur.peek().token_type == TokenType.L_PAREN
+
+
 def _table_constraint(cur: Cursor) -> F.ConstraintDef:
     name = None
     if cur.accept("CONSTRAINT"):
@@ -424,12 +520,18 @@ def _table_constraint(cur: Cursor) -> F.ConstraintDef:
     if cur.accept("CHECK"):
         con = F.ConstraintDef("check", name, expression=cur.text(cur.paren_group()))
     elif cur.accept("FOREIGN", "KEY"):
+        if not _at_paren(cur):
+            name = name or cur.name()  # MySQL: FOREIGN KEY index_name (cols)
         cols = names_in(cur.paren_group())
         cur.expect("REFERENCES")
         con = F.ConstraintDef("foreign_key", name, cols, ref_table=cur.name())
     elif w in ("UNIQUE", "PRIMARY"):
         cur.accept("UNIQUE") or cur.expect("PRIMARY", "KEY")
         kind = "unique" if w == "UNIQUE" else "primary_key"
+        if kind == "unique" and (cur.accept("INDEX") or cur.accept("KEY") or not _at_paren(cur)) \
+                and not _at_paren(cur) and not cur.at("USING") and not cur.at("NULLS"):
+            name = name or cur.name()  # MySQL: UNIQUE [INDEX|KEY] name (cols)
+        cur.accept("USING", "BTREE") or cur.accept("USING", "HASH")
         if cur.accept("USING", "INDEX"):
             return F.ConstraintDef(kind, name, using_index=cur.name(), not_valid=_rest_has(cur, "NOT", "VALID"))
         cur.accept("NULLS", "NOT", "DISTINCT") or cur.accept("NULLS", "DISTINCT")
@@ -479,7 +581,21 @@ def _column_def(cur: Cursor, dialect: str) -> F.ColumnDef:
     col.serial = bool(re.fullmatch(r"(small|big)?serial[248]?", type_text.strip().lower()))
     while not cur.done():
         con_name = cur.name() if cur.accept("CONSTRAINT") else None
-        if cur.accept("NOT", "NULL"):
+        if cur.accept("CHARACTER", "SET") or cur.accept("CHARSET"):
+            charset = cur.name().lower()
+            if col.type is not None:
+                col.type = dataclasses.replace(col.type, charset=charset)
+        elif cur.accept("AUTO_INCREMENT"):  # MySQL: every existing row is numbered
+            col.identity = True
+            col.nullable = False
+        elif cur.accept("AS"):  # MySQL: AS (expr) [VIRTUAL|STORED]; virtual unless said
+            cur.paren_group()
+            col.generated = "stored" if cur.word() in ("STORED", "PERSISTENT") else "virtual"
+        elif cur.accept("FIRST"):
+            col.position = "FIRST"
+        elif cur.accept("AFTER"):
+            col.position = f"AFTER {cur.name()}"
+        elif cur.accept("NOT", "NULL"):
             col.nullable = False
         elif cur.accept("NULL"):
             col.nullable = True
@@ -497,7 +613,7 @@ def _column_def(cur: Cursor, dialect: str) -> F.ColumnDef:
             ref = cur.name()
             col.constraints.append(F.ConstraintDef("foreign_key", con_name, (name,), ref_table=ref))
         elif cur.accept("GENERATED"):
-            rest = cur.until_depth0(COLUMN_CONSTRAINT_WORDS - {"GENERATED"} - {"DEFAULT"})
+            rest = cur.until_depth0(COLUMN_CONSTRAINT_WORDS - {"GENERATED", "DEFAULT", "AS"})
             words = [t.text.upper() for t in rest]
             if "IDENTITY" in words:
                 col.identity = True
@@ -545,33 +661,45 @@ def _create_table(cur: Cursor, dialect: str) -> list[F.Fact]:
         return [fact]
     if cur.peek() is None or cur.peek().token_type != TokenType.L_PAREN:
         return [fact]  # CREATE TABLE ... AS SELECT / LIKE: a new table either way
+    indexes: list[F.Fact] = []
     for element in split_commas(cur.paren_group()):
         sub = Cursor(element, cur.sql)
         if sub.word() in ("CONSTRAINT", "CHECK", "FOREIGN", "UNIQUE", "PRIMARY", "EXCLUDE"):
             fact.constraints.append(_table_constraint(sub))
         elif sub.word() == "LIKE":
             continue
+        elif sub.word() in ("KEY", "INDEX", "FULLTEXT", "SPATIAL") and dialect == "mysql":  # an inline index
+            sub.i += 1
+            sub.accept("INDEX") or sub.accept("KEY")
+            name = None if _at_paren(sub) else sub.name()
+            sub.accept("USING") and sub.name()
+            indexes.append(F.CreateIndex(fact.table, name, tuple(sub.text(p) for p in split_commas(sub.paren_group()))))
         else:
             fact.columns.append(_column_def(sub, dialect))
-    return [fact]
+    return [fact, *indexes]
 
 
 def _create_index(cur: Cursor) -> list[F.Fact]:
     cur.expect("CREATE")
     unique = cur.accept("UNIQUE")
+    cur.accept("FULLTEXT") or cur.accept("SPATIAL")
     cur.expect("INDEX")
     concurrently = cur.accept("CONCURRENTLY")
     cur.accept("IF", "NOT", "EXISTS")
     name = None if cur.at("ON") else cur.name()
+    cur.accept("USING") and cur.name()  # MySQL: CREATE INDEX i USING BTREE ON t
     cur.expect("ON")
     only = cur.accept("ONLY")
     table = cur.name()
     if cur.accept("USING"):
         cur.name()
     cols: tuple[str, ...] = ()
-    if cur.peek() is not None and cur.peek().token_type == TokenType.L_PAREN:
+    if _at_paren(cur):
         cols = tuple(cur.text(part) for part in split_commas(cur.paren_group()))
-    return [F.CreateIndex(table, same_schema(table, name) if name else None, cols, unique, concurrently, only)]
+    clauses: dict[str, str] = {}
+    _take_clauses(cur.toks[cur.i:], clauses)  # MySQL: ... ALGORITHM=INPLACE LOCK=NONE
+    fact = F.CreateIndex(table, same_schema(table, name) if name else None, cols, unique, concurrently, only)
+    return _with_clauses([fact], clauses)
 
 
 def _create_domain(cur: Cursor) -> list[F.Fact]:
@@ -592,6 +720,11 @@ def _drop(cur: Cursor) -> list[F.Fact]:
         names.append(cur.name())
     if kind == "TABLE":
         return [F.DropTable(n) for n in names]
+    if cur.accept("ON"):  # MySQL: DROP INDEX i ON t [ALGORITHM=...] [LOCK=...]
+        table = cur.name()
+        clauses: dict[str, str] = {}
+        _take_clauses(cur.toks[cur.i:], clauses)
+        return _with_clauses([F.DropIndex(same_schema(table, n), concurrently, table) for n in names], clauses)
     return [F.DropIndex(n, concurrently) for n in names]
 
 
@@ -612,6 +745,29 @@ def _alter_type(cur: Cursor) -> list[F.Fact]:
     return [F.Harmless("ALTER TYPE")]
 
 
+def _rename_tables(cur: Cursor) -> list[F.Fact]:
+    cur.expect("RENAME", "TABLE")
+    facts: list[F.Fact] = []
+    while True:
+        old = cur.name()
+        cur.expect("TO")
+        facts.append(F.RenameTable(old, cur.name()))
+        if cur.peek() is None or cur.peek().token_type != TokenType.COMMA:
+            return facts
+        cur.i += 1
+
+
+def _names_after(cur: Cursor, word: str) -> list[str]:
+    """The comma-separated names after `word` (e.g. OPTIMIZE [LOCAL] TABLE a, b)."""
+    while not cur.done() and not cur.accept(word):
+        cur.i += 1
+    names = [cur.name()]
+    while cur.peek() is not None and cur.peek().token_type == TokenType.COMMA:
+        cur.i += 1
+        names.append(cur.name())
+    return names
+
+
 def _truncate(cur: Cursor) -> list[F.Fact]:
     cur.expect("TRUNCATE")
     cur.accept("TABLE")
@@ -628,6 +784,10 @@ def _set(cur: Cursor) -> list[F.Fact]:
     cur.i += 1
     local = cur.accept("LOCAL")
     cur.accept("SESSION")
+    if cur.peek() is not None and cur.peek().token_type == TokenType.SESSION_PARAMETER:
+        cur.i += 1  # MySQL: @@lock_wait_timeout, @@session.lock_wait_timeout
+        if cur.word(1) == "." and cur.word() in ("SESSION", "LOCAL", "GLOBAL"):
+            cur.i += 2
     if cur.at("CHARACTERISTICS") or cur.at("TRANSACTION") or cur.done():
         return [F.Harmless("SET")]
     name = cur.name().lower()

@@ -1,0 +1,399 @@
+"""What real revisions do offline mode cannot, each a minimal revision of a case met in real
+projects (benchmarks/corpus.py): read by rendering or statically, never lost, never a false alarm."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from test_alembic_source import check, found, revisions
+
+from migsafe.sources.alembic import _describe, load_alembic_migrations
+
+
+def loaded(versions: Path, dialect: str = "postgresql", execute: bool = True):
+    """The revisions as the source hands them to the engine (how each was read, what failed)."""
+    return [m for m, _ in load_alembic_migrations([versions], versions.parent, versions.parent, dialect, None,
+                                                  execute=execute)]
+
+
+def test_alembic_context_as_env_py_has_it(tmp_path):
+    """`from alembic import context` works; is_offline_mode() is False (the revision's live-database
+    branch is the one judged) and get_context() is the migration context of the dialect."""
+    versions = revisions(tmp_path, """
+        from alembic import context
+
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            if context.is_offline_mode():
+                return
+            if context.get_context().dialect.name == "postgresql":
+                op.drop_column("users", "legacy")
+    """)
+    [mig] = loaded(versions)
+    assert (mig.how, mig.error) == ("rendered", None)
+    assert found(check(versions, tmp_path)) == [("r001_x.py", "drop-column", 15)]
+
+
+@pytest.mark.parametrize("execute", [True, False])
+def test_metadata_reflect_and_autoload_offline(tmp_path, execute):
+    """Reflection by name gives the table as declared; the DDL around it is read either way."""
+    versions = revisions(tmp_path, """
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            meta = sa.MetaData()
+            meta.reflect(bind=op.get_bind(), only=("users", "orders"))
+            users = sa.Table("users", meta)
+            orders = sa.Table("orders", sa.MetaData(), autoload_with=op.get_bind())
+            op.drop_column("users", "legacy")
+    """)
+    [mig] = loaded(versions, execute=execute)
+    assert (mig.how, mig.error, mig.unreadable) == ("rendered" if execute else "static", None, [])
+    assert found(check(versions, tmp_path, no_exec=not execute)) == [("r001_x.py", "drop-column", 14)]
+
+
+def test_reflected_columns_used_in_data_code_fall_back_to_static_reading(tmp_path):
+    versions = revisions(tmp_path, """
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            meta = sa.MetaData()
+            meta.reflect(bind=op.get_bind(), only=("users",))
+            users = sa.Table("users", meta)
+            conn = op.get_bind()
+            conn.execute(users.update().values(flag=users.c.legacy))
+            op.drop_column("users", "legacy")
+    """)
+    [mig] = loaded(versions)
+    assert (mig.how, mig.error, mig.unreadable) == ("static", None, [])
+    assert found(check(versions, tmp_path)) == [("r001_x.py", "drop-column", 15)]
+
+
+def test_sqlmodel_autostring_without_sqlmodel_installed(tmp_path):
+    """Revisions sqlmodel's autogenerate wrote name its type; it is a VARCHAR(255) on MySQL."""
+    versions = revisions(tmp_path, """
+        import sqlmodel
+        from sqlmodel.sql.sqltypes import AutoString
+
+        def upgrade():
+            op.add_column("users", sa.Column("name", sqlmodel.sql.sqltypes.AutoString(), nullable=False))
+            op.add_column("users", sa.Column("nick", AutoString(), nullable=True))
+    """)
+    [mig] = loaded(versions, dialect="mysql")
+    assert (mig.error, mig.unreadable) == (None, [])
+    assert [s.sql for s in mig.statements] == ["ALTER TABLE users ADD COLUMN name VARCHAR(255) NOT NULL",
+                                               "ALTER TABLE users ADD COLUMN nick VARCHAR(255)"]
+
+
+def test_placeholders_stand_only_for_names(tmp_path):
+    """A constraint name only the database knows is a name; an unknown type or SQL text is not."""
+    versions = revisions(tmp_path, """
+        from myapp import types, queries  # not installed
+
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            op.drop_constraint(types.fk_name("orders"), "orders", type_="foreignkey")
+            op.add_column("orders", sa.Column("guid", types.GUID(), nullable=True))
+            op.alter_column("orders", "note", type_=types.GUID())
+            op.execute(queries.BACKFILL)
+    """)
+    [mig] = loaded(versions)
+    assert [s.sql for s in mig.statements if "orders" in s.sql] == [
+        "ALTER TABLE orders DROP CONSTRAINT \"<types.fk_name('orders')>\""]
+    assert [line for line, _ in mig.unreadable] == [13, 14, 15]
+    rules = [(f.rule, f.span.line) for f in check(versions, tmp_path).findings]
+    assert rules == [("not-analyzed", 13), ("not-analyzed", 14), ("not-analyzed", 15)]
+
+
+def test_batch_that_alembic_refuses_on_exit_is_unreadable_not_fatal(tmp_path):
+    """A batch writes its SQL when the `with` block ends; an error there is that block's only."""
+    versions = revisions(tmp_path, """
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            with op.batch_alter_table("users") as batch_op:
+                batch_op.drop_constraint(None, type_="foreignkey")
+            op.drop_column("orders", "legacy")
+            with op.batch_alter_table("users", recreate="always") as batch_op:
+                batch_op.drop_column("uuid")
+    """)
+    result = check(versions, tmp_path)
+    assert [(f.rule, f.span.line) for f in result.findings] == [
+        ("not-analyzed", 10), ("drop-column", 12), ("table-rewrite", 13)]
+    assert "CompileError: Can't emit DROP CONSTRAINT" in result.findings[0].message
+
+
+def test_bare_tuple_statements_and_unknown_loops_are_read(tmp_path):
+    """`batch_op.add_column(...),` (a stray comma) is still the call; a loop over values only the
+    project knows is read once, its names standing in."""
+    versions = revisions(tmp_path, """
+        from myapp import TABLES  # not installed
+
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            with op.batch_alter_table("users") as batch_op:
+                (batch_op.add_column(sa.Column("flag", sa.Boolean(), nullable=False)),)
+            for table in TABLES:
+                with op.batch_alter_table(table) as batch_op:
+                    batch_op.drop_column("legacy")
+            offset = 0
+            while offset < len(TABLES):
+                op.drop_column("audit", "stale")
+                offset += 100
+    """)
+    [mig] = loaded(versions)
+    assert (mig.how, mig.unreadable) == ("static", [])
+    assert [s.sql for s in mig.statements if "DROP" in s.sql or "ADD" in s.sql] == [
+        "ALTER TABLE users ADD COLUMN flag BOOLEAN NOT NULL",
+        'ALTER TABLE "<table>" DROP COLUMN legacy',
+        "ALTER TABLE audit DROP COLUMN stale"]
+
+
+def test_bulk_insert_values_are_deterministic(tmp_path):
+    """Values of an untyped column are written as literals of their Python type; a project type's
+    value (here the time of the run) is one fixed placeholder, so two runs write the same SQL."""
+    (tmp_path / "myapp").mkdir()
+    (tmp_path / "myapp" / "types.py").write_text(
+        "import not_installed\nfrom sqlalchemy import types\n\n\n"
+        "class UtcDateTime(types.TypeDecorator):\n    impl = types.DateTime\n")
+    versions = revisions(tmp_path, """
+        from datetime import datetime, timezone
+        from myapp.types import UtcDateTime
+
+        def upgrade():
+            jobs = sa.table("jobs", sa.column("status"), sa.column("at", UtcDateTime()))
+            op.bulk_insert(jobs, [{"status": "done", "at": datetime.now(timezone.utc)}])
+            op.execute(jobs.update().where(jobs.c.status.in_([0, 1])).values(status=5))
+    """)
+    first, second = loaded(versions), loaded(versions)
+    assert (first[0].error, first[0].unreadable) == (None, [])
+    sql = [s.sql for s in first[0].statements if "jobs" in s.sql]
+    assert sql == ["INSERT INTO jobs (status, at) VALUES ('done', '<UtcDateTime value>')",
+                   "UPDATE jobs SET status=5 WHERE jobs.status IN (0, 1)"]
+    assert sql == [s.sql for s in second[0].statements if "jobs" in s.sql]
+
+
+def test_messages_carry_no_object_addresses():
+    class Thing:
+        pass
+
+    assert _describe(ValueError(f"bad {Thing()}\nmore")) == (
+        "ValueError: bad <test_alembic_offline.test_messages_carry_no_object_addresses.<locals>.Thing object>")
+
+
+def test_unreadable_create_table_still_creates_the_table(tmp_path):
+    """A column type only the project knows makes the call unreadable, but the table is new: an
+    index on it in the same migration is no lock on a live table. Also through a helper that
+    passes `*columns` on."""
+    versions = revisions(tmp_path, """
+        from myapp.types import GUID  # not installed
+
+        def create_table(name, *columns):
+            op.create_table(name, *columns)
+
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            op.create_table("tokens", sa.Column("id", sa.Integer()), sa.Column("guid", GUID()))
+            op.create_index("ix_tokens_id", "tokens", ["id"])
+            create_table("keys", sa.Column("id", sa.Integer()), sa.Column("guid", GUID()))
+            op.create_index("ix_keys_id", "keys", ["id"])
+            op.create_index("ix_users_id", "users", ["id"])
+    """)
+    result = check(versions, tmp_path)
+    assert [(f.rule, f.span.line) for f in result.findings] == [
+        ("not-analyzed", 11), ("not-analyzed", 15), ("non-concurrent-index", 19)]
+    assert "columns" in result.findings[0].message and "GUID" in result.findings[1].message
+
+
+def test_sqlalchemy_utils_types_without_it_installed(tmp_path):
+    versions = revisions(tmp_path, """
+        from sqlalchemy_utils import UUIDType
+        import sqlalchemy_utils
+
+        def upgrade():
+            op.add_column("users", sa.Column("uuid", UUIDType(binary=True), nullable=True))
+            op.add_column("users", sa.Column("key", sqlalchemy_utils.types.uuid.UUIDType(native=False)))
+    """)
+    sql = {d: [s.sql for s in loaded(versions, dialect=d)[0].statements if "users" in s.sql]
+           for d in ("postgresql", "mysql")}
+    assert sql == {"postgresql": ["ALTER TABLE users ADD COLUMN uuid UUID", "ALTER TABLE users ADD COLUMN key BINARY(16)"],
+                   "mysql": ["ALTER TABLE users ADD COLUMN uuid BINARY(16)", "ALTER TABLE users ADD COLUMN `key` BINARY(16)"]}
+
+
+def project_module(tmp_path: Path, text: str) -> None:
+    """myapp/db.py next to the versions folder; it imports something not installed, so a
+    revision importing it can only be read statically."""
+    (tmp_path / "myapp").mkdir(exist_ok=True)
+    (tmp_path / "myapp" / "db.py").write_text("import not_installed\n" + textwrap.dedent(text))
+
+
+def test_project_classes_read_from_source(tmp_path):
+    """Class attributes made with SQLAlchemy, a dataclass and its one-line properties, and a SQL
+    function built as SQLAlchemy's @compiles recipe (only for the project's own class)."""
+    project_module(tmp_path, """
+        from dataclasses import dataclass
+
+        import sqlalchemy as sa
+        from sqlalchemy.ext.compiler import compiles
+        from sqlalchemy.sql.expression import FunctionElement
+
+        PRECISION = 6
+
+
+        class Types:
+            UniqueText = sa.String(512)
+
+
+        @dataclass(frozen=True)
+        class ForeignKey:
+            table: str
+            referent_table: str
+            local_cols: list
+
+            @property
+            def constraint_name(self) -> str:
+                return f"fk_{self.table}_{self.local_cols[0]}_{self.referent_table}"
+
+
+        class utcnow(FunctionElement):
+            type = sa.DateTime()
+
+
+        @compiles(utcnow, "mysql")
+        def _mysql(element, compiler, **kw):
+            return f"CURRENT_TIMESTAMP({PRECISION})"
+
+
+        @compiles(utcnow)
+        def _default(element, compiler, **kw):
+            return "CURRENT_TIMESTAMP"
+
+
+        @compiles(sa.types.Float, "mysql")
+        def _double(element, compiler, **kw):
+            return "DOUBLE"
+    """)
+    versions = revisions(tmp_path, """
+        from myapp.db import ForeignKey, Types, utcnow
+
+        KEYS = [ForeignKey(table="orders", referent_table="users", local_cols=["user_id"])]
+
+        def upgrade():
+            op.alter_column("orders", "name", type_=Types.UniqueText, existing_type=sa.Text())
+            op.create_table("events", sa.Column("at", sa.DateTime(), server_default=utcnow()),
+                            sa.Column("score", sa.Float()))
+            for key in KEYS:
+                op.create_foreign_key(key.constraint_name, key.table, key.referent_table, key.local_cols, ["id"])
+    """)
+    sql = {d: [s.sql for s in loaded(versions, dialect=d)[0].statements if s.sql.startswith(("ALTER", "CREATE"))]
+           for d in ("postgresql", "mysql")}
+    assert sql["postgresql"] == [
+        "ALTER TABLE orders ALTER COLUMN name TYPE VARCHAR(512)",
+        "CREATE TABLE events (\n    at TIMESTAMP WITHOUT TIME ZONE DEFAULT CURRENT_TIMESTAMP, \n    score FLOAT\n)",
+        "ALTER TABLE orders ADD CONSTRAINT fk_orders_user_id_users FOREIGN KEY(user_id) REFERENCES users (id)"]
+    assert "at DATETIME DEFAULT CURRENT_TIMESTAMP(6)" in sql["mysql"][1] and "score FLOAT" in sql["mysql"][1]
+
+
+def test_data_code_through_the_bind_when_read_statically(tmp_path):
+    """Static reading: SQL sent through the bind is read when it can be; a query it cannot read
+    (rows of a reflected table) is data code, not an unreadable op; a project context manager
+    opened before a batch in the same `with` does not hide the batch."""
+    project_module(tmp_path, """
+        import contextlib
+
+        @contextlib.contextmanager
+        def quiet():
+            yield
+    """)
+    versions = revisions(tmp_path, """
+        from myapp.db import quiet
+
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            conn = op.get_bind()
+            if op.get_bind().engine.name == "postgresql":
+                conn.execute(sa.text("ALTER TABLE users DROP COLUMN legacy"))
+            meta = sa.MetaData()
+            meta.reflect(only=("identity",), bind=op.get_bind())
+            found = op.get_bind().execute(sa.select(meta.tables["identity"].c.id).limit(1)).scalar()
+            with quiet(), op.batch_alter_table("orders") as batch_op:
+                batch_op.drop_column("stale")
+    """)
+    [mig] = loaded(versions)
+    assert (mig.how, mig.error, mig.unreadable) == ("static", None, [])
+    assert [(f.rule, f.span.line) for f in check(versions, tmp_path).findings] == [
+        ("drop-column", 14), ("drop-column", 19)]
+
+
+def test_helper_of_ifs_and_returns_is_evaluated_in_an_expression(tmp_path):
+    versions = revisions(tmp_path, """
+        from myapp import models  # not installed
+
+        def id_type(dialect_name):
+            \"\"\"The id column's type.\"\"\"
+            if dialect_name == "postgresql":
+                kind = sa.Uuid()
+                return kind
+            return sa.String(36)
+
+        def upgrade():
+            op.add_column("task", sa.Column("id", id_type(op.get_bind().dialect.name), nullable=True))
+            op.add_column("task", sa.Column("ref", id_type("mysql"), nullable=True))
+            op.add_column("task", sa.Column("other", id_type(models.DIALECT), nullable=True))
+    """)
+    [mig] = loaded(versions)
+    assert [s.sql for s in mig.statements if "task" in s.sql] == [
+        "ALTER TABLE task ADD COLUMN id UUID", "ALTER TABLE task ADD COLUMN ref VARCHAR(36)"]
+    assert mig.unreadable == [(20, "models is defined outside what migsafe can read without running the project")]
+
+
+def test_project_modules_two_levels_deep_and_next_to_env_py(tmp_path):
+    """A helper module the revision imports may use another project module; helpers kept next
+    to env.py import as top-level modules; a model's column is a column of its table; a function
+    defined inside a function is followed; `packaging` versions compare."""
+    (tmp_path / "env.py").write_text("")
+    (tmp_path / "migration_utils.py").write_text(textwrap.dedent("""
+        from myapp.db import Job, utcnow
+
+        def create_jobs(op):
+            import sqlalchemy as sa
+            op.create_table("runs", sa.Column("at", sa.DateTime(), server_default=utcnow()),
+                            sa.Column("job_id", sa.Integer(), sa.ForeignKey(Job.id)))
+    """))
+    project_module(tmp_path, """
+        import sqlalchemy as sa
+        from sqlalchemy.ext.compiler import compiles
+        from sqlalchemy.orm import mapped_column
+        from sqlalchemy.sql.expression import FunctionElement
+
+
+        class utcnow(FunctionElement):
+            type = sa.DateTime()
+
+
+        @compiles(utcnow)
+        def _default(element, compiler, **kw):
+            return "CURRENT_TIMESTAMP"
+
+
+        class Job:
+            __tablename__ = "jobs"
+            id = mapped_column(sa.Integer, primary_key=True)
+    """)
+    versions = revisions(tmp_path, """
+        import alembic
+        from packaging.version import Version
+        from migration_utils import create_jobs
+
+        def upgrade():
+            def drop(table):
+                op.drop_column(table, "stale")
+            create_jobs(op)
+            if Version(alembic.__version__) >= Version("1.7.0"):
+                drop("users")
+    """)
+    [mig] = loaded(versions)
+    assert (mig.how, mig.unreadable) == ("static", [])
+    assert [s.sql for s in mig.statements if s.sql.startswith(("CREATE", "ALTER"))] == [
+        "CREATE TABLE runs (\n    at TIMESTAMP WITHOUT TIME ZONE DEFAULT CURRENT_TIMESTAMP, \n    job_id INTEGER, \n"
+        "    FOREIGN KEY(job_id) REFERENCES jobs (id)\n)",
+        "ALTER TABLE users DROP COLUMN stale"]
