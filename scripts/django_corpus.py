@@ -3,7 +3,7 @@
 
 Not part of the test suite (it downloads wheels from PyPI). From the repository root:
 
-    .venv/bin/python scripts/django_corpus.py [--only NAME,...] [--with-deps] [--json FILE]
+    .venv/bin/python scripts/django_corpus.py [--only NAME,...] [--with-deps] [--no-exec] [--json FILE]
 
 Corpora: Django's own contrib apps (from the Django installed next to this Python) and pinned
 wheels of third-party apps (`APPS` below), fetched with `pip download --no-deps` into
@@ -17,7 +17,8 @@ package which is not there (wagtail's `modelcluster`, `taggit`, ...) is then wha
 cope with: read statically where it can, else `not-analyzed` with the reason, which this script
 groups and counts. `--with-deps` instead installs each app with its dependencies into its own
 venv (`.corpus-cache/venvs/<name>`, with this checkout of migsafe) and runs that venv's
-`migsafe`: never into the environment running this script.
+`migsafe`: never into the environment running this script. `--no-exec` checks with migsafe's
+`--no-exec` (migrations read statically, no project code run).
 
 Prints per app: migrations, analysed (migrations with no `not-analyzed` finding), not-analyzed
 with the reasons grouped, findings by rule and wall time; then the totals. Exits 1 when migsafe
@@ -71,9 +72,9 @@ def deps_venv(name: str, spec: str, cache: Path) -> Path:
     return where / "bin"
 
 
-def check_app(root: Path, packages: list[str], bin_dir: Path) -> dict:
+def check_app(root: Path, packages: list[str], bin_dir: Path, extra: list[str]) -> dict:
     """`migsafe check` on the app's packages, from `root`; counts, reasons and the wall time."""
-    command = [str(bin_dir / "migsafe"), "check", *packages, "--format", "json", "--no-cache"]
+    command = [str(bin_dir / "migsafe"), "check", *packages, "--format", "json", "--no-cache", *extra]
     started = time.perf_counter()
     proc = subprocess.run(command, cwd=root, capture_output=True, text=True)
     seconds = time.perf_counter() - started
@@ -113,8 +114,10 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=REPO / ".corpus-cache", help="download folder")
     parser.add_argument("--only", help="comma-separated app names (django-contrib for Django's own)")
     parser.add_argument("--with-deps", action="store_true", help="install each app's dependencies in a venv of its own")
+    parser.add_argument("--no-exec", action="store_true", help="check with migsafe's --no-exec")
     parser.add_argument("--json", type=Path, help="also write the per-app results here")
     args = parser.parse_args()
+    extra = ["--no-exec"] if args.no_exec else []
     args.cache.mkdir(parents=True, exist_ok=True)
     # An empty config at the top of the cache, so no migsafe config above it (this repo's) applies.
     (args.cache / "migsafe.toml").touch()
@@ -124,13 +127,13 @@ def main() -> int:
     rows: dict[str, dict] = {}
     if not only or "django-contrib" in only:
         root, packages = contrib()
-        rows["django-contrib"] = check_app(root, packages, here)
+        rows["django-contrib"] = check_app(root, packages, here, extra)
         print_row("django-contrib", rows["django-contrib"])
     for name, spec, packages in APPS:
         if only and name not in only:
             continue
         bin_dir = deps_venv(name, spec, args.cache) if args.with_deps else here
-        rows[name] = check_app(fetch(spec, args.cache), packages, bin_dir)
+        rows[name] = check_app(fetch(spec, args.cache), packages, bin_dir, extra)
         print_row(f"{name} ({spec})", rows[name])
 
     ok = [r for r in rows.values() if not r["crash"]]

@@ -14,6 +14,7 @@ import pytest
 
 from migsafe.cache import Cache
 from migsafe.sources import worker
+from migsafe.sql import translate as translate_module
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 REVISION_3 = "migrations/versions/3c4d5e6f7a8b_safe_changes.py"
@@ -94,6 +95,21 @@ def test_a_new_revision_is_the_only_one_rendered_as_pre_commit_runs_it(run_cli, 
     assert code in (0, 1), err
     assert rendered == [new.name]
     assert (code, out) == run_cli(["check", str(new.relative_to(shop)), "--format", "json", "--no-cache"], cwd=shop)[:2]
+
+
+def test_a_statement_is_translated_once_then_its_facts_come_from_the_cache(run_cli, shop, monkeypatch):
+    calls: list[str] = []
+    original = translate_module.translate
+    monkeypatch.setattr(translate_module, "translate", lambda sql, dialect: calls.append(sql) or original(sql, dialect))
+    sql = shop / "sql" / "V6__orders_cleanup.sql"
+    sql.write_text(sql.read_text() + "\nALTER TABLE orders DROP COLUMN status;\n")  # a statement met twice
+    first = check(run_cli, shop)
+    assert sorted(calls) == sorted(set(calls)) and "ALTER TABLE orders DROP COLUMN status" in calls
+    calls.clear()
+    sql.write_text(sql.read_text() + "ALTER TABLE orders DROP COLUMN note;\n")  # the whole result is stale
+    edited = check(run_cli, shop)
+    assert calls == ["ALTER TABLE orders DROP COLUMN note"]  # only the new text is translated
+    assert edited == check(run_cli, shop, "--no-cache") != first
 
 
 def test_an_edited_module_the_revisions_could_import_renders_them_all_again(run_cli, shop, rendered):

@@ -104,6 +104,8 @@ def test_working_directory(run_cli):
                 report = json.loads(out)
                 for f in report["findings"]:
                     f["path"] = prefix + f["path"]
+                    for e in f["fix"]["edits"]:
+                        e["path"] = prefix + e["path"]
                 reports.append(json.dumps(report, sort_keys=True))
             else:
                 text = "\n".join(prefix + line if line.startswith(("demo/", "alembic_shop/")) else line
@@ -116,6 +118,8 @@ def test_working_directory(run_cli):
         inside = json.loads(out)["findings"]
         for f in inside:
             f["path"] = f"{fixture}/{f['path']}"
+            for e in f["fix"]["edits"]:
+                e["path"] = f"{fixture}/{e['path']}"
         whole = [f for f in json.loads(reports[FORMATS.index("json")])["findings"] if f["path"].startswith(fixture + "/")]
         assert inside == whole
 
@@ -217,7 +221,37 @@ def test_generated_project_hash_seed_and_working_directory(tmp_path):
         assert (proc.returncode, proc.stderr) == (1, ""), proc.stderr
         report = json.loads(proc.stdout)
         for f in report["findings"]:
-            assert f["path"].startswith(prefix)
-            f["path"] = f["path"].removeprefix(prefix)
+            for place in [f, *f["fix"]["edits"]]:
+                assert place["path"].startswith(prefix)
+                place["path"] = place["path"].removeprefix(prefix)
         outputs.add(json.dumps(report))
+    assert len(outputs) == 1
+
+
+def test_revision_looping_over_a_set_reports_the_same_under_every_hash_seed(tmp_path):
+    """A revision's own nondeterminism (a loop over a set of table names, as real revisions do)
+    must not reach the report: the command line runs under one fixed hash seed."""
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    (versions / "0001_tables.py").write_text(
+        'from alembic import op\nimport sqlalchemy as sa\nrevision = "0001"\ndown_revision = None\n\n'
+        "def upgrade():\n"
+        + "".join(f'    op.create_table("t{i}", sa.Column("id", sa.Integer, primary_key=True))\n' for i in range(12))
+        + "\ndef downgrade():\n    pass\n", encoding="utf-8")
+    (versions / "0002_loop.py").write_text(
+        'from alembic import op\nimport sqlalchemy as sa\nrevision = "0002"\ndown_revision = "0001"\n\n'
+        "def upgrade():\n"
+        f"    for name in {{{', '.join(repr(f't{i}') for i in range(12))}}}:\n"
+        '        op.add_column(name, sa.Column("note", sa.Text()))\n'
+        "\ndef downgrade():\n    pass\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    env["PYTHONPATH"] = str(REPO_ROOT / "src")
+    outputs = set()
+    for seed in ("1", "2", "3", "4242", "random"):
+        proc = subprocess.run([sys.executable, "-m", "migsafe", "check", "versions", "--format", "json", "--no-cache"],
+                              cwd=tmp_path, env={**env, "PYTHONHASHSEED": seed}, capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr  # warnings only
+        assert '"missing-lock-timeout"' in proc.stdout
+        outputs.add(proc.stdout)
     assert len(outputs) == 1

@@ -392,9 +392,11 @@ def test_alembic_revision_bom_and_crlf(run_cli, tmp_path, form):
 
 
 @pytest.mark.parametrize("where", ["proj/versions", "."], ids=["named", "discovered"])
-@pytest.mark.parametrize("expr", ["+".join(["1"] * 100_000), "-" * 100_000 + "1"], ids=["long-sum", "deep-unary"])
+@pytest.mark.parametrize("expr", ["+".join(["1"] * 100_000), "-" * 100_000 + "1", "a " * 5_000],
+                         ids=["long-sum", "deep-unary", "many-names"])
 def test_alembic_revision_deep_nesting_is_not_analyzed(run_cli, tmp_path, expr, where):
-    """Too deep for Python's parser (RecursionError), in a function and as the revision id."""
+    """Too deep for Python's parser (RecursionError), or an invalid line of 5,000 names (its error
+    recovery raises MemoryError: found by scripts/fuzz.py), in a function and as the revision id."""
     data = REVISION.replace("    op.drop_column", f"    x = {expr}\n    op.drop_column")
     write(tmp_path / "proj/versions/aaa1_rev.py", data)
     write(tmp_path / "proj/versions/bbb2_rev.py", f'revision = {expr}\ndown_revision = "aaa1"\n')

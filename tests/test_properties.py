@@ -74,9 +74,10 @@ def judged(files: dict[str, bytes | str], *args: str, twice: bool = False) -> di
 
 
 def essence(report: dict, drop: frozenset[str] = frozenset()) -> list[tuple]:
-    """Findings without where they are (path, line, migration)."""
+    """Findings without where they are (path, line, migration; edits keep only their text)."""
     return [(f["rule"], f["severity"], f["message"], f["statement"], f.get("table"), f.get("column"),
-             f.get("lock"), json.dumps(f["fix"], sort_keys=True))
+             f.get("lock"), json.dumps({**f["fix"], "edits": [e["replacement"] for e in f["fix"]["edits"]]},
+                                       sort_keys=True))
             for f in report["findings"] if f["rule"] not in drop]
 
 

@@ -1,7 +1,7 @@
 """The cache: work already done for inputs that have not changed, so an unchanged repository
 re-checks in a fraction of the cold time and a commit hook renders only the revision it is about.
 
-Two kinds of entries, both keyed by a digest of everything that can change them (`salt()`: the
+Three kinds of entries, all keyed by a digest of everything that can change them (`salt()`: the
 versions of migsafe, its own source files, Alembic, SQLAlchemy, sqlglot and Python):
 
 - the whole `Result` of a run (engine.check), keyed also by the settings, the working directory,
@@ -12,6 +12,10 @@ versions of migsafe, its own source files, Alembic, SQLAlchemy, sqlglot and Pyth
   a revision therefore invalidates it and every revision after it, never one before it: those
   rendered the same files in the same order. A revision rendered after a cache hit starts in a
   fresh worker process, as it does in a cold run after the worker was replaced (worker.py).
+
+- the facts of each statement text (engine.judge), per dialect and working directory: the entry
+  holds the statements of the last run, so a commit hook translates only what changed (and does
+  not import sqlglot when nothing did).
 
 What is not in a key: environment variables and packages installed outside `sys.path` folders'
 own listing. A project whose migrations render differently with them: `--no-cache`.
@@ -85,13 +89,14 @@ def salt() -> str:
     return _salt[0]
 
 
-def py_files(roots: list[Path], known: dict | None = None) -> dict[Path, str]:
+def py_files(roots: list[Path], known: dict | None = None) -> dict[str, str]:
     """Every `.py` file below `roots` (dot-folders and _SKIP_DIRS skipped) -> digest of its content:
-    what a migration can import from the project. `known` (updated in place) maps a path to its
+    what a migration can import from the project. Paths as strings: a Path per file cost more than
+    the walk. `known` (updated in place) maps a path to its
     (size, mtime, ctime, inode, digest) of an earlier run: an unchanged file is not read again.
     ctime cannot be set back by a program (as mtime can), so a rewrite is always seen."""
     known = {} if known is None else known
-    out: dict[Path, str] = {}
+    out: dict[str, str] = {}
     seen: set[str] = set()
     for root in roots:
         for folder, dirs, files in os.walk(root):
@@ -107,12 +112,12 @@ def py_files(roots: list[Path], known: dict | None = None) -> dict[Path, str]:
                     try:
                         st = os.stat(path)
                     except OSError as err:
-                        out[Path(path)] = digest("unreadable", err.errno)
+                        out[path] = digest("unreadable", err.errno)
                         continue
                     stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
                     if known.get(path, (None,))[:4] != stamp:
-                        known[path] = stamp + (_content(Path(path)),)
-                    out[Path(path)] = known[path][4]
+                        known[path] = stamp + (_content(path),)
+                    out[path] = known[path][4]
     return out
 
 
@@ -123,7 +128,7 @@ def alembic_import_roots(version_dirs: list[Path], root: Path) -> list[Path]:
     return list(dict.fromkeys(r for d in version_dirs for r in import_roots(d / "revision.py", root)))
 
 
-def _content(path: Path) -> str:
+def _content(path: Path | str) -> str:
     """Digest of a regular file's bytes; never opens a FIFO or device for reading (it may block)."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -170,9 +175,9 @@ class Cache:
     def __init__(self, directory: Path | None):
         self.directory = directory
         self.hits = self.misses = 0
-        self._walked: dict[tuple[Path, ...], dict[Path, str]] = {}
+        self._walked: dict[tuple[Path, ...], dict[str, str]] = {}
 
-    def py_files(self, roots: list[Path]) -> dict[Path, str]:
+    def py_files(self, roots: list[Path]) -> dict[str, str]:
         """py_files(roots), walked once per run; the file stamps of the last run are kept."""
         key = tuple(roots)
         if key not in self._walked:
@@ -180,7 +185,7 @@ class Cache:
             before = self.get(stamps_key, dict) or {}
             known = dict(before)
             self._walked[key] = files = py_files(roots, known)
-            known = {path: stamp for path, stamp in known.items() if Path(path) in files}  # deleted files go
+            known = {path: stamp for path, stamp in known.items() if path in files}  # deleted files go
             if known != before:
                 self.put(stamps_key, known)
         return self._walked[key]
@@ -211,7 +216,7 @@ class Cache:
         if self.directory is None:
             return ""
         roots = alembic_import_roots(version_dirs, root)
-        own = set(revisions)
+        own = {str(p) for p in revisions}  # as the walk spells them: folder + name
         others = [item for pair in sorted(self.py_files(roots).items()) if pair[0] not in own for item in pair]
         return digest(salt(), "alembic", cwd, import_path_state(), dialect, execute, root, roots, *others)
 
@@ -253,3 +258,30 @@ class Cache:
                 raise
         except Exception:  # noqa: BLE001 - read-only home, full disk, unpicklable value: no entry
             pass
+
+
+class Translations:
+    """Statement text -> its facts in one dialect: each text translated once per run (histories
+    repeat statements), and kept in `cache` for the next run in the same folder. Facts are never
+    changed after translation (schema.py copies what it keeps), so equal texts share them."""
+
+    def __init__(self, cache: Cache, dialect: str, cwd: Path):
+        self.cache, self.dialect = cache, dialect
+        self.key = digest(salt(), "facts", dialect, cwd) if cache.directory is not None else ""
+        self.known: dict = cache.get(self.key, dict) or {}
+        self.used: dict = {}
+
+    def facts(self, sql: str) -> list:
+        if sql not in self.used:
+            if sql in self.known:
+                self.used[sql] = self.known[sql]
+            else:
+                from migsafe.sql.translate import translate  # sqlglot: only for a text not seen before
+
+                self.used[sql] = translate(sql, self.dialect)
+        return self.used[sql]
+
+    def save(self) -> None:
+        """Keep this run's statements (only them: the entry does not grow with every edit)."""
+        if self.used.keys() != self.known.keys():
+            self.cache.put(self.key, self.used)

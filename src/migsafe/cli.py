@@ -21,6 +21,8 @@ DIALECTS = ("postgresql", "mysql", "sqlite")
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        _with_fixed_hash_seed()
     args = sys.argv[1:] if argv is None else list(argv)
     # Checked before parsing, so a traceback is available even when parsing fails.
     debug = "--debug" in args
@@ -41,6 +43,24 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         hint = "" if debug else " (rerun with --debug for the traceback)"
         return _fail(f"migsafe: internal error: {type(e).__name__}: {_one_line(e)}{hint}", debug)
+
+
+def _with_fixed_hash_seed() -> None:
+    """Migration code loops over sets of strings (tables to alter, say), whose order follows the
+    interpreter's hash seed, and the worker that runs it is forked from this process. Run the
+    command line under one fixed seed, so the same input gives the same report every time."""
+    if os.environ.get("PYTHONHASHSEED") == "0" or os.name != "posix" or not sys.executable:
+        return
+    # -c puts the working directory first on sys.path: drop it, so a folder there named like a
+    # module migsafe imports cannot shadow it.
+    code = "import sys; del sys.path[0]; from migsafe.cli import main; sys.exit(main())"
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(sys.executable, [sys.executable, "-c", code, *sys.argv[1:]],
+                  {**os.environ, "PYTHONHASHSEED": "0"})
+    except OSError:
+        pass  # cannot re-run: go on with this process's seed
 
 
 def _fail(line: str, debug: bool) -> int:
@@ -70,24 +90,32 @@ def cli(ctx: click.Context) -> int:
     return ExitCode.OK
 
 
+def _discovery_options(command):
+    """What `check` and `fix` share: PATHs, database, --diff, rule filter, config, --no-exec."""
+    options = [
+        # Existence is checked by discover (UsageError "path does not exist: X"), not by click.
+        click.argument("paths", nargs=-1, type=click.Path(path_type=Path)),
+        click.option("--dialect", type=click.Choice(DIALECTS), help="Database the migrations run on."),
+        click.option("--target-version", metavar="N", help="Server major version, e.g. 15 or 8.0."),
+        click.option("--diff", "diff_ref", metavar="REF", help="Only what changed since REF."),
+        click.option("--select", metavar="RULE,...", help="Only these rules."),
+        click.option("--ignore", metavar="RULE,...", help="Not these rules."),
+        click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
+        click.option("--no-exec", is_flag=True, help="Never import or run project code."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @cli.command()
-# Existence is checked by discover (UsageError "path does not exist: X"), not by click.
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--dialect", type=click.Choice(DIALECTS), help="Database the migrations run on.")
-@click.option("--target-version", metavar="N", help="Server major version, e.g. 15 or 8.0.")
+@_discovery_options
 @click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default="text", show_default=True)
 @click.option(
     "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to FILE."
 )
-@click.option("--diff", "diff_ref", metavar="REF", help="Only what changed since REF.")
-@click.option("--select", metavar="RULE,...", help="Only these rules.")
-@click.option("--ignore", metavar="RULE,...", help="Not these rules.")
 @click.option("--fail-on", type=click.Choice(["error", "warning"]), help="Severity that exits 1.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even with findings.")
-@click.option(
-    "--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
-@click.option("--no-exec", is_flag=True, help="Never import or run project code.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
 @click.option("--debug", is_flag=True, help="Tracebacks and timing on stderr.")
 def check(
@@ -110,7 +138,7 @@ def check(
 
     Finds Alembic, Django and SQL migrations below each PATH (default: the current directory).
     """
-    from migsafe import config, engine
+    from migsafe import engine
     from migsafe.report import FORMATS, ReportContext, source_reader
 
     started = time.perf_counter()
@@ -118,23 +146,9 @@ def check(
         raise UsageError(f"format {fmt} is not available yet")
 
     cwd = Path.cwd()
-    # Config-key spelling; None means "flag not given": the config file (or default) decides.
-    overrides = {
-        "dialect": dialect,
-        "target-version": target_version,
-        "fail-on": fail_on,
-        "select": _rule_list(select),
-        "ignore": _rule_list(ignore),
-        "no-exec": True if no_exec else None,
-    }
-    config_path = config_file if config_file is not None else config.find_config(cwd)
-    settings = config.load_settings(config_path, overrides, known_rule_ids())
-    targets = list(paths) or [Path(".")]
-    only = None
-    if diff_ref is not None:
-        from migsafe.gitdiff import changed_since
-
-        only = changed_since(diff_ref, targets, cwd)
+    settings, targets, only = _settings(paths, config_file, diff_ref, cwd, {
+        "dialect": dialect, "target-version": target_version, "fail-on": fail_on,
+        "select": _rule_list(select), "ignore": _rule_list(ignore), "no-exec": True if no_exec else None})
     from migsafe.cache import Cache, cache_dir
 
     cache = Cache(None if no_cache else cache_dir())
@@ -184,6 +198,13 @@ def explain(rule: str) -> None:
     dialects = ", ".join(d.dialects) if d.dialects else "all"
     sys.stdout.write(f"{d.id} ({d.severity.value}; dialects: {dialects})\n{d.summary}\n\n")
     sys.stdout.write(d.body.strip() + "\n")
+    from migsafe.fixes.explain import example_fixes
+
+    # The plan for the page's first unsafe example, as each framework writes it.
+    for source, plan in example_fixes(d).items():
+        sys.stdout.write(f"\n## The safe plan as {source} ({plan.summary})\n")
+        for n, step in enumerate(plan.steps, 1):
+            sys.stdout.write(f"\n{n}. {step.phase}: {step.title}\n\n```{step.language}\n{step.code}\n```\n")
 
 
 @cli.command()
@@ -205,12 +226,104 @@ def rules() -> None:
         sys.stdout.write("  ".join(cells).rstrip() + "\n")
 
 
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def fix(args: tuple[str, ...]) -> int:
-    """Apply the mechanical safe rewrites (not available yet)."""
-    _say("migsafe fix: not available yet")
-    return ExitCode.ERROR
+@cli.command()
+@_discovery_options
+@click.option("--dry-run", is_flag=True, help="Print the patch (a unified diff) instead of writing.")
+@click.option("--debug", is_flag=True, help="Tracebacks on stderr.")
+def fix(
+    paths: tuple[Path, ...],
+    dialect: str | None,
+    target_version: str | None,
+    diff_ref: str | None,
+    select: str | None,
+    ignore: str | None,
+    config_file: Path | None,
+    no_exec: bool,
+    dry_run: bool,
+    debug: bool,
+) -> int:
+    """Apply the mechanical safe rewrites (fix.edits) to the migrations below each PATH.
+
+    Exit 0 when nothing at or above fail-on is left, 1 when findings remain (they need a
+    human: see `migsafe check`), 2 when migsafe could not do its job.
+    """
+    from migsafe import engine
+    from migsafe.fixes.edits import apply_edits, rewrites
+
+    cwd = Path.cwd()
+    settings, targets, only = _settings(paths, config_file, diff_ref, cwd, {
+        "dialect": dialect, "target-version": target_version, "select": _rule_list(select),
+        "ignore": _rule_list(ignore), "no-exec": True if no_exec else None})
+    before = engine.check(targets, settings, cwd, only=only)
+    edits, blocked = rewrites(before.findings)
+    for path, findings in sorted(blocked.items()):
+        why = "; ".join(f"{f.rule} at line {f.span.line}" for f in findings)
+        _say(f"migsafe fix: left {path} untouched: no safe mechanical rewrite for {why}")
+    originals: dict[str, tuple[Path, str]] = {}
+    for path, file_edits in sorted(edits.items()):
+        real = Path(os.path.realpath(cwd / path))  # a symlink stays one: its target is rewritten
+        try:
+            with open(real, encoding="utf-8", newline="") as fh:
+                text = fh.read()
+            new = apply_edits(text, file_edits)
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            _say(f"migsafe fix: left {path} untouched: {e}")
+            continue
+        if dry_run:
+            sys.stdout.writelines(difflib.unified_diff(
+                text.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{path}", f"b/{path}"))
+        else:
+            _write_atomic(real, new, mode=real.stat().st_mode & 0o7777)
+        originals[path] = (real, text)
+    if dry_run:
+        left = [f for f in before.findings if f.path not in originals or not (f.fix and f.fix.edits)]
+    else:
+        # Checked again: a rewrite that raised a finding, or left one it should fix, is taken back.
+        after = engine.check(targets, settings, cwd, only=only)
+        raised = _raised(before.findings, after.findings, set(originals))
+        for path, why in raised.items():
+            real, text = originals.pop(path)
+            _write_atomic(real, text, mode=real.stat().st_mode & 0o7777)
+            _say(f"migsafe fix: left {path} untouched: the rewrite {why}")
+        left = engine.check(targets, settings, cwd, only=only).findings if raised else after.findings
+    fixed = sum(1 for f in before.findings if f.path in originals and f.fix and f.fix.edits)
+    verb = "would fix" if dry_run else "fixed"
+    _say(f"migsafe fix: {verb} {_plural(fixed, 'finding')} in {_plural(len(originals), 'file')};"
+         f" {_plural(len(left), 'finding')} left for a human (see 'migsafe check')")
+    failing = any(f.severity.rank >= settings.fail_on.rank for f in left)
+    return ExitCode.FINDINGS if failing else ExitCode.OK
+
+
+def _raised(before: list, after: list, paths: set[str]) -> dict[str, str]:
+    """Per rewritten file, what is wrong after its rewrite: a rule with more findings than
+    before, or one whose findings carried edits and did not all go."""
+    from collections import Counter
+
+    old = Counter((f.path, f.rule) for f in before)
+    fixed = Counter((f.path, f.rule) for f in before if f.fix and f.fix.edits)
+    new = Counter((f.path, f.rule) for f in after)
+    wrong = {}
+    for (path, rule), n in sorted(new.items(), reverse=True):
+        if path in paths and n > old[(path, rule)] - fixed[(path, rule)]:
+            wrong[path] = f"would raise {rule}" if n > old[(path, rule)] else f"would not fix {rule}"
+    return wrong
+
+
+def _settings(paths: tuple[Path, ...], config_file: Path | None, diff_ref: str | None, cwd: Path,
+              overrides: dict) -> tuple:
+    """(settings, targets, only) as `check` and `fix` read them. `overrides` are in config-key
+    spelling; None means "flag not given": the config file (or default) decides."""
+    from migsafe import config
+
+    config_path = config_file if config_file is not None else config.find_config(cwd)
+    settings = config.load_settings(config_path, overrides, known_rule_ids())
+    targets = list(paths) or [Path(".")]
+    only = None
+    if diff_ref is not None:
+        from migsafe.gitdiff import changed_since
+
+        only = changed_since(diff_ref, targets, cwd)
+    return settings, targets, only
 
 
 def known_rule_ids() -> set[str]:
@@ -236,8 +349,9 @@ def _unknown_rule(rule: str, known: list[str]) -> str:
     return f"unknown rule {rule!r}{guess}; known rules: {', '.join(known)}"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Temp file in the same directory, then rename: readers never see half a report."""
+def _write_atomic(path: Path, text: str, mode: int | None = None) -> None:
+    """Temp file in the same directory, then rename: readers never see half a file. `mode`:
+    the permissions to give it (a rewritten migration keeps its own); default as a new file."""
     directory = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
@@ -248,7 +362,7 @@ def _write_atomic(path: Path, text: str) -> None:
             fh.write(text)
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
+        os.chmod(tmp, 0o666 & ~umask if mode is None else mode)  # mkstemp makes 0600
         os.replace(tmp, path)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 from migsafe.errors import UsageError
 from migsafe.sources import alembic_graph as AG
 from migsafe.sources import django_graph as DG
-from migsafe.sources.sql import order_sql_files, real_path, relative_path
+from migsafe.sources.sql import forget_real_paths, order_sql_files, real_path, relative_path
 
 # Never migrations, and often huge: not walked (any other dot-folder is skipped too).
 _SKIP_DIRS = {"venv", "node_modules", "__pycache__", "site-packages"}
@@ -37,6 +37,7 @@ class Discovered:
 
 
 def discover(paths: list[Path], exclude: list[str], cwd: Path) -> Discovered:
+    forget_real_paths()  # a run starts here
     sql: list[Path] = []
     seen_files: set[Path] = set()
     seen_dirs: set[Path] = set()  # resolved; shared so overlapping PATHs are walked once
@@ -83,8 +84,9 @@ def discover(paths: list[Path], exclude: list[str], cwd: Path) -> Discovered:
         else:
             found = []
         for f in found:
-            if real_path(f) not in seen_files:  # also a symlink to a file already found
-                seen_files.add(real_path(f))
+            real = real_path(f)
+            if real not in seen_files:  # also a symlink to a file already found
+                seen_files.add(real)
                 sql.append(f)
     return Discovered(sql_files=order_sql_files(sql), report_only=reported if named_files else None,
                       alembic=alembic_projects(alembic_markers),
@@ -159,7 +161,7 @@ def _walk(folder: Path, exclude: list[str], cwd: Path, seen_dirs: set[Path],
     found: list[Path] = []
     for entry in entries:
         path = folder / entry.name
-        if is_excluded(relative_path(path, cwd), exclude):
+        if exclude and is_excluded(relative_path(path, cwd), exclude):
             continue
         if _entry_is(entry, "is_dir"):  # follows symlinks; loops are stopped by seen_dirs
             if not (entry.name.startswith(".") or entry.name in _SKIP_DIRS):

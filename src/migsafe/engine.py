@@ -11,12 +11,13 @@ import dataclasses
 from pathlib import Path
 
 from migsafe import rules as R
-from migsafe.cache import Cache
+from migsafe.cache import Cache, Translations
 from migsafe.config import Settings
 from migsafe.dialects import get_dialect
 from migsafe.errors import ConfigError
 from migsafe.discover import discover
-from migsafe.fixes.sql import render_fix
+from migsafe.fixes import names_at, render_fix
+from migsafe.fixes.edits import edits_for
 from migsafe.model import Finding, Fix, Migration, Result, Severity, Span, Statement
 from migsafe.schema import Schema
 from migsafe.sources.alembic import load_alembic_migrations
@@ -58,7 +59,7 @@ def check(paths: list[Path], settings: Settings, cwd: Path, only: set[Path] | No
     if report_only is not None:
         for m, path in located:
             m.report = m.report and real_path(path) in report_only
-    result = analyze([m for m, _ in located], settings, files=len(located))
+    result = analyze([m for m, _ in located], settings, files=len(located), cache=cache)
     cache.put(key, result)
     return result
 
@@ -74,7 +75,7 @@ def mark_history(migrations: list[Migration], start_after: str | None) -> None:
         m.report = False
 
 
-def analyze(migrations: list[Migration], settings: Settings, files: int) -> Result:
+def analyze(migrations: list[Migration], settings: Settings, files: int, cache: Cache | None = None) -> Result:
     if settings.dialect is None:
         settings = dataclasses.replace(settings, dialect="postgresql")
     dialect = get_dialect(settings.dialect, settings.target_version)
@@ -85,11 +86,13 @@ def analyze(migrations: list[Migration], settings: Settings, files: int) -> Resu
     severities.update(dict(settings.severity))
     findings: list[Finding] = []
     statements = 0
+    translations = Translations(cache or Cache(None), dialect_name(dialect), Path.cwd())  # cwd: one entry per repository
     for index, migration in enumerate(migrations):
-        raw = judge(migration, index, schema, dialect, active, by_fact)
+        raw = judge(migration, index, schema, dialect, active, by_fact, translations)
         statements += len(migration.statements)
         if migration.report:
             findings += finish(raw, migration, settings, severities)
+    translations.save()
     findings.sort(key=Finding.sort_key)
     return Result(findings, files, len(migrations), statements, settings.dialect, dialect.version_text,
                   checked=[(m.source, m.name, m.path) for m in migrations if m.report])
@@ -107,10 +110,8 @@ def rules_for(fact: F.Fact, active: list[R.Rule], cache: dict[type, list[R.Rule]
 
 
 def judge(migration: Migration, index: int, schema: Schema, dialect, active: list[R.Rule],
-          cache: dict[type, list[R.Rule]]) -> list[Finding]:
+          cache: dict[type, list[R.Rule]], translations: Translations) -> list[Finding]:
     """Findings of one migration (before suppression), replaying it into `schema`."""
-    from migsafe.sql.translate import translate  # sqlglot: not needed when the cache answers
-
     out: list[Finding] = []
     if migration.error is not None:
         line = migration.error_line
@@ -124,7 +125,8 @@ def judge(migration: Migration, index: int, schema: Schema, dialect, active: lis
     for stmt in migration.statements:
         if not (stmt.in_transaction if stmt.in_transaction is not None else in_tx):
             schema.tx += 1  # outside a transaction block every statement is its own transaction
-        for fact in stmt.facts if stmt.facts is not None else translate(stmt.sql, dialect_name(dialect)):
+        facts = stmt.facts if stmt.facts is not None else translations.facts(stmt.sql)
+        for fact in facts:
             if isinstance(fact, F.ParseFailed):
                 out.append(finding(migration, "not-analyzed", f"Could not parse this statement: {fact.message}",
                                    parse_failure_span(migration, stmt, fact), stmt))
@@ -143,6 +145,8 @@ def judge(migration: Migration, index: int, schema: Schema, dialect, active: lis
             for rule in rules_for(fact, active, cache):
                 for hit in rule.check(fact, ctx):
                     out.append(finding(migration, rule.id, hit.message, stmt.span, stmt, hit))
+                    if out[-1].fix is not None:  # the mechanical rewrite, where there is a safe one
+                        out[-1].fix.edits = edits_for(rule.id, fact, ctx, migration.path, len(facts) == 1)
             schema.apply(fact, index)
     for line, reason in migration.unreadable:
         out.append(finding(migration, "not-analyzed", f"Could not read this operation without running the project:"
@@ -169,7 +173,9 @@ def dialect_name(dialect) -> str:
 
 def finding(migration: Migration, rule: str, message: str, span: Span, stmt: Statement | None = None,
             hit: R.Hit | None = None) -> Finding:
-    fix = render_fix(hit.plan) if hit is not None and hit.plan is not None else None
+    fix = None
+    if hit is not None and hit.plan is not None:  # written in the migration's own framework
+        fix = render_fix(hit.plan, migration.source, names_at(migration, span, hit.table, hit.column))
     return Finding(
         rule=rule, severity=Severity.ERROR, message=message, path=migration.path, span=span,
         source=migration.source, migration=migration.name, statement=stmt.sql if stmt else None,

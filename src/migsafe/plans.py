@@ -1,8 +1,8 @@
 """Safe alternatives as abstract steps, so each framework can write them in its own code.
 
 A rule returns a Plan: phases (expand, backfill, switch, contract, single), each a list of
-actions from the small vocabulary below. `fixes/sql.py` writes them as SQL today; Alembic and
-Django renderers read the same actions.
+actions from the small vocabulary below. `fixes/sql.py`, `fixes/alembic.py` and `fixes/django.py`
+write them as code of the finding's own framework; `undo()` says how each step rolls back.
 """
 
 from __future__ import annotations
@@ -101,15 +101,20 @@ class AddConstraintUsingIndex(Action):
     index: str
 
 
+DROP_REASON = "the app stopped using it in the previous deploy"
+
+
 @dataclass(frozen=True)
 class DropColumn(Action):
     table: str
     column: str
+    reason: str = DROP_REASON  # why the drop is safe here: written as its suppression comment
 
 
 @dataclass(frozen=True)
 class DropTable(Action):
     table: str
+    reason: str = DROP_REASON
 
 
 @dataclass(frozen=True)
@@ -141,10 +146,44 @@ class CodeChange(Action):
 
 
 @dataclass(frozen=True)
+class StopUsingColumn(Action):
+    """The code change before a drop: the app no longer maps the column (Django: the field leaves
+    the model and the migration state; SQLAlchemy: the Column leaves the model or is deferred)."""
+
+    table: str
+    column: str
+
+
+@dataclass(frozen=True)
+class StopUsingTable(Action):
+    table: str
+
+
+@dataclass(frozen=True)
 class Statement(Action):
     """The user's own statement, kept as written (e.g. the contract step of a drop)."""
 
     sql: str
+
+
+def undo(action: Action) -> Action | None:
+    """The step that takes `action` back (a rollback of its deploy); None: nothing to undo.
+    Drops cannot be undone by a migration: their undo says so."""
+    if isinstance(action, AddColumn):
+        return DropColumn(action.table, action.column, "rolls back the column this step added")
+    if isinstance(action, (AddCheckNotValid, AddForeignKeyNotValid, AddConstraintUsingIndex)):
+        return DropConstraint(action.table, action.name)
+    if isinstance(action, CreateIndexConcurrently):
+        return DropIndexConcurrently(action.name)
+    if isinstance(action, SetNotNull):
+        return Statement(f"ALTER TABLE {action.table} ALTER COLUMN {action.column} DROP NOT NULL")
+    if isinstance(action, SyncTrigger):
+        return DropSyncTrigger(action.table, action.old, action.new)
+    if isinstance(action, (StopUsingColumn, StopUsingTable, CodeChange)):
+        return CodeChange("redeploy the previous app version (the schema still has what it uses)")
+    if isinstance(action, (DropColumn, DropTable)):
+        return CodeChange("not reversible by a migration: the data is gone; restore from a backup")
+    return None  # SET, backfill, validate, a dropped helper constraint: nothing to take back
 
 
 @dataclass

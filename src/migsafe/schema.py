@@ -133,6 +133,14 @@ class Schema:
         t = self._ensure(table)
         return t.columns.setdefault(column, Column(column, None))
 
+    def _apply_KnownColumn(self, f: F.KnownColumn, migration: int) -> None:
+        """What the migration says the column is: replayed history, where it has one, wins."""
+        t, c = self._ensure(f.table), f.column
+        if c.name not in t.columns:
+            t.columns[c.name] = Column(c.name, c.type, c.nullable, c.default)
+        elif t.columns[c.name].type is None:
+            t.columns[c.name].type = c.type
+
     def _apply_AlterColumnType(self, f: F.AlterColumnType, migration: int) -> None:
         self._column(f.table, f.column).type = f.new_type
 

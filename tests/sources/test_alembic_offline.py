@@ -3,6 +3,7 @@ projects (benchmarks/corpus.py): read by rendering or statically, never lost, ne
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -181,8 +182,8 @@ def test_messages_carry_no_object_addresses():
 
 
 def test_unreadable_create_table_still_creates_the_table(tmp_path):
-    """A column type only the project knows makes the call unreadable, but the table is new: an
-    index on it in the same migration is no lock on a live table. Also through a helper that
+    """A server default only the project knows makes the call unreadable, but the table is new:
+    an index on it in the same migration is no lock on a live table. Also through a helper that
     passes `*columns` on."""
     versions = revisions(tmp_path, """
         from myapp.types import GUID  # not installed
@@ -192,9 +193,9 @@ def test_unreadable_create_table_still_creates_the_table(tmp_path):
 
         def upgrade():
             op.execute("SET lock_timeout = '1s'")
-            op.create_table("tokens", sa.Column("id", sa.Integer()), sa.Column("guid", GUID()))
+            op.create_table("tokens", sa.Column("id", sa.Integer()), sa.Column("guid", sa.Text(), server_default=GUID.sql))
             op.create_index("ix_tokens_id", "tokens", ["id"])
-            create_table("keys", sa.Column("id", sa.Integer()), sa.Column("guid", GUID()))
+            create_table("keys", sa.Column("id", sa.Integer()), sa.Column("guid", sa.Text(), server_default=GUID.sql))
             op.create_index("ix_keys_id", "keys", ["id"])
             op.create_index("ix_users_id", "users", ["id"])
     """)
@@ -397,3 +398,143 @@ def test_project_modules_two_levels_deep_and_next_to_env_py(tmp_path):
         "CREATE TABLE runs (\n    at TIMESTAMP WITHOUT TIME ZONE DEFAULT CURRENT_TIMESTAMP, \n    job_id INTEGER, \n"
         "    FOREIGN KEY(job_id) REFERENCES jobs (id)\n)",
         "ALTER TABLE users DROP COLUMN stale"]
+
+
+def test_known_side_of_a_conditional_and_unknown_existing_type(tmp_path):
+    """`[] if <known> else <project value>` is the side taken; an unknown `existing_type=` is left
+    out where the database does not need it (PostgreSQL), and unreadable where it does (MySQL)."""
+    versions = revisions(tmp_path, """
+        from myapp import OLD_ARGS, reflected_length  # not installed
+
+        def upgrade():
+            table_args = [] if sa.__version__ >= "1" else OLD_ARGS
+            with op.batch_alter_table("runs", table_args=table_args) as batch_op:
+                batch_op.drop_column("stale")
+            op.alter_column("users", "name", nullable=False, existing_type=sa.String(reflected_length()))
+    """)
+    [mig] = loaded(versions)
+    assert (mig.how, mig.unreadable) == ("static", [])
+    assert [s.sql for s in mig.statements if "ALTER" in s.sql] == [
+        "ALTER TABLE runs DROP COLUMN stale", "ALTER TABLE users ALTER COLUMN name SET NOT NULL"]
+    [mysql] = loaded(versions, dialect="mysql")
+    assert [line for line, _ in mysql.unreadable] == [14]
+
+
+def test_existing_type_is_the_old_type_when_history_does_not_know_the_column(tmp_path):
+    """`existing_type=` is what the column is before the change: a widening of a VARCHAR is
+    binary compatible, INTEGER to BIGINT rewrites. A column the history made wins over it."""
+    versions = revisions(tmp_path, """
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            op.alter_column("users", "name", type_=sa.String(50), existing_type=sa.String(20),
+                            existing_nullable=False)
+            op.alter_column("users", "id", type_=sa.BigInteger(), existing_type=sa.Integer())
+            op.create_table("tags", sa.Column("label", sa.Integer()))
+    """, """
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            op.alter_column("tags", "label", type_=sa.String(50), existing_type=sa.String(20))
+    """)
+    result = check(versions, tmp_path)
+    assert [(Path(f.path).name, f.rule, f.span.line) for f in result.findings] == [
+        ("r001_x.py", "change-column-type", 12), ("r002_x.py", "change-column-type", 10)]
+    assert "users.id to BIGINT rewrites the table" in result.findings[0].message
+    assert "tags.label to VARCHAR(50) rewrites the table" in result.findings[1].message  # INTEGER, as created
+
+
+@pytest.mark.parametrize("execute", [True, False])
+def test_unknown_column_type_in_a_new_table(tmp_path, execute):
+    """A type only the project knows changes nothing a CREATE TABLE locks: the table is read
+    (the type written as unknown, and a later change of it judged as one that may rewrite), while
+    adding such a column stays not-analyzed. A Python-side default never reaches the DDL."""
+    versions = revisions(tmp_path, """
+        from myapp.models import StringID, ID_LEN, Status  # not installed
+
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            op.create_table(
+                "deadline",
+                sa.Column("id", sa.Integer(), primary_key=True),
+                sa.Column("dag_id", StringID(length=ID_LEN), sa.ForeignKey("dag.id"), nullable=True),
+                sa.Column("state", sa.String(20), default=Status.to_string(Status.READY)),
+            )
+            op.add_column("dag", sa.Column("owner", StringID(length=ID_LEN), nullable=True))
+    """, """
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            op.alter_column("deadline", "dag_id", type_=sa.String(300))
+    """)
+    first, second = loaded(versions, execute=execute)
+    assert first.how == "static" and [line for line, _ in first.unreadable] == [18]
+    create = next(s.sql for s in first.statements if s.sql.startswith("CREATE TABLE"))
+    assert re.search(r"dag_id unknown_stringid_[0-9a-f]{8},", create) and "state VARCHAR(20)," in create
+    assert "FOREIGN KEY(dag_id) REFERENCES dag (id)" in create
+    result = check(versions, tmp_path, no_exec=not execute)
+    assert [(Path(f.path).name, f.rule, f.span.line) for f in result.findings] == [
+        ("r001_x.py", "not-analyzed", 18), ("r002_x.py", "change-column-type", 10)]
+    assert "current type is not known" in result.findings[1].message
+
+
+def test_what_env_py_imports_is_imported_before_rendering(tmp_path):
+    """env.py imports the models that register the tables a revision looks up; those imports
+    are made (env.py itself never runs), and one that fails is passed over."""
+    (tmp_path / "envapp").mkdir()
+    (tmp_path / "envapp/__init__.py").write_text("")
+    (tmp_path / "envapp/db.py").write_text("import sqlalchemy as sa\nmetadata = sa.MetaData()\n")
+    (tmp_path / "envapp/models.py").write_text(
+        "import sqlalchemy as sa\nfrom envapp.db import metadata\n"
+        "users = sa.Table('users', metadata, sa.Column('legacy', sa.Integer()))\n")
+    (tmp_path / "env.py").write_text(textwrap.dedent("""
+        from envapp import models
+        import envapp_plugins  # not installed
+        raise SystemExit("env.py must not run")
+    """))
+    versions = revisions(tmp_path, """
+        from envapp.db import metadata
+
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            users = metadata.tables["users"]
+            op.drop_column(users.name, users.c.legacy.name)
+    """)
+    [mig] = loaded(versions)
+    assert (mig.how, mig.error, mig.unreadable) == ("rendered", None, [])
+    assert found(check(versions, tmp_path)) == [("r001_x.py", "drop-column", 13)]
+
+
+def test_unknown_column_type_in_a_batch_is_that_call_only(tmp_path):
+    """Outside a new table an unknown type stays unreadable: in a batch, on the batch_op call's
+    own line, and the rest of the block is still read."""
+    versions = revisions(tmp_path, """
+        from myapp.models import StringID, ID_LEN  # not installed
+
+        def upgrade():
+            with op.batch_alter_table("dag") as batch_op:
+                batch_op.add_column(sa.Column("owner", StringID(length=ID_LEN), nullable=True))
+                batch_op.drop_column("legacy")
+    """)
+    [mig] = loaded(versions)
+    assert [line for line, _ in mig.unreadable] == [12]
+    assert "ALTER TABLE dag DROP COLUMN legacy" in [s.sql for s in mig.statements]
+
+
+def test_deep_recursion_in_data_code_is_not_unreadable(tmp_path):
+    """A helper recursing deeper than the reader follows, over data only (a JSON layout), writes
+    no SQL; one that reaches op at that depth is still reported."""
+    versions = revisions(tmp_path, """
+        def add_parent_ids(node, layout):
+            for child in node.get("children") or []:
+                add_parent_ids(layout[child], layout)
+
+        def drop_all(tables):
+            if tables:
+                op.drop_table(tables[0])
+                drop_all(tables[1:])
+
+        def upgrade():
+            add_parent_ids({"children": ["a"]}, {"a": {"children": ["a"]}})
+            drop_all(["t%d" % i for i in range(20)])
+    """)
+    [mig] = loaded(versions)
+    assert mig.how == "static" and [line for line, _ in mig.unreadable] == [15]
+    assert "drop_all() nests too deep" in mig.unreadable[0][1]

@@ -243,7 +243,8 @@ def test_cycle_is_an_error(tmp_path):
         check(tmp_path, tmp_path)
 
 
-def test_missing_third_party_module_is_not_analyzed_and_the_rest_judged(tmp_path):
+def test_missing_third_party_module_gets_a_stand_in_and_the_rest_is_judged(tmp_path):
+    # more cases in test_django_projects.py
     app = shop(tmp_path)
     path = migration(app, "0002_custom", 'migrations.AddField("product", "tags", tagfield.TagField()),',
                      deps='[("catalog", "0001_initial")]')
@@ -251,9 +252,8 @@ def test_missing_third_party_module_is_not_analyzed_and_the_rest_judged(tmp_path
     migration(app, "0003_drop", 'migrations.RemoveField("product", "name"),', deps='[("catalog", "0002_custom")]')
     result = check(tmp_path, tmp_path)
     assert found(result, "missing-lock-timeout") == [
-        ("catalog.0002_custom", "not-analyzed", 1), ("catalog.0003_drop", "drop-column", 8)]
-    message = next(f.message for f in result.findings if f.rule == "not-analyzed")
-    assert "tagfield_not_installed" in message and "not installed" in message
+        ("catalog.0002_custom", "not-null-without-default", line_of(path, "AddField")),
+        ("catalog.0003_drop", "drop-column", 8)]
 
 
 @pytest.mark.parametrize("code, reason", [
@@ -283,10 +283,12 @@ def test_django_missing_is_not_analyzed_with_the_reason(tmp_path, monkeypatch):
     assert "Django is not installed" in result.findings[0].message and "pip install" in result.findings[0].message
 
 
-def test_no_exec_reads_nothing_and_says_so(tmp_path):
-    shop(tmp_path)
+def test_no_exec_reads_statically(tmp_path):
+    # more cases in test_django_projects.py
+    app = shop(tmp_path)
+    path = migration(app, "0002_drop", 'migrations.RemoveField("product", "name"),', deps='[("catalog", "0001_initial")]')
     result = check(tmp_path, tmp_path, no_exec=True)
-    assert [(f.rule, "not read: --no-exec" in f.message) for f in result.findings] == [("not-analyzed", True)]
+    assert found(result, "missing-lock-timeout") == [("catalog.0002_drop", "drop-column", line_of(path, "RemoveField"))]
 
 
 @pytest.mark.parametrize("dialect, drop", [

@@ -1,1 +1,58 @@
-"""Renderers: a Plan written as code for one framework."""
+"""Renderers: a Plan written as code of the finding's own framework.
+
+`sql.py`, `alembic.py` and `django.py` each turn one phase's actions into code (`phase_code`)
+and its rollback (`rollback_code`); `render_fix` picks the renderer by the migration's source.
+`edits.py` computes the mechanical rewrites (`fix.edits`) that `migsafe fix` applies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from migsafe import plans as P
+from migsafe.model import Fix, FixStep
+
+LANGUAGES = {"sql": "sql", "alembic": "python", "django": "python"}
+
+
+@dataclass(frozen=True)
+class Names:
+    """What the finding's own migration says about its subject, where the framework names it
+    differently from the database (Django: the model and field of the operation at the finding)."""
+
+    app_label: str | None = None
+    model_name: str | None = None
+    field_name: str | None = None
+    field: str | None = None  # the field's source text, e.g. models.IntegerField(default=0)
+    table: str | None = None  # the table and column these names stand for
+    column: str | None = None
+    operation: str | None = None  # the operation's class name, e.g. "AddIndex"
+    index: str | None = None  # AddIndex/RemoveIndex: the index's source text
+
+
+def renderer(source: str):
+    from migsafe.fixes import alembic, django, sql
+
+    return {"sql": sql, "alembic": alembic, "django": django}.get(source, sql)
+
+
+def render_fix(plan: P.Plan, source: str = "sql", names: Names | None = None) -> Fix:
+    module = renderer(source)
+    steps = []
+    for phase in plan.phases:
+        code = module.phase_code(phase.actions, names or Names())
+        back = [u for u in map(P.undo, reversed(phase.actions)) if u is not None]
+        rollback = module.rollback_code(back, names or Names()) if back else ""
+        steps.append(FixStep(phase.phase, phase.title, LANGUAGES.get(source, "sql"),
+                             code + ("\n\n" + rollback if rollback else "")))
+    return Fix(plan.summary, steps)
+
+
+def names_at(migration, span, table: str | None, column: str | None) -> Names | None:
+    """The framework's names for the finding's subject, read from its own migration (Django: the
+    operation at the finding's line). None where the source names things as the database does."""
+    if migration.source != "django" or not migration.text:
+        return None
+    from migsafe.fixes.django import operation_names
+
+    return operation_names(migration.text, span.line, migration.name.partition(".")[0], table, column)

@@ -5,15 +5,20 @@ from __future__ import annotations
 from functools import singledispatch
 
 from migsafe import plans as P
-from migsafe.model import Fix, FixStep
+
+LANGUAGE = "sql"
 
 
-def render_fix(plan: P.Plan) -> Fix:
-    steps = []
-    for phase in plan.phases:
-        code = "\n".join(line for action in phase.actions for line in [sql(action)] if line)
-        steps.append(FixStep(phase.phase, phase.title, "sql", code))
-    return Fix(plan.summary, steps)
+def phase_code(actions: list[P.Action], names=None) -> str:
+    return "\n".join(line for action in actions for line in [sql(action)] if line)
+
+
+def rollback_code(actions: list[P.Action], names=None) -> str:
+    """Commented out: the step's way back, to run only when this deploy is rolled back."""
+    notes = [f"-- rollback: {a.text}" for a in actions if isinstance(a, P.CodeChange)]
+    lines = phase_code([a for a in actions if not isinstance(a, P.CodeChange)]).splitlines()
+    undo = ["-- rollback of this step:"] + [ln if ln.startswith("--") else "-- " + ln for ln in lines]
+    return "\n".join(notes + (undo if lines else []))
 
 
 def q(name: str) -> str:
@@ -108,12 +113,27 @@ def _(a: P.AddConstraintUsingIndex) -> str:
 
 @sql.register
 def _(a: P.DropColumn) -> str:
-    return f"ALTER TABLE {q(a.table)} DROP COLUMN {q(a.column)};"
+    # A drop in a plan comes after the deploy that stopped using its subject: it says so, as the
+    # suppression reviewers read in the diff.
+    return (f"-- migsafe: ignore[drop-column] {a.reason}\n"
+            f"ALTER TABLE {q(a.table)} DROP COLUMN {q(a.column)};")
 
 
 @sql.register
 def _(a: P.DropTable) -> str:
-    return f"DROP TABLE {q(a.table)};"
+    return f"-- migsafe: ignore[drop-table] {a.reason}\nDROP TABLE {q(a.table)};"
+
+
+def stop_using(a: P.StopUsingColumn | P.StopUsingTable) -> str:
+    if isinstance(a, P.StopUsingTable):
+        return f"remove the {a.table} model and every query on it"
+    return f"remove {a.column} from the {a.table} model and from every query"
+
+
+@sql.register(P.StopUsingColumn)
+@sql.register(P.StopUsingTable)
+def _(a) -> str:
+    return sql(P.CodeChange(stop_using(a)))
 
 
 def _sync_name(a) -> str:
@@ -157,3 +177,14 @@ def _(a: P.CodeChange) -> str:
 @sql.register
 def _(a: P.Statement) -> str:
     return a.sql if a.sql.rstrip().endswith(";") else a.sql + ";"
+
+
+def pieces(action: P.Action) -> tuple[list[str], list[str]]:
+    """An action's SQL as (comment lines without `--`, statements without `;`), for renderers
+    that run SQL from code (op.execute, RunSQL) and write the comments as Python comments."""
+    from migsafe.sql.split import split_sql
+
+    text = sql(action)
+    comments = [ln[2:].strip() for ln in text.splitlines() if ln.startswith("--")]
+    body = "\n".join(ln for ln in text.splitlines() if not ln.startswith("--"))
+    return comments, [s.sql for s in split_sql(body)] if body.strip() else []

@@ -17,7 +17,7 @@ class DropColumn(Rule):
             fact.table, fact.column, ctx.dialect.lock(fact),
             P.Plan("Stop using the column in the app first; drop it in a later deploy.", [
                 P.Phase("expand", "Deploy app code that no longer reads or writes the column", [
-                    P.CodeChange(f"remove {fact.column} from the {fact.table} model and from every query")]),
+                    P.StopUsingColumn(fact.table, fact.column)]),
                 P.Phase("contract", "Drop the column in a later migration", [
                     ctx.dialect.set_lock_timeout(), P.DropColumn(fact.table, fact.column)]),
             ]))

@@ -17,7 +17,7 @@ class DropTable(Rule):
             fact.table, None, ctx.dialect.lock(fact),
             P.Plan("Stop using the table in the app first; drop it in a later deploy.", [
                 P.Phase("expand", "Deploy app code that no longer uses the table", [
-                    P.CodeChange(f"remove the {fact.table} model and every query on it")]),
+                    P.StopUsingTable(fact.table)]),
                 P.Phase("contract", "Drop the table in a later migration (after a backup if the data matters)", [
                     ctx.dialect.set_lock_timeout(), P.DropTable(fact.table)]),
             ]))

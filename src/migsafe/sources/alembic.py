@@ -95,6 +95,14 @@ class _LinedBatch(list):
         self.spans: list[Span | None] = []
 
     def append(self, item) -> None:
+        # A type only the project knows (alembic_static.unknown_column_type) is refused by the
+        # batch_op call itself, not when the block ends, so the rest of the block is still read.
+        _, args, kwargs = item
+        for value in [*args, *kwargs.values()]:
+            if reason := getattr(getattr(value, "type", value), "unknown_reason", None):
+                from migsafe.sources.alembic_static import Unreadable
+
+                raise Unreadable(reason)
         self.spans.append(self.tracer.caller_span())
         super().append(item)
 
@@ -327,6 +335,68 @@ def _batches_traced(tracer: Tracer, statements: list[Statement]):
         BatchOperationsImpl.__init__, BatchOperationsImpl.flush = original_init, original_flush
 
 
+def _stating_existing(alter_column, sa_dialect, dialect: str, statements: list[Statement]):
+    """`op.alter_column(..., existing_type=...)` (also `existing_nullable=`, `existing_server_default=`)
+    states what the column is before the change. The history may not know it (made before the
+    first revision, or by a step that could not be read), so the first statement the call writes
+    carries the column as stated (a KnownColumn fact, which replay takes only where history knows
+    nothing better) before its own facts: a type change is judged from the old type named."""
+    from migsafe.sources.alembic_static import _Placeholder
+    from migsafe.sql.translate import translate
+
+    def alter(table_name, column_name, *, schema=None, existing_type=None, existing_nullable=None,
+              existing_server_default=None, **kw):
+        before = len(statements)
+        alter_column(table_name, column_name, schema=schema, existing_type=existing_type,
+                     existing_nullable=existing_nullable, existing_server_default=existing_server_default, **kw)
+        if existing_type is None or len(statements) == before or isinstance(table_name, _Placeholder) \
+                or isinstance(column_name, _Placeholder):
+            return
+        known = _known_column(sa_dialect, dialect, table_name, column_name, schema, existing_type,
+                              existing_nullable, existing_server_default)
+        if known is not None:
+            first = statements[before]
+            first.facts = [known, *(first.facts if first.facts is not None else translate(first.sql, dialect))]
+
+    return alter
+
+
+def _known_column(sa_dialect, dialect: str, table_name: str, column_name: str, schema, existing_type,
+                  existing_nullable, existing_server_default):
+    """The stated column as facts, through the same translation as the SQL it is compared with:
+    its definition rendered by SQLAlchemy for the dialect; None if that cannot be had."""
+    from sqlalchemy import Column, MetaData, Table
+    from sqlalchemy.schema import CreateColumn
+
+    from migsafe.sql import facts as F
+    from migsafe.sql.translate import translate
+
+    try:
+        column = Column(column_name, existing_type, nullable=existing_nullable is not False,
+                        server_default=existing_server_default or None)  # Alembic: False is "not given"
+        table = Table(table_name, MetaData(), column, schema=schema)
+        sql = (f"CREATE TABLE {sa_dialect.identifier_preparer.format_table(table)}"
+               f" ({CreateColumn(column).compile(dialect=sa_dialect)})")
+    except Exception:  # noqa: BLE001 - a type or default this dialect cannot write: nothing stated
+        return None
+    facts = translate(sql, dialect)
+    if len(facts) != 1 or not isinstance(facts[0], F.CreateTable) or len(facts[0].columns) != 1 \
+            or facts[0].columns[0].type is None:
+        return None
+    return F.KnownColumn("existing column", facts[0].table, facts[0].columns[0])
+
+
+def _creating(create_table):
+    """A new table's DDL may hold a column type only the project knows (alembic_static.unknown_column_type)."""
+    from migsafe.sources.alembic_static import creating_table
+
+    def create(*args, **kwargs):
+        with creating_table():
+            return create_table(*args, **kwargs)
+
+    return create
+
+
 def import_roots(path: Path, project_root: Path) -> list[Path]:
     """Where the project's modules import from: the folder above the revision's package (a
     versions folder inside `app/db/migrations/` imports `app...`), the revision's folder, the
@@ -398,6 +468,40 @@ def _session(env, tracer: Tracer, statements: list[Statement], roots: list[Path]
         yield op
 
 
+_ENV_IMPORTS_DONE: set[Path] = set()  # env.py files whose imports this (worker) process has made
+
+
+def _import_what_env_imports(path: Path) -> None:
+    """The modules the project's env.py imports (its models, which register tables and mapped
+    classes revisions rely on), imported once per process as `alembic upgrade` would before any
+    revision: env.py is read with ast, never run. A module that fails to import is passed over
+    (the revision then fails or not on its own, and is read statically if need be)."""
+    import ast
+
+    env_py = path.parent.parent / "env.py"
+    if env_py in _ENV_IMPORTS_DONE or not env_py.is_file():
+        return
+    _ENV_IMPORTS_DONE.add(env_py)
+    try:
+        tree = ast.parse(env_py.read_text(encoding="utf-8-sig", errors="replace"))
+    except (SyntaxError, ValueError, OSError):
+        return
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            # `from app import models` may name a submodule
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names if alias.name != "*"]
+        else:
+            continue
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except BaseException as err:  # noqa: BLE001 - the project's import may raise anything
+                if isinstance(err, (KeyboardInterrupt, RenderTimeout)):
+                    raise
+
+
 def _render(path: Path, text: str, dialect: str, project_root: Path, static: bool) -> Rendered:
     """Statements in order, BEGIN/COMMIT included as Alembic emits them."""
     tracer = Tracer(path, text)
@@ -410,6 +514,8 @@ def _render(path: Path, text: str, dialect: str, project_root: Path, static: boo
         statements.extend(_statements(sql, span, dialect))
 
     ctx.impl.static_output = static_output
+    ctx.impl.alter_column = _stating_existing(ctx.impl.alter_column, ctx.dialect, dialect, statements)
+    ctx.impl.create_table = _creating(ctx.impl.create_table)
     _register_offline_inspection()
     ctx.impl.connection = OfflineBind(ctx)  # what op.get_bind() returns
     # Named by a digest, not hash(): a name may show in a message, which must not vary by run.
@@ -418,6 +524,7 @@ def _render(path: Path, text: str, dialect: str, project_root: Path, static: boo
         return _read_statically(path, text, env, tracer, statements, project_root)
     try:
         with _session(env, tracer, statements, import_roots(path, project_root)):
+            _import_what_env_imports(path)
             spec = importlib.util.spec_from_file_location(module_name, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module

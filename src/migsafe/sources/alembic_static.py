@@ -15,6 +15,9 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import contextvars
+import copy
+import hashlib
 import importlib
 import re
 from dataclasses import dataclass, field
@@ -237,29 +240,39 @@ class StaticReader:
         extra: dict = {}
 
         def stand_in(arg: ast.expr, param: str | None) -> ast.expr:
-            try:
-                self._eval(arg, scope)
+            if self._readable(arg, scope):
                 return arg
-            except Unreadable:
-                if param not in names:
-                    raise
-                name = f"migsafe_placeholder_{len(extra)}"
-                extra[name] = _Placeholder(f"<{ast.unparse(arg)[:60]}>")
-                return ast.copy_location(ast.Name(name, ast.Load()), arg)
+            if param not in names:
+                raise Unreadable(f"{param or 'an argument'} is only known when the project runs")
+            name = f"migsafe_placeholder_{len(extra)}"
+            extra[name] = _Placeholder(f"<{ast.unparse(arg)[:60]}>")
+            return ast.copy_location(ast.Name(name, ast.Load()), arg)
 
         if any(isinstance(a, ast.Starred) for a in call.args):
             raise Unreadable("arguments unpacked from a value only the running project knows")
         args = [stand_in(a, positional[i] if i < len(positional) else None) for i, a in enumerate(call.args)]
-        keywords = [ast.keyword(k.arg, stand_in(k.value, k.arg)) if k.arg else k for k in call.keywords]
-        if not extra:
+        # `existing_type=` and the like describe the column as it stands, for Alembic's use where
+        # the database needs it restated (MySQL): unknown, they are left out, and Alembic says
+        # when it cannot do without them.
+        keywords = [ast.keyword(k.arg, stand_in(k.value, k.arg)) if k.arg else k for k in call.keywords
+                    if not (k.arg and k.arg.startswith("existing_") and not self._readable(k.value, scope))]
+        if not extra and len(keywords) == len(call.keywords):
             raise Unreadable("no argument to stand in for")
         new = ast.fix_missing_locations(ast.copy_location(ast.Call(call.func, args, keywords), call))
         return self._eval(new, {**scope, **extra})
 
+    def _readable(self, node: ast.expr, scope: dict) -> bool:
+        try:
+            self._eval(node, scope)
+            return True
+        except Unreadable:
+            return False
+
     def _helper(self, func: _ProjectFunction, call: ast.Call, scope: dict, depth: int) -> None:
         """Follow a call into a function of the revision file or of the project's own modules."""
         if depth >= MAX_DEPTH:
-            self._unreadable(call, f"{func.node.name}() nests too deep")
+            if _may_issue_sql(func, call, scope):
+                self._unreadable(call, f"{func.node.name}() nests too deep")
             return
         args: list = []
         for a in call.args:
@@ -381,8 +394,70 @@ class StaticReader:
 
     def _eval(self, node: ast.expr, scope: dict):
         """Evaluate only what needs no project code; otherwise raise Unreadable."""
+        try:
+            return self._eval_exactly(node, scope)
+        except Unreadable as err:
+            stood_in = self._unknown_column_types(node, scope)
+            if stood_in is None:
+                raise
+            try:
+                return self._eval_exactly(*stood_in)
+            except Unreadable:
+                raise err from None
+
+    def _unknown_column_types(self, node: ast.expr, scope: dict) -> tuple[ast.expr, dict] | None:
+        """Parts of a `sa.Column(...)` only the running project knows, where that does not change
+        what the DDL does: a type T (`StringID(length=ID_LEN)`) stands in as an
+        unknown_column_type, which only a table being created accepts (see there); a Python-side
+        `default=`/`onupdate=` (never in DDL; a value op.bulk_insert may write) as `<the expression>`.
+        None when there is no such column in `node`."""
+        from sqlalchemy import Column
+        from sqlalchemy.schema import SchemaItem
+
+        reader, extra = self, {}
+
+        def unknown(expr: ast.expr, stand_in) -> ast.expr | None:
+            """`expr` itself if readable, else a name bound to stand_in(the reason)."""
+            try:
+                reader._eval(expr, {**scope, **extra})
+                return None
+            except Unreadable as err:
+                name = f"migsafe_stand_in_{len(extra)}"
+                extra[name] = stand_in(str(err))
+                return ast.copy_location(ast.Name(name, ast.Load()), expr)
+
+        class StandIn(ast.NodeTransformer):
+            def visit_Call(self, call: ast.Call):
+                self.generic_visit(call)
+                try:
+                    callee = reader._eval_exactly(call.func, scope)
+                except Unreadable:
+                    return call
+                if not (isinstance(callee, type) and issubclass(callee, Column)):
+                    return call
+                for k in call.keywords:
+                    if k.arg in ("default", "onupdate"):
+                        k.value = unknown(k.value, lambda _, e=k.value: _Placeholder(f"<{ast.unparse(e)[:60]}>")) or k.value
+                named = bool(call.args) and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str)
+                slot = [k for k in call.keywords if k.arg == "type_"] or call.args[int(named):int(named) + 1]
+                expr = (slot[0].value if isinstance(slot[0], ast.keyword) else slot[0]) if slot else None
+                if expr is None or (isinstance(expr, ast.Call) and reader._readable(expr.func, scope) and isinstance(
+                        f := reader._eval(expr.func, scope), type) and issubclass(f, SchemaItem)):
+                    return call  # no type given, or a ForeignKey or the like in its place
+                stand_in = unknown(expr, lambda reason: unknown_column_type(ast.unparse(expr), reason))
+                if stand_in is not None and isinstance(slot[0], ast.keyword):
+                    slot[0].value = stand_in
+                elif stand_in is not None:
+                    call.args[int(named)] = stand_in
+                return call
+
+        new = ast.fix_missing_locations(StandIn().visit(copy.deepcopy(node)))
+        return (new, {**scope, **extra}) if extra else None
+
+    def _eval_exactly(self, node: ast.expr, scope: dict):
+        node = self._known_branches(node, scope)
         for sub in _walk_outside_lambdas(node):
-            if isinstance(sub, ast.Attribute) and sub.attr.startswith("_") and sub.attr not in ("__tablename__",):
+            if isinstance(sub, ast.Attribute) and sub.attr.startswith("_") and sub.attr not in ("__tablename__", "__version__"):
                 raise Unreadable(f"private attribute {sub.attr}")
             if isinstance(sub, ast.Name) and sub.id not in scope and sub.id not in SAFE_BUILTINS:
                 raise Unreadable(f"{sub.id} is defined outside what migsafe can read without running the project")
@@ -401,6 +476,22 @@ class StaticReader:
             raise Unreadable("expression nests too deep")
         except Exception as err:  # noqa: BLE001 - the library refused these values
             raise Unreadable(_message(err))
+
+    def _known_branches(self, node: ast.expr, scope: dict) -> ast.expr:
+        """`a if known_test else b` is the side taken: the other may name what only the project
+        knows (`[] if alembic >= 1.7 else old_args`), and Python never evaluates it."""
+        if not any(isinstance(sub, ast.IfExp) for sub in ast.walk(node)):
+            return node
+        reader = self
+
+        class Taken(ast.NodeTransformer):
+            def visit_IfExp(self, sub: ast.IfExp):
+                try:
+                    return self.visit(sub.body if reader._eval(sub.test, scope) else sub.orelse)
+                except Unreadable:
+                    return self.generic_visit(sub)
+
+        return ast.fix_missing_locations(Taken().visit(copy.deepcopy(node)))
 
     def _import(self, node: ast.Import | ast.ImportFrom, namespace: dict, depth: int = 1) -> None:
         """Bind what an import names. A project module is read (at `depth`: the revision's own
@@ -710,6 +801,39 @@ def _custom_type(name: str) -> type:
                                            "literal_processor": literal_processor})
 
 
+_CREATING_TABLE = contextvars.ContextVar("creating_table", default=False)
+
+
+@contextlib.contextmanager
+def creating_table():
+    """While a new table's DDL is written: an UnknownColumnType may be written in it."""
+    token = _CREATING_TABLE.set(True)
+    try:
+        yield
+    finally:
+        _CREATING_TABLE.reset(token)
+
+
+def unknown_column_type(expression: str, reason: str):
+    """A column type only the running project knows. In a table being created it changes
+    nothing the statement locks or rewrites, so it is written as `unknown_<name>_<digest of the
+    expression>`, a type rules take as unknown (change_column_type.py, as Django's stand-in
+    fields); two different expressions never read as the same type. Anywhere else (add_column,
+    alter_column) the type decides what the statement does: it stays unreadable there."""
+    from sqlalchemy.types import UserDefinedType
+
+    word = re.sub(r"\W+", "_", re.sub(r"\(.*", "", expression, flags=re.S).rpartition(".")[2]).strip("_").lower()
+    spelled = f"unknown_{word or 'type'}_{hashlib.sha1(expression.encode()).hexdigest()[:8]}"
+
+    def get_col_spec(self, **kw):
+        if not _CREATING_TABLE.get():
+            raise Unreadable(reason)
+        return spelled
+
+    return type("UnknownColumnType", (UserDefinedType,), {"cache_ok": True, "get_col_spec": get_col_spec,
+                                                          "unknown_reason": reason})()
+
+
 class _PackageStub:
     """`import app.types` then `app.types.UUID()`: modules resolved when used."""
 
@@ -812,6 +936,31 @@ def _mentions_op(node: ast.AST, scope: dict) -> bool:
 
 
 _NOT_OPS = ("get_bind", "get_context")
+
+
+def _may_issue_sql(func: _ProjectFunction, call: ast.Call, scope: dict) -> bool:
+    """Could this call, or what it calls, write SQL? Not if Alembic's op is neither passed to it
+    nor named in its source, and that source (with the functions of its module it calls) calls
+    nothing that sends SQL or an Alembic operation: a recursive walk over JSON (a dashboard
+    layout) is data code however deep it goes."""
+    from alembic.operations import Operations
+
+    sending = {name for name in dir(Operations) if not name.startswith("_")} | {
+        "execute", "exec_driver_sql", "executescript", "connection", "create_all", "drop_all", "create", "drop"}
+    if _mentions_op(call, scope):
+        return True
+    todo, seen = [func], set()
+    while todo:
+        f = todo.pop()
+        if id(f) in seen:
+            continue
+        seen.add(id(f))
+        for sub in ast.walk(f.node):
+            if isinstance(sub, ast.Name) and sub.id == "op" or isinstance(sub, ast.Attribute) and sub.attr in sending:
+                return True
+            if isinstance(sub, ast.Name) and isinstance(f.module.get(sub.id), _ProjectFunction):
+                todo.append(f.module[sub.id])
+    return False
 
 
 def _is_batch(value, op) -> bool:

@@ -14,6 +14,9 @@ machinery and time limit as Alembic revisions) by Django's own code:
   live driver connection), stand-in driver modules let the backends import without psycopg or
   MySQLdb, and the constraint names Django would read from the database are served from the
   replayed state (Django names them deterministically).
+- Packages the project imports but that are not installed get stand-ins (_MissingPackages); a
+  migration that still cannot be imported, and every migration under --no-exec, is read
+  statically (django_static.py). An app whose models or ready() fail stays installed.
 - Every statement points at the operation that produced it: the call's place is recorded when
   the operation object is created, so nested `SeparateDatabaseAndState` operations keep their
   own line; deferred SQL (foreign keys, indexes) keeps the line of the operation that queued it.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import json
 import os
 import sys
@@ -36,8 +40,6 @@ from migsafe.sources.worker import DEFAULT_TIMEOUT, RenderTimeout
 
 NOT_INSTALLED = ("Django is not installed where migsafe runs: install it (pip install 'django>=4.2') in "
                  "migsafe's environment to check Django migrations")
-NO_EXEC = ("not read: --no-exec (reading Django migrations without running them is not built yet; "
-           "run without --no-exec to check them)")
 ENGINES = {"postgresql": "django.db.backends.postgresql", "mysql": "django.db.backends.mysql",
            "sqlite": "django.db.backends.sqlite3"}
 _ROLLBACK = "there is no way back if the deploy must be rolled back."
@@ -54,6 +56,7 @@ class DjangoStep:
     apps: tuple[str, ...]  # app modules, for INSTALLED_APPS
     roots: tuple[str, ...]  # folders the app modules import from
     target_version: str | None
+    execute: bool = True  # False (--no-exec): read statically (django_static.py), no project code
 
 
 @dataclass
@@ -95,11 +98,9 @@ def load_django_migrations(migration_dirs: list[Path], cwd: Path, dialect: str, 
                 mig.error, mig.error_line = node.error, node.error_line
             elif node.key in plan.missing:
                 mig.error = plan.missing[node.key]
-            elif not execute:
-                mig.error = NO_EXEC
             else:
-                step = DjangoStep(node.app.label, node.name, module, tuple(done), apps, roots, target_version)
-                rendered = renderer.render(node.path, mig.text, node.app.import_root, True, django=step)
+                step = DjangoStep(node.app.label, node.name, module, tuple(done), apps, roots, target_version, execute)
+                rendered = renderer.render(node.path, mig.text, node.app.import_root, execute, django=step)
                 mig.statements, mig.how = rendered.statements, rendered.how
                 mig.irreversible = getattr(rendered, "irreversible", None)
                 if rendered.error is None:
@@ -146,6 +147,7 @@ class _Project:
     setup_error: str | None = None
     state = None
     applied: list[tuple[str, str, str]] | None = None
+    missing: _MissingPackages | None = None
 
 
 _project = _Project()
@@ -160,11 +162,16 @@ def render_step(path: Path, text: str, dialect: str, step: DjangoStep) -> Django
     sys.path[:0] = [r for r in step.roots if r not in sys.path]
     try:
         _configure(step)
+        _project.missing.used = []
+        if step.execute and _project.missing not in sys.meta_path:  # the worker puts back the import hooks
+            sys.meta_path.append(_project.missing)
         if _project.applied != list(step.history):
-            _rebuild(step.history)
-        module = _import_migration(step.module, path, text)
-        migration = module.Migration(step.name, step.app)
+            _rebuild(step)
+            _project.missing.used = []
+        with _tracing(path, text):
+            migration, how = _load(step, step.app, step.name, step.module, path, text)
         rendered = _render(migration, path, text, dialect, step.target_version)
+        rendered.how = how
     except BaseException as err:  # noqa: BLE001 - project code may raise anything, even SystemExit
         if isinstance(err, (KeyboardInterrupt, RenderTimeout)):
             _project.applied = None  # the state may be half-way through this migration
@@ -173,9 +180,13 @@ def render_step(path: Path, text: str, dialect: str, step: DjangoStep) -> Django
         message = f"the migration called sys.exit({err.code!r})" if isinstance(err, SystemExit) else _describe(err)
         if isinstance(err, ImportError) and getattr(err, "name", None):
             message = f"it imports {err.name}, which is not installed where migsafe runs ({message})"
+        used = _project.missing.used if _project.missing is not None else []
+        if used:
+            message += (f"; stand-ins were used for what is not installed where migsafe runs:"
+                        f" {', '.join(dict.fromkeys(used))}")
         if _project.setup_error:
             message += f"; the project's apps could not be loaded either: {_project.setup_error}"
-        return DjangoRendered([], message, _error_line(err, str(path)))
+        return DjangoRendered([], message, getattr(err, "line", None) or _error_line(err, str(path)))
     _project.applied = [*step.history, (step.app, step.name, step.module)]
     return rendered
 
@@ -188,7 +199,10 @@ def _configure(step: DjangoStep) -> None:
 
     _project.configured = True
     _install_stand_in_drivers()
-    if os.environ.get("DJANGO_SETTINGS_MODULE"):
+    _project.missing = _MissingPackages(step.roots)
+    if step.execute:
+        sys.meta_path.append(_project.missing)
+    if step.execute and os.environ.get("DJANGO_SETTINGS_MODULE"):
         try:
             django.setup()  # the user's own settings
             return
@@ -197,21 +211,64 @@ def _configure(step: DjangoStep) -> None:
 
             settings._wrapped = empty
             _reset_registry()
-    contrib = {"django.contrib.contenttypes", "django.contrib.auth"}
+    # The contrib apps projects commonly import models from (admin's LogEntry, sites' Site) are
+    # installed even when no migration depends on them: the migration plan is django_graph's.
+    contrib = {f"django.contrib.{a}" for a in ("contenttypes", "auth", "sessions", "messages", "sites")}
     contrib.update(a for a in step.apps if a.startswith("django.contrib.") and a != "django.contrib.postgres")
     installed = sorted(contrib - {"django.contrib.admin"})
-    if "django.contrib.admin" in step.apps:
-        installed.append("django.contrib.admin.apps.SimpleAdminConfig")  # no autodiscover of admin.py
-    project = [a for a in step.apps if not a.startswith("django.")]
+    installed.append("django.contrib.admin.apps.SimpleAdminConfig")  # no autodiscover of admin.py
+    project = [a for a in step.apps if not a.startswith("django.")] if step.execute else []
+    # STATIC_URL & co.: apps whose loading checks them (staticfiles) load without the real settings
     settings.configure(INSTALLED_APPS=installed + project, DATABASES={}, USE_TZ=True,
-                       DEFAULT_AUTO_FIELD="django.db.models.AutoField", SECRET_KEY="migsafe")
+                       DEFAULT_AUTO_FIELD="django.db.models.AutoField", SECRET_KEY="migsafe",
+                       STATIC_URL="static/", MEDIA_URL="media/")
+    from django.apps import AppConfig, apps
+
+    failed: list[str] = []
+    import_models = AppConfig.import_models
+
+    def import_models_or_note(config) -> None:
+        # An app whose models module fails to import (a missing dependency, a setting only the
+        # project has) stays installed: rendering uses the migrations' own state, not these models.
+        try:
+            import_models(config)
+        except Exception as err:  # noqa: BLE001 - project code
+            failed.append(f"{config.label}: {_describe(err)}")
+
+    AppConfig.import_models = import_models_or_note
     try:
-        django.setup()
-    except Exception as err:  # noqa: BLE001 - a project app that cannot load: the contrib apps only
-        _project.setup_error = _describe(err)
-        _reset_registry()
-        settings.INSTALLED_APPS = installed
-        django.setup()
+        while True:
+            try:
+                django.setup()
+                break
+            except Exception as err:  # noqa: BLE001 - project code: leave out the app that failed, keep the rest
+                if apps.models_ready:  # an AppConfig.ready() hook failed: every model is loaded, all we need
+                    apps.ready, apps.loading = True, False
+                    apps.ready_event.set()
+                    failed.append(f"{_describe(err)} (in a ready() hook)")
+                    break
+                culprit = _failing_app(err)  # the app's own module or AppConfig could not be imported
+                if culprit not in project:
+                    raise
+                failed.append(f"{culprit}: {_describe(err)}")
+                _reset_registry()
+                project.remove(culprit)
+                settings.INSTALLED_APPS = installed + project
+    finally:
+        AppConfig.import_models = import_models
+    if failed:
+        _project.setup_error = "; ".join(failed[:3])
+
+
+def _failing_app(err: BaseException) -> str | None:
+    """The INSTALLED_APPS entry whose AppConfig Django was creating when `err` was raised."""
+    tb = err.__traceback__
+    while tb is not None:
+        local = tb.tb_frame.f_locals
+        if tb.tb_frame.f_code.co_name == "create" and isinstance(local.get("entry"), str):
+            return local["entry"]
+        tb = tb.tb_next
+    return None
 
 
 def _reset_registry() -> None:
@@ -280,8 +337,151 @@ class _StandInValue:
         return _StandInValue()
 
 
-def _import_migration(module_name: str, path: Path, text: str):
-    """Import the migration afresh, remembering where each operation object is created."""
+class _MissingPackages:
+    """Last on sys.meta_path: a package the project imports that is not installed where migsafe
+    runs (wagtail's modelcluster, oscar's phonenumber_field) gets a stand-in module, so that the
+    project's apps and migrations still import. Only imports made by the project's own files are
+    served (a library's `try: import x` keeps its fallback). What a stand-in class becomes when a
+    migration calls it is `_stand_in_field`'s business; `used` names what was stood in for."""
+
+    def __init__(self, roots: tuple[str, ...]) -> None:
+        self.roots = tuple(str(Path(r).resolve()) + os.sep for r in roots)
+        self.missing: set[str] = set()
+        self.used: list[str] = []
+        self.classes: dict[str, type] = {}  # _Missing.as_class
+
+    def find_spec(self, name, path=None, target=None):
+        top = name.partition(".")[0]
+        if top not in self.missing:
+            if "." in name or top in sys.stdlib_module_names or not self._from_project():
+                return None
+            self.missing.add(top)
+        return importlib.util.spec_from_loader(name, self, is_package=True)
+
+    def _from_project(self) -> bool:
+        frame = sys._getframe(2)
+        while frame is not None and (frame.f_code.co_filename.startswith("<frozen")
+                                     or "importlib" in frame.f_code.co_filename):
+            frame = frame.f_back
+        where = frame.f_code.co_filename if frame is not None else ""
+        return where.startswith(self.roots) and "-packages" + os.sep not in where
+
+    def create_module(self, spec):
+        module = _MissingModule(spec.name)
+        module.__path__, module._migsafe_finder = [], self
+        return module
+
+    def exec_module(self, module) -> None:
+        pass
+
+
+class _MissingModule(types.ModuleType):
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        value = _Missing(f"{self.__name__}.{name}", self._migsafe_finder)
+        setattr(self, name, value)
+        return value
+
+
+class _Missing:
+    """Whatever a package that is not installed would have held (`pkg.name`, `pkg.name.attr`):
+    called (a field in a migration), a stand-in field; used as a base class, a plain mixin."""
+
+    def __init__(self, qualname: str, finder: _MissingPackages) -> None:
+        self._migsafe_missing, self._migsafe_finder = qualname, finder
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _Missing(f"{self._migsafe_missing}.{name}", self._migsafe_finder)
+
+    def __call__(self, *args, **kwargs):
+        self._migsafe_finder.used.append(self._migsafe_missing)
+        return _stand_in_field(self._migsafe_missing, args, kwargs)
+
+    def __mro_entries__(self, bases):
+        return (self.as_class(),)
+
+    def as_class(self) -> type:
+        """A plain class standing in for it (one per name): a mixin of a model class."""
+        classes = self._migsafe_finder.classes
+        if self._migsafe_missing not in classes:
+            classes[self._migsafe_missing] = type(self._migsafe_missing.rpartition(".")[2], (), {"__module__": __name__})
+        return classes[self._migsafe_missing]
+
+    def __repr__(self) -> str:
+        return f"<{self._migsafe_missing}, not installed>"
+
+
+def _stand_in_field(qualname: str, args: tuple, kwargs: dict):
+    """A field of a class that could not be imported. With `to` and `on_delete` it is a foreign
+    key, with `to` alone a many-to-many (what every relation field of a third-party package is at
+    the database: the column follows the target's key). Otherwise its column type is unknown:
+    it is rendered as `unknown_<class>_<digest of its arguments>`, so that any change of its
+    arguments shows as a type change (judged as one that may rewrite), never as no change."""
+    import hashlib
+    import inspect
+
+    from django.db import models
+
+    module, _, name = qualname.rpartition(".")
+    if "to" in kwargs:
+        base = models.ForeignKey if "on_delete" in kwargs else models.ManyToManyField
+    else:
+        base = models.Field
+    accepted = set(inspect.signature(base.__init__).parameters) | set(inspect.signature(models.Field.__init__).parameters)
+    digest = hashlib.sha1(repr(sorted((k, repr(v)) for k, v in kwargs.items()
+                                      if k not in models.Field.non_db_attrs + ("default",))).encode()).hexdigest()[:8]
+
+    def __init__(self, *a, **kw):
+        self._migsafe_args = (a, kw)
+        base.__init__(self, **{k: v for k, v in kw.items() if k in accepted})
+
+    def deconstruct(self):
+        field_name, _, _, _ = base.deconstruct(self)
+        return field_name, qualname, list(self._migsafe_args[0]), dict(self._migsafe_args[1])
+
+    body = {"__init__": __init__, "deconstruct": deconstruct, "__module__": module}
+    if base is models.Field:
+        body["db_type"] = lambda self, connection: f"unknown_{name.lower()}_{digest}"
+    return type(name, (base,), body)(*args, **kwargs)
+
+
+def _load(step: DjangoStep, app: str, name: str, module_name: str, path: Path, text: str):
+    """(the Migration instance, how): imported afresh ("rendered"), or read statically ("static")
+    with --no-exec or when importing it fails (a package or setting only the project has)."""
+    from migsafe.sources.django_static import read_migration
+
+    def static():
+        return read_migration(path, text, name, app, step.roots, lambda q: _Missing(q, _project.missing))
+
+    if not step.execute:
+        return _classes_as_bases(static()), "static"
+    sys.modules.pop(module_name, None)
+    try:
+        return _classes_as_bases(importlib.import_module(module_name).Migration(name, app)), "rendered"
+    except Exception as err:  # noqa: BLE001 - project code
+        try:
+            return _classes_as_bases(static()), "static"
+        except Exception:  # noqa: BLE001 - the import's own error says more
+            raise err from None
+
+
+def _classes_as_bases(migration):
+    """CreateModel(bases=(missing.Mixin, ...)): Django builds the model with type(), which needs classes."""
+    todo = list(migration.operations)
+    while todo:
+        operation = todo.pop()
+        todo += getattr(operation, "database_operations", []) + getattr(operation, "state_operations", [])
+        if isinstance(getattr(operation, "bases", None), tuple):
+            operation.bases = tuple(b.as_class() if isinstance(b, _Missing) else b for b in operation.bases)
+    return migration
+
+
+@contextlib.contextmanager
+def _tracing(path: Path, text: str):
+    """Remember where in `path` each operation object is created."""
     from django.db.migrations.operations.base import Operation
 
     tracer = Tracer(path, text)
@@ -293,25 +493,25 @@ def _import_migration(module_name: str, path: Path, text: str):
         self._migsafe_span = tracer.caller_span()
         return self
 
-    sys.modules.pop(module_name, None)
     Operation.__new__ = staticmethod(new)
     try:
-        return importlib.import_module(module_name)
+        yield
     finally:
         Operation.__new__ = original
 
 
-def _rebuild(history: tuple[tuple[str, str, str], ...]) -> None:
-    """The state after `history`, from state changes only (a fresh worker, or after a failure)."""
+def _rebuild(step: DjangoStep) -> None:
+    """The state after `step.history`, from state changes only (a fresh worker, or after a failure)."""
     from django.db.migrations.state import ProjectState
 
     state = ProjectState()
-    for app, name, module_name in history:
+    for app, name, module_name in step.history:
         with contextlib.suppress(Exception):
-            migration = importlib.import_module(module_name).Migration(name, app)
+            path = next(p for r in step.roots if (p := Path(r, *module_name.split(".")).with_suffix(".py")).is_file())
+            migration = _load(step, app, name, module_name, path, path.read_text(encoding="utf-8-sig", errors="replace"))[0]
             for operation in migration.operations:
                 operation.state_forwards(app, state)
-    _project.state, _project.applied = state, list(history)
+    _project.state, _project.applied = state, list(step.history)
 
 
 def _render(migration, path: Path, text: str, dialect: str, target_version: str | None) -> DjangoRendered:
@@ -433,6 +633,13 @@ def _editor_class(base: type) -> type:
             # The line of the operation that queued it (deferred SQL runs when the migration ends).
             span = self.spans.get(id(sql), (None, self.current))[1]
             self.emitted.append((str(sql), span, self.in_transaction))
+
+        def effective_default(self, field):
+            try:
+                return super().effective_default(field)
+            except Exception:  # noqa: BLE001 - a default callable that queries the database
+                # Which value it is does not change the verdict: that the column gets one does.
+                return "migsafe: a default only the database can compute"
 
         def quote_value(self, value):
             if self.connection.vendor == "sqlite":
@@ -556,7 +763,7 @@ def _served_model(introspection, table_name: str):
     editor, model = introspection.served
     before = getattr(editor, "before", None)
     for candidate in before.apps.get_models() if before is not None else ():
-        if candidate._meta.db_table == table_name:
+        if candidate._meta.db_table == table_name and not candidate._meta.proxy:  # a proxy shares the table
             return editor, candidate
     return (editor, model) if model._meta.db_table == table_name else None
 
@@ -601,7 +808,9 @@ def _served_constraints(introspection, cursor, table_name) -> dict:
     for fields in meta.unique_together:
         columns = [meta.get_field(f).column for f in fields]
         add(editor._create_index_name(table, columns, suffix="_uniq"), columns, unique=True, index=vendor == "mysql")
-    for fields in getattr(meta, "index_together", ()):
+    # Django 5.1+ models no longer carry index_together, but the migration state still does
+    state = editor.before.models.get((meta.app_label, meta.model_name)) if editor.before is not None else None
+    for fields in getattr(meta, "index_together", None) or (state.options.get("index_together", ()) if state else ()):
         columns = [meta.get_field(f).column for f in fields]
         add(editor._create_index_name(table, columns, suffix="_idx"), columns, index=True, type="idx")
     for index in meta.indexes:

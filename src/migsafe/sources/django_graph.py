@@ -121,10 +121,16 @@ def read_node(app: App, path: Path) -> Node:
 
 
 def _keys(value: ast.expr, own_label: str) -> list[Key]:
-    if not isinstance(value, (ast.List, ast.Tuple)):
+    """The (app_label, name) pairs of `dependencies` & co. A computed list (`[...] if setting else []`,
+    `a + b`) gives every pair any branch may hold: an extra parent only orders more strictly."""
+    if isinstance(value, (ast.List, ast.Tuple)):
+        items = value.elts
+    elif isinstance(value, (ast.IfExp, ast.BinOp)):
+        return list(dict.fromkeys(k for part in _branches(value) for k in _keys(part, own_label)))
+    else:
         raise ValueError("not a literal list")
     keys = []
-    for item in value.elts:
+    for item in items:
         if isinstance(item, ast.Call) and getattr(item.func, "attr", getattr(item.func, "id", "")) == "swappable_dependency":
             # settings.AUTH_USER_MODEL without the project's settings: Django's default, auth.User
             keys.append(("auth", "__first__"))
@@ -137,6 +143,14 @@ def _keys(value: ast.expr, own_label: str) -> list[Key]:
             raise ValueError("an entry is not an (app_label, migration name) pair")
         keys.append((key[0], key[1]))
     return keys
+
+
+def _branches(value: ast.expr) -> list[ast.expr]:
+    if isinstance(value, ast.IfExp):
+        return [value.body, value.orelse]
+    if isinstance(value.op, ast.Add):
+        return [value.left, value.right]
+    raise ValueError("not a literal list")
 
 
 def installed_migrations_dir(label: str) -> Path | None:

@@ -196,25 +196,42 @@ def migration_name(path: Path) -> str:
     return path.parent.name if path.name.lower() == "up.sql" else path.name
 
 
+# A folder's real path, per run (discover() empties it): resolving costs one lstat per part of
+# the path, and every migration file of a folder shares the folder's.
+_real_folders: dict[str, str] = {}
+
+
 def real_path(path: Path) -> Path:
-    """Path.resolve() that never raises: a symlink loop (RuntimeError before Python 3.13,
-    OSError after) resolves as far as it can, as os.path.realpath does."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):
-        return Path(os.path.realpath(path))
+    """Path.resolve() that never raises: a symlink loop resolves as far as it can, as
+    os.path.realpath does. A file that is not a symlink is its folder's real path + its name."""
+    text = os.fspath(path)
+    folder, name = os.path.split(text)
+    if not os.path.isabs(text) or name in ("", ".", "..") or os.path.islink(text):
+        return Path(os.path.realpath(text))
+    if folder not in _real_folders:
+        _real_folders[folder] = os.path.realpath(folder)
+    return Path(os.path.join(_real_folders[folder], name))
+
+
+def forget_real_paths() -> None:
+    """A new run: folders may have been moved or relinked since the last one."""
+    _real_folders.clear()
 
 
 def relative_path(path: Path, cwd: Path) -> str:
     """`path` relative to `cwd` with "/" separators; the absolute path if not under cwd."""
-    full = Path(os.path.abspath(cwd / path))  # cwd / absolute == absolute
-    base = Path(os.path.abspath(cwd))
-    for p, b in ((full, base), (real_path(full), real_path(base))):  # symlinked cwd, /tmp on macOS
-        try:
-            return p.relative_to(b).as_posix()
-        except ValueError:
-            pass
-    return full.as_posix()
+    full = os.path.abspath(os.path.join(cwd, path))  # cwd joined with an absolute path is that path
+    base = os.path.abspath(cwd)
+    if full.startswith(os.path.join(base, "")):  # the common case, without pathlib's slower parsing
+        return full[len(os.path.join(base, "")):].replace(os.sep, "/")
+    try:
+        return Path(full).relative_to(base).as_posix()
+    except ValueError:
+        pass
+    try:  # resolved only when needed (a symlinked cwd, /tmp on macOS): resolving costs lstat calls
+        return real_path(Path(full)).relative_to(real_path(Path(base))).as_posix()
+    except ValueError:
+        return Path(full).as_posix()
 
 
 def is_forward_sql(path: Path) -> bool:

@@ -280,6 +280,16 @@ class Harmless(Fact):
 
 
 @dataclass
+class KnownColumn(Harmless):
+    """A column as it stands before the facts after it, as the migration itself states it
+    (Alembic's `existing_type=`, `existing_nullable=`, `existing_server_default=`). Replay takes
+    it only where the history does not know the column (schema.py)."""
+
+    table: str
+    column: ColumnDef
+
+
+@dataclass
 class Unknown(Fact):
     """A statement whose effect migsafe does not model; `table` when it names one."""
 

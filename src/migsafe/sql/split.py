@@ -84,8 +84,14 @@ def _tokenizer_class(dialect: str) -> type:
     return type(f"Split{base.__name__}", (base,), {"COMMANDS": set()})
 
 
+@functools.lru_cache(maxsize=None)
+def _tokenizer(dialect: str):
+    """One per dialect: it keeps nothing from one tokenize() to the next, and making one costs."""
+    return _tokenizer_class(dialect)(dialect=_SQLGLOT_DIALECT[dialect])
+
+
 def _tokenize(body: str, dialect: str) -> list[Token]:
-    tokenizer = _tokenizer_class(dialect)(dialect=_SQLGLOT_DIALECT[dialect])
+    tokenizer = _tokenizer(dialect)
     try:
         # Blank meta-command lines with spaces so that offsets stay the same.
         return tokenizer.tokenize(_blank(body, _meta_lines(body, tokenizer)))
@@ -100,6 +106,8 @@ def _meta_lines(body: str, tokenizer) -> list[tuple[int, int]]:
     a long string, $$ body or /* comment are skipped by a galloping search for where it closes
     (a 20,000-line string of backslash lines used to cost one tokenization per line).
     """
+    if "\\" not in body:  # the usual case; the regex would try every offset of the text
+        return []
     lines = [m.span() for m in _META_LINE.finditer(body)]
     metas: list[tuple[int, int]] = []
     top = 0  # the tokenizer is at top level here (start, a token boundary, or after a meta line)
@@ -167,24 +175,22 @@ def _blank(text: str, spans: list[tuple[int, int]]) -> str:
 
 def _statements(tokens: list[Token]):
     """Yield (first, last) token of each statement: tokens between top-level `;`."""
-    current: list[Token] = []
+    start = 0  # index of the current statement's first token
     depth = 0  # BEGIN/CASE ... END nesting inside a trigger or routine body
-    for tok in tokens:
+    for i, tok in enumerate(tokens):
         kind = tok.token_type
         if kind == TokenType.SEMICOLON and depth == 0:
-            if current:  # `;;` is an empty statement: skipped
-                yield current[0], current[-1]
-            current = []
-            continue
-        if kind == TokenType.BEGIN and (depth or _opens_body(current)):
+            if i > start:  # `;;` is an empty statement: skipped
+                yield tokens[start], tokens[i - 1]
+            start = i + 1
+        elif kind == TokenType.BEGIN and (depth or _opens_body(tokens[start:i])):
             depth += 1
         elif kind == TokenType.CASE and depth:
             depth += 1
         elif kind == TokenType.END and depth:
             depth -= 1
-        current.append(tok)
-    if current:  # the last statement needs no `;`
-        yield current[0], current[-1]
+    if start < len(tokens):  # the last statement needs no `;`
+        yield tokens[start], tokens[-1]
 
 
 def _opens_body(stmt: list[Token]) -> bool:

@@ -112,19 +112,21 @@ class Cursor:
         self.toks = tokens
         self.sql = sql
         self.i = 0
+        # Each token's keyword, upper case ("" for strings and quoted names): matched many times.
+        self.words = ["" if t.token_type in (TokenType.STRING, TokenType.IDENTIFIER) else t.text.upper()
+                      for t in tokens]
 
     def peek(self, k: int = 0) -> Token | None:
         j = self.i + k
         return self.toks[j] if j < len(self.toks) else None
 
     def word(self, k: int = 0) -> str:
-        tok = self.peek(k)
-        if tok is None or tok.token_type in (TokenType.STRING, TokenType.IDENTIFIER):
-            return ""
-        return tok.text.upper()
+        j = self.i + k
+        return self.words[j] if j < len(self.words) else ""
 
     def at(self, *words: str) -> bool:
-        return all(self.word(k) == w for k, w in enumerate(words))
+        j = self.i
+        return self.words[j:j + len(words)] == list(words)
 
     def accept(self, *words: str) -> bool:
         if self.at(*words):
@@ -161,21 +163,22 @@ class Cursor:
 
     def until_depth0(self, stop_words: frozenset[str] = frozenset(), stop_comma: bool = True) -> list[Token]:
         """Tokens up to a top-level comma or one of stop_words (not consumed)."""
-        out, depth = [], 0
-        while not self.done():
-            tok = self.peek()
-            if depth == 0 and ((stop_comma and tok.token_type == TokenType.COMMA)
-                               or (self.word() in stop_words and out)):
+        toks, words = self.toks, self.words  # locals: the hottest loop of translation
+        start = i = self.i
+        depth = 0
+        while i < len(toks):
+            kind = toks[i].token_type
+            if depth == 0 and ((stop_comma and kind == TokenType.COMMA) or (words[i] in stop_words and i > start)):
                 break
-            if tok.token_type in (TokenType.L_PAREN, TokenType.L_BRACKET):
+            if kind == TokenType.L_PAREN or kind == TokenType.L_BRACKET:
                 depth += 1
-            elif tok.token_type in (TokenType.R_PAREN, TokenType.R_BRACKET):
+            elif kind == TokenType.R_PAREN or kind == TokenType.R_BRACKET:
                 depth -= 1
                 if depth < 0:
                     break
-            out.append(tok)
-            self.i += 1
-        return out
+            i += 1
+        self.i = i
+        return toks[start:i]
 
     def paren_group(self) -> list[Token]:
         """The tokens inside the parenthesis at the cursor (which must be an opening one)."""
@@ -234,22 +237,30 @@ def _dialect(dialect: str):
     return sqlglot.Dialect.get_or_raise(SQLGLOT_DIALECT.get(dialect, dialect))
 
 
+@lru_cache(maxsize=8)
+def _tokenizer(dialect: str):
+    """One tokenizer per dialect: making one costs as much as reading a short statement, and it
+    keeps nothing from one tokenize() to the next."""
+    return _dialect(dialect).tokenizer()
+
+
 def tokenize(sql: str, dialect: str) -> list[Token]:
     """Tokens without semicolons; sqlglot's multi-word keywords (`PRIMARY KEY`, `FOREIGN KEY`)
     are split into one token per word so that keyword matching sees words."""
     out = []
-    raw = _dialect(dialect).tokenize(sql)
+    raw = _tokenizer(dialect).tokenize(sql)
     if len(raw) == 2 and raw[1].token_type == TokenType.STRING and \
             raw[1].text.strip() == sql[raw[0].end + 1:].strip():
         # VACUUM, LOCK, REINDEX, DO ...: sqlglot keeps the rest as one raw string; read it too.
         offset = raw[0].end + 1
-        rest = _dialect(dialect).tokenize(sql[offset:])
+        rest = _tokenizer(dialect).tokenize(sql[offset:])
         raw = [raw[0]] + [Token(t.token_type, t.text, t.line, t.col, t.start + offset, t.end + offset)
                           for t in rest]
     for tok in raw:
         if tok.token_type == TokenType.SEMICOLON:
             continue
-        if tok.token_type not in STRINGISH and MULTIWORD_KEYWORD.match(tok.text):
+        # Cheapest test first: a single word (most tokens) is an identifier-like text.
+        if not tok.text.isidentifier() and MULTIWORD_KEYWORD.match(tok.text) and tok.token_type not in STRINGISH:
             for m in re.finditer(r"\S+", tok.text):
                 start = tok.start + m.start()
                 out.append(Token(TokenType.VAR, m.group(), tok.line, tok.col, start, start + len(m.group()) - 1))
@@ -554,6 +565,7 @@ def _rest_has(cur: Cursor, *words: str) -> bool:
 # --- columns and types -------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)  # a history spells the same few types thousands of times; TypeRef is frozen
 def _type(text: str, dialect: str) -> F.TypeRef:
     if not text:
         raise Malformed("expected a type")

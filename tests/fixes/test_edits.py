@@ -1,0 +1,148 @@
+"""fix.edits: each kind, applied, leaves a file migsafe checks with no finding of the rule it fixed
+(and no new one); where the rewrite would not be safe, no edit is offered."""
+
+from __future__ import annotations
+
+import pytest
+
+from migsafe.config import load_settings
+from migsafe.engine import check
+from migsafe.fixes.edits import apply_edits
+from migsafe.model import Edit
+from migsafe.rules import default_severities
+from tests.fixes.conftest import SETUP, run_check, write_migrations
+
+# rule -> unsafe statement (after SETUP) whose finding carries edits
+FIXABLE = {
+    "non-concurrent-index": "CREATE INDEX orders_user_idx ON orders (user_id)",
+    "validating-foreign-key": "ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id)"
+                              " ON DELETE CASCADE",
+    "validating-check-constraint": "ALTER TABLE orders ADD CONSTRAINT orders_qty_positive CHECK (quantity > 0)",
+    "add-unique-constraint": "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email)",
+    "missing-lock-timeout": "ALTER TABLE users ALTER COLUMN email SET DEFAULT 'x'",
+}
+
+
+def findings(tmp_path, text: str, **config):
+    (tmp_path / "V1__setup.sql").write_text(SETUP + ";\n")
+    (tmp_path / "V2__change.sql").write_bytes(text.encode())
+    settings = load_settings(None, {"start-after": {"sql": "V1__setup.sql"}, **config}, set(default_severities()))
+    return check([tmp_path], settings, cwd=tmp_path).findings
+
+
+def edits_of(found, rule):
+    hits = [f for f in found if f.rule == rule]
+    assert hits, f"no {rule} finding: {[f.rule for f in found]}"
+    return hits[0].fix.edits
+
+
+@pytest.mark.parametrize("rule", sorted(FIXABLE))
+def test_each_edit_fixes_its_rule_and_raises_nothing_new(tmp_path, rule):
+    text = f"-- a change\n{FIXABLE[rule]};\n"
+    before = findings(tmp_path, text)
+    edits = edits_of(before, rule)
+    assert edits and all(e.path == "V2__change.sql" for e in edits)
+    fixed = apply_edits(text, edits)
+    after = findings(tmp_path, fixed)
+    assert rule not in {f.rule for f in after}, fixed
+    assert {f.rule for f in after} <= {f.rule for f in before}, fixed
+
+
+def test_all_edits_of_a_file_together(tmp_path):
+    text = "\n".join(f"{s};" for s in FIXABLE.values()) + "\n"
+    before = findings(tmp_path, text)
+    edits = [e for f in before for e in f.fix.edits]
+    fixed = apply_edits(text, edits)
+    assert fixed.startswith("SET lock_timeout = '5s';\nCREATE INDEX CONCURRENTLY orders_user_idx")
+    assert "ON DELETE CASCADE NOT VALID;\nALTER TABLE orders VALIDATE CONSTRAINT orders_user_fk;\n" in fixed
+    assert ("CREATE UNIQUE INDEX CONCURRENTLY users_email_key ON users (email);\n"
+            "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_key;\n") in fixed
+    assert findings(tmp_path, fixed) == []
+
+
+UNSAFE_TO_REWRITE = {
+    # CONCURRENTLY / a separate VALIDATE need the statement outside a transaction block
+    "inside BEGIN": ("BEGIN;\n{s};\nCOMMIT;\n", {}),
+    "per-file transaction": ("{s};\n", {"sql-transaction": "per-file"}),
+    "dbmate transaction": ("-- migrate:up\n{s};\n-- migrate:down\n", {}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNSAFE_TO_REWRITE))
+@pytest.mark.parametrize("rule", ["non-concurrent-index", "validating-foreign-key", "validating-check-constraint",
+                                  "add-unique-constraint"])
+def test_no_edit_inside_a_transaction(tmp_path, rule, case):
+    template, config = UNSAFE_TO_REWRITE[case]
+    assert edits_of(findings(tmp_path, template.format(s=FIXABLE[rule]), **config), rule) == []
+
+
+@pytest.mark.parametrize("rule, statement", [
+    ("validating-check-constraint", "ALTER TABLE orders ADD CHECK (quantity > 0)"),  # VALIDATE must name it
+    ("validating-foreign-key", "ALTER TABLE orders ADD FOREIGN KEY (user_id) REFERENCES users (id)"),
+    ("validating-check-constraint", "ALTER TABLE orders ADD COLUMN n int, ADD CONSTRAINT c CHECK (quantity > 0)"),
+    ("add-unique-constraint", "ALTER TABLE users ADD CONSTRAINT u UNIQUE (email) INCLUDE (name)"),
+    ("add-unique-constraint", "ALTER TABLE users ADD CONSTRAINT u UNIQUE (email) DEFERRABLE"),
+    ("add-unique-constraint", "ALTER TABLE IF EXISTS users ADD CONSTRAINT u UNIQUE (email)"),
+])
+def test_no_edit_where_the_rewrite_would_change_meaning(tmp_path, rule, statement):
+    assert edits_of(findings(tmp_path, statement + ";\n"), rule) == []
+
+
+def test_edit_positions_on_indented_multiline_crlf_file(tmp_path):
+    text = ("-- x\r\n  CREATE UNIQUE\r\n  INDEX users_name_idx ON users (name);\r\n"
+            "  ALTER TABLE users ALTER COLUMN email SET DEFAULT 'x';\r\n")
+    edits = sorted((e for f in findings(tmp_path, text) for e in f.fix.edits), key=lambda e: e.line)
+    assert [(e.line, e.column, e.end_line, e.end_column, e.replacement) for e in edits] == [
+        (2, 3, 2, 3, "SET lock_timeout = '5s';\n  "), (3, 8, 3, 8, " CONCURRENTLY")]
+    assert apply_edits(text, edits) == (
+        "-- x\r\n  SET lock_timeout = '5s';\r\n  CREATE UNIQUE\r\n  INDEX CONCURRENTLY users_name_idx ON users (name);\r\n"
+        "  ALTER TABLE users ALTER COLUMN email SET DEFAULT 'x';\r\n")
+
+
+def test_apply_keeps_bom_and_rejects_overlaps():
+    assert apply_edits("\ufeffab\ncd", [Edit("f", 2, 2, 2, 3, "X")]) == "\ufeffab\ncX"
+    with pytest.raises(ValueError, match="overlap"):
+        apply_edits("abcdef", [Edit("f", 1, 1, 1, 4, "x"), Edit("f", 1, 2, 1, 5, "y")])
+    with pytest.raises(ValueError, match="outside"):
+        apply_edits("abc", [Edit("f", 3, 1, 3, 1, "x")])
+    # an insertion where a replacement starts goes before it
+    assert apply_edits("abc", [Edit("f", 1, 1, 1, 4, "X"), Edit("f", 1, 1, 1, 1, "S;")]) == "S;X"
+
+
+def test_django_and_raw_alembic_sql_carry_no_edits(tmp_path):
+    from tests.fixes.test_plans_self_check import unsafe_migration  # op.execute / RunSQL of the statement
+
+    for source in ("alembic", "django"):
+        root = write_migrations(tmp_path / source, source, [unsafe_migration(source, FIXABLE["non-concurrent-index"])])
+        found = [f for f in run_check(root, source) if f.rule == "non-concurrent-index"]
+        assert found and all(f.fix.edits == [] for f in found)
+
+
+ALEMBIC_INDEX = ('def upgrade():\n    op.create_index(\n        "orders_user_idx", "orders", ["user_id"],  # why\n    )\n'
+                 '\n\ndef downgrade():\n    op.drop_index("orders_user_idx")')
+
+
+def test_alembic_create_index_goes_concurrent_in_an_autocommit_block(tmp_path):
+    root = write_migrations(tmp_path / "a", "alembic", [ALEMBIC_INDEX])
+    [found] = [f for f in run_check(root, "alembic") if f.rule == "non-concurrent-index"]
+    path = root / found.path
+    path.write_text(apply_edits(path.read_text(), found.fix.edits))
+    assert ('def upgrade():\n    with op.get_context().autocommit_block():\n        op.create_index(\n'
+            '            "orders_user_idx", "orders", ["user_id"], postgresql_concurrently=True,  # why\n        )\n'
+            ) in path.read_text()
+    assert run_check(root, "alembic") == []
+
+
+def test_no_alembic_edit_when_the_block_would_split_the_migration(tmp_path):
+    # autocommit_block() commits what ran before it: with another op the migration would stop being atomic
+    two = ALEMBIC_INDEX.replace("def upgrade():\n", 'def upgrade():\n    op.add_column("orders", sa.Column("n", sa.Integer()))\n')
+    root = write_migrations(tmp_path / "a", "alembic", [two])
+    assert [f.fix.edits for f in run_check(root, "alembic") if f.rule == "non-concurrent-index"] == [[]]
+
+
+def test_mysql_lock_timeout_prelude(tmp_path):
+    text = "ALTER TABLE users RENAME COLUMN name TO full_name;\n"
+    edits = edits_of(findings(tmp_path, text, dialect="mysql"), "missing-lock-timeout")
+    fixed = apply_edits(text, edits)
+    assert fixed.startswith("SET SESSION lock_wait_timeout = 5;\n")
+    assert "missing-lock-timeout" not in {f.rule for f in findings(tmp_path, fixed, dialect="mysql")}
