@@ -276,9 +276,10 @@ def bench_django(runs: int, peer_runs: int, work: Path, venv: Path) -> list[dict
             (project / "bench_settings.py").write_text(DJANGO_SETTINGS)
             env = dict(os.environ, BENCH_PG_SOCKET=str(pg), PYTHONPATH=str(project),
                        DJANGO_SETTINGS_MODULE="bench_settings")
+            # --no-cache: the linter keeps results between runs, which would time its cache, not it.
             # sqlmigrate cannot render some migrations without their tables (it introspects):
             # those are reported as errors by the linter, which goes on.
-            peer = timed([str(venv / "bin" / "django-admin"), "lintmigrations", "--ignore-sqlmigrate-errors"],
+            peer = timed([str(venv / "bin" / "django-admin"), "lintmigrations", "--ignore-sqlmigrate-errors", "--no-cache"],
                          project, peer_runs, env)
             linted = next((line for line in peer["stdout"].splitlines() if line.startswith("Valid migrations")), "")
             note = f"; lintmigrations: {linted.split('/')[-1] if linted else '?'} migrations"

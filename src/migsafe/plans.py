@@ -44,6 +44,17 @@ class Backfill(Action):
     table: str
     column: str
     value: str  # SQL expression; "<value>" only where no value is known
+    dialect: str = "postgresql"  # how a batch is picked: batch_where()
+
+
+def batch_where(dialect: str, table: str, condition: str) -> str:
+    """The WHERE clause of one batch of 10,000 rows meeting `condition`, in the dialect's own
+    way: MySQL/MariaDB take LIMIT on UPDATE/DELETE itself; SQLite and PostgreSQL pick the rows
+    by their physical row id (rowid, ctid) in a subquery."""
+    if dialect == "mysql":
+        return f"{condition} LIMIT 10000"
+    rowid = "rowid" if dialect == "sqlite" else "ctid"
+    return f"{rowid} IN (SELECT {rowid} FROM {table} WHERE {condition} LIMIT 10000)"
 
 
 @dataclass(frozen=True)
@@ -124,6 +135,7 @@ class SyncTrigger(Action):
     table: str
     old: str
     new: str
+    dialect: str = "postgresql"  # each dialect has its own trigger language
 
 
 @dataclass(frozen=True)
@@ -131,6 +143,7 @@ class DropSyncTrigger(Action):
     table: str
     old: str
     new: str
+    dialect: str = "postgresql"
 
 
 @dataclass(frozen=True)
@@ -178,7 +191,7 @@ def undo(action: Action) -> Action | None:
     if isinstance(action, SetNotNull):
         return Statement(f"ALTER TABLE {action.table} ALTER COLUMN {action.column} DROP NOT NULL")
     if isinstance(action, SyncTrigger):
-        return DropSyncTrigger(action.table, action.old, action.new)
+        return DropSyncTrigger(action.table, action.old, action.new, action.dialect)
     if isinstance(action, (StopUsingColumn, StopUsingTable, CodeChange)):
         return CodeChange("redeploy the previous app version (the schema still has what it uses)")
     if isinstance(action, (DropColumn, DropTable)):
@@ -191,6 +204,10 @@ class Phase:
     phase: str  # expand | backfill | switch | contract | single
     title: str
     actions: list[Action] = field(default_factory=list)
+
+    def __post_init__(self):
+        # None: a step the dialect has no counterpart for (SQLite's lock timeout)
+        self.actions = [a for a in self.actions if a is not None]
 
 
 @dataclass

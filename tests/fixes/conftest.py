@@ -60,8 +60,9 @@ def write_migrations(root: Path, source: str, codes: list[str]) -> Path:
     return root
 
 
-def run_check(root: Path, source: str):
+def run_check(root: Path, source: str, dialect: str | None = None):
     history = {"sql": {"sql": "V1__setup.sql"}, "alembic": {"sql": "V1__setup.sql"},
                "django": {"django": {"shop": "0001_setup"}}}[source]
-    settings = load_settings(None, {"start-after": history}, set(default_severities()))
+    options = {"start-after": history} | ({"dialect": dialect} if dialect else {})
+    settings = load_settings(None, options, set(default_severities()))
     return check([root], settings, cwd=root).findings

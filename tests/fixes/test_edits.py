@@ -20,6 +20,7 @@ FIXABLE = {
     "validating-check-constraint": "ALTER TABLE orders ADD CONSTRAINT orders_qty_positive CHECK (quantity > 0)",
     "add-unique-constraint": "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email)",
     "missing-lock-timeout": "ALTER TABLE users ALTER COLUMN email SET DEFAULT 'x'",
+    "non-concurrent-drop-index": "DROP INDEX orders_status_idx",
 }
 
 
@@ -57,6 +58,7 @@ def test_all_edits_of_a_file_together(tmp_path):
     assert "ON DELETE CASCADE NOT VALID;\nALTER TABLE orders VALIDATE CONSTRAINT orders_user_fk;\n" in fixed
     assert ("CREATE UNIQUE INDEX CONCURRENTLY users_email_key ON users (email);\n"
             "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_key;\n") in fixed
+    assert "DROP INDEX CONCURRENTLY orders_status_idx;\n" in fixed
     assert findings(tmp_path, fixed) == []
 
 
@@ -70,7 +72,7 @@ UNSAFE_TO_REWRITE = {
 
 @pytest.mark.parametrize("case", sorted(UNSAFE_TO_REWRITE))
 @pytest.mark.parametrize("rule", ["non-concurrent-index", "validating-foreign-key", "validating-check-constraint",
-                                  "add-unique-constraint"])
+                                  "add-unique-constraint", "non-concurrent-drop-index"])
 def test_no_edit_inside_a_transaction(tmp_path, rule, case):
     template, config = UNSAFE_TO_REWRITE[case]
     assert edits_of(findings(tmp_path, template.format(s=FIXABLE[rule]), **config), rule) == []
@@ -83,6 +85,7 @@ def test_no_edit_inside_a_transaction(tmp_path, rule, case):
     ("add-unique-constraint", "ALTER TABLE users ADD CONSTRAINT u UNIQUE (email) INCLUDE (name)"),
     ("add-unique-constraint", "ALTER TABLE users ADD CONSTRAINT u UNIQUE (email) DEFERRABLE"),
     ("add-unique-constraint", "ALTER TABLE IF EXISTS users ADD CONSTRAINT u UNIQUE (email)"),
+    ("non-concurrent-drop-index", "DROP INDEX orders_status_idx CASCADE"),  # CONCURRENTLY cannot cascade
 ])
 def test_no_edit_where_the_rewrite_would_change_meaning(tmp_path, rule, statement):
     assert edits_of(findings(tmp_path, statement + ";\n"), rule) == []
@@ -146,3 +149,167 @@ def test_mysql_lock_timeout_prelude(tmp_path):
     fixed = apply_edits(text, edits)
     assert fixed.startswith("SET SESSION lock_wait_timeout = 5;\n")
     assert "missing-lock-timeout" not in {f.rule for f in findings(tmp_path, fixed, dialect="mysql")}
+
+
+# Python migrations: each rewrite applied leaves a migration migsafe checks clean of the rule it fixed.
+
+def fix_python(root, source: str, rule: str) -> str:
+    """Apply the edits of every finding (as `migsafe fix` does) after checking that `rule` is
+    among them; returns the rewritten text of the one changed migration."""
+    from migsafe.fixes.edits import rewrites
+
+    before = run_check(root, source)
+    assert any(f.rule == rule and f.fix.edits for f in before), [(f.rule, f.fix and f.fix.edits) for f in before]
+    edits, blocked = rewrites(before)
+    assert not blocked and len(edits) == 1
+    [(path, file_edits)] = edits.items()
+    (root / path).write_bytes(apply_edits((root / path).read_bytes().decode(), file_edits).encode())
+    after = run_check(root, source)
+    assert rule not in {f.rule for f in after}
+    assert {f.rule for f in after} <= {f.rule for f in before}
+    return (root / path).read_bytes().decode()
+
+
+ALEMBIC_CONSTRAINT = ('def upgrade():\n    op.alter_column("users", "email", server_default="x")\n'
+                      '    {call}  # why\n\n\ndef downgrade():\n    op.drop_constraint("c", "orders")')
+
+
+@pytest.mark.parametrize("rule, call, last_argument, validate", [
+    ("validating-foreign-key", 'op.create_foreign_key("orders_user_fk", "orders", "users", ["user_id"], ["id"])',
+     '["id"]', "orders_user_fk"),
+    ("validating-check-constraint", 'op.create_check_constraint(\n        "orders_qty_positive", "orders", "quantity > 0"\n    )',
+     '"quantity > 0"', "orders_qty_positive"),
+])
+def test_alembic_constraint_goes_not_valid_with_validate_in_an_autocommit_block(tmp_path, rule, call, last_argument,
+                                                                                validate):
+    root = write_migrations(tmp_path / "a", "alembic", [ALEMBIC_CONSTRAINT.format(call=call)])
+    fixed = fix_python(root, "alembic", rule)
+    closed = call.replace(last_argument, last_argument + ", postgresql_not_valid=True")
+    assert ('def upgrade():\n    op.execute("SET lock_timeout = \'5s\'")\n    op.alter_column(' in fixed)
+    assert (f"    {closed}  # why\n    with op.get_context().autocommit_block():\n"
+            f'        op.execute("ALTER TABLE orders VALIDATE CONSTRAINT {validate}")\n\n\ndef downgrade') in fixed
+    assert [f.rule for f in run_check(root, "alembic")] == []
+
+
+def test_no_alembic_constraint_edit_when_an_op_follows(tmp_path):
+    # the autocommit block would commit the ops before it and run the ones after outside the transaction
+    code = ALEMBIC_CONSTRAINT.format(call='op.create_check_constraint("c", "orders", "quantity > 0")').replace(
+        "  # why\n", '\n    op.add_column("orders", sa.Column("n", sa.Integer()))\n')
+    root = write_migrations(tmp_path / "a", "alembic", [code])
+    assert [f.fix.edits for f in run_check(root, "alembic") if f.rule == "validating-check-constraint"] == [[]]
+
+
+def test_alembic_lock_timeout_prelude_after_the_docstring_keeps_crlf(tmp_path):
+    code = ('def upgrade():\r\n    """Rename."""\r\n    op.alter_column("users", "name", new_column_name="full_name")'
+            '\r\n\r\n\r\ndef downgrade():\r\n    op.alter_column("users", "full_name", new_column_name="name")')
+    root = write_migrations(tmp_path / "a", "alembic", [code])
+    fixed = fix_python(root, "alembic", "missing-lock-timeout")
+    assert ('def upgrade():\r\n    """Rename."""\r\n    op.execute("SET lock_timeout = \'5s\'")\r\n'
+            '    op.alter_column("users", "name"') in fixed
+
+
+DJANGO_INITIAL = '''from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    initial = True
+    operations = [
+        migrations.CreateModel(
+            name="Order",
+            fields=[("id", models.BigAutoField(primary_key=True)), ("user_id", models.BigIntegerField()),
+                    ("status", models.TextField())],
+            options={"indexes": [models.Index(fields=["status"], name="orders_status_idx")]},
+        ),
+    ]
+'''
+DJANGO_STEP = '''from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0001_setup")]
+
+    operations = [
+{operations}
+    ]
+'''
+ADD_INDEX = ('        migrations.AddIndex(\n            model_name="order",\n'
+             '            index=models.Index(fields=["user_id"], name="orders_user_idx"),\n        ),')
+REMOVE_INDEX = '        migrations.RemoveIndex(model_name="order", name="orders_status_idx"),'
+
+
+def django_project(root, *operations: str):
+    """A Django app whose history (0001_setup) makes the Order model; then one migration of `operations`."""
+    migrations = root / "shop" / "migrations"
+    migrations.mkdir(parents=True)
+    for init in (root / "shop" / "__init__.py", migrations / "__init__.py"):
+        init.write_text("")
+    (migrations / "0001_setup.py").write_text(DJANGO_INITIAL)
+    (migrations / "0002_step.py").write_text(DJANGO_STEP.format(operations="\n".join(operations)))
+    return root
+
+
+def test_django_index_operations_go_concurrent_outside_the_transaction(tmp_path):
+    root = django_project(tmp_path / "d", ADD_INDEX, REMOVE_INDEX)
+    fixed = fix_python(root, "django", "non-concurrent-index")
+    assert fixed == (
+        "from django.db import migrations, models\n"
+        "from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently\n\n\n"
+        "class Migration(migrations.Migration):\n    dependencies = [(\"shop\", \"0001_setup\")]\n\n"
+        "    atomic = False\n    operations = [\n"
+        "        migrations.RunSQL(\"SET lock_timeout = '5s'\", migrations.RunSQL.noop),\n"
+        + ADD_INDEX.replace("migrations.AddIndex", "AddIndexConcurrently") + "\n"
+        + REMOVE_INDEX.replace("migrations.RemoveIndex", "RemoveIndexConcurrently") + "\n    ]\n")
+    assert run_check(root, "django") == []
+
+
+def test_django_lock_timeout_prelude(tmp_path):
+    alter = '        migrations.AlterField(model_name="order", name="status", field=models.TextField(null=True)),'
+    root = django_project(tmp_path / "d", alter)
+    fixed = fix_python(root, "django", "missing-lock-timeout")
+    assert ("    operations = [\n        migrations.RunSQL(\"SET lock_timeout = '5s'\", migrations.RunSQL.noop),\n"
+            + alter + "\n") in fixed
+
+
+@pytest.mark.parametrize("other", [
+    '        migrations.AddField(model_name="order", name="n", field=models.IntegerField(null=True)),',
+    '        migrations.RunSQL("SELECT 1", migrations.RunSQL.noop),',
+])
+def test_no_django_index_edit_with_other_operations(tmp_path, other):
+    # atomic = False would take the transaction from the other operation too
+    root = django_project(tmp_path / "d", ADD_INDEX, other)
+    assert [f.fix.edits for f in run_check(root, "django") if f.rule == "non-concurrent-index"] == [[]]
+
+
+def test_alembic_mysql_lock_timeout_prelude(tmp_path):
+    code = ('def upgrade():\n    op.alter_column("users", "name", new_column_name="full_name", existing_type=sa.Text())'
+            '\n\n\ndef downgrade():\n    pass')
+    root = write_migrations(tmp_path / "a", "alembic", [code])
+    settings = load_settings(None, {"start-after": {"sql": "V1__setup.sql"}, "dialect": "mysql"},
+                             set(default_severities()))
+    [found] = [f for f in check([root], settings, cwd=root).findings if f.rule == "missing-lock-timeout"]
+    path = root / found.path
+    path.write_text(apply_edits(path.read_text(), found.fix.edits))
+    assert 'def upgrade():\n    op.execute("SET SESSION lock_wait_timeout = 5")\n    op.alter_column(' in path.read_text()
+    assert "missing-lock-timeout" not in {f.rule for f in check([root], settings, cwd=root).findings}
+
+
+def test_django_remove_index_keeps_an_existing_atomic_false_and_refuses_atomic_true(tmp_path):
+    root = django_project(tmp_path / "d", REMOVE_INDEX)
+    step = root / "shop" / "migrations" / "0002_step.py"
+    step.write_text(step.read_text().replace("    operations = [", "    atomic = False\n\n    operations = ["))
+    fixed = fix_python(root, "django", "non-concurrent-drop-index")
+    assert fixed.count("atomic = False") == 1 and "RemoveIndexConcurrently(model_name" in fixed
+    assert "from django.contrib.postgres.operations import RemoveIndexConcurrently\n" in fixed
+    assert run_check(root, "django") == []
+    other = django_project(tmp_path / "e", REMOVE_INDEX)
+    step = other / "shop" / "migrations" / "0002_step.py"
+    step.write_text(step.read_text().replace("    operations = [", "    atomic = True\n\n    operations = ["))
+    assert [f.fix.edits for f in run_check(other, "django") if f.rule == "non-concurrent-drop-index"] == [[]]
+
+
+def test_alembic_create_index_rewrite_keeps_crlf_line_breaks(tmp_path):
+    root = write_migrations(tmp_path / "a", "alembic", [ALEMBIC_INDEX.replace("\n", "\r\n")])
+    fixed = fix_python(root, "alembic", "non-concurrent-index")
+    assert ('def upgrade():\r\n    with op.get_context().autocommit_block():\r\n        op.create_index(\r\n'
+            '            "orders_user_idx", "orders", ["user_id"], postgresql_concurrently=True,  # why\r\n        )\r\n'
+            ) in fixed

@@ -26,7 +26,7 @@ def test_fix_rewrites_every_fixable_rule_and_a_second_run_changes_nothing(tmp_pa
     root = project(tmp_path, ALL)
     code, out, err = run_cli(["fix", "."], cwd=root)
     assert code == 0, err
-    assert "fixed 5 findings in 1 file; 0 findings left" in err
+    assert "fixed 6 findings in 1 file; 0 findings left" in err
     fixed = (root / "V2__step.sql").read_text()
     assert "CONCURRENTLY orders_user_idx" in fixed and fixed.startswith("SET lock_timeout = '5s';\n")
     assert run_cli(["check", "--no-cache", "."], cwd=root)[0] == 0
@@ -124,3 +124,45 @@ def test_alembic_revision_is_rewritten_once(tmp_path, run_cli):
     assert "autocommit_block" in text and "postgresql_concurrently=True" in text
     assert run_cli(["fix", "."], cwd=root)[0] == 0
     assert (root / "versions" / "r0001.py").read_text() == text
+
+
+def python_project(tmp_path, source: str):
+    """An Alembic or a Django project whose one new migration holds every rewrite of its framework."""
+    from tests.fixes.test_edits import ADD_INDEX, ALEMBIC_CONSTRAINT, REMOVE_INDEX, django_project
+
+    if source == "alembic":
+        call = 'op.create_foreign_key("orders_user_fk", "orders", "users", ["user_id"], ["id"])'
+        root = write_migrations(tmp_path / "p", "alembic", [ALEMBIC_CONSTRAINT.format(call=call)])
+        (root / "pyproject.toml").write_text(HISTORY)
+        return root, root / "versions" / "r0001.py"
+    root = django_project(tmp_path / "p", ADD_INDEX, REMOVE_INDEX)
+    (root / "pyproject.toml").write_text('[tool.migsafe]\nstart-after = { django = { shop = "0001_setup" } }\n')
+    return root, root / "shop" / "migrations" / "0002_step.py"
+
+
+@pytest.mark.parametrize("source, fixes, added", [
+    ("alembic", 2, ['+    op.execute("SET lock_timeout = \'5s\'")',
+                    '+    op.create_foreign_key("orders_user_fk", "orders", "users", ["user_id"], ["id"],'
+                    ' postgresql_not_valid=True)  # why',
+                    "+    with op.get_context().autocommit_block():",
+                    '+        op.execute("ALTER TABLE orders VALIDATE CONSTRAINT orders_user_fk")']),
+    ("django", 3, ["+from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently",
+                   "+    atomic = False",
+                   "+        migrations.RunSQL(\"SET lock_timeout = '5s'\", migrations.RunSQL.noop),",
+                   "+        AddIndexConcurrently(",
+                   '+        RemoveIndexConcurrently(model_name="order", name="orders_status_idx"),']),
+])
+def test_python_project_dry_run_then_fix_then_nothing_left(tmp_path, run_cli, source, fixes, added):
+    root, migration = python_project(tmp_path, source)
+    original = migration.read_bytes()
+    code, out, err = run_cli(["fix", "--dry-run", "."], cwd=root)
+    assert code == 0 and f"would fix {fixes} findings in 1 file; 0 findings left" in err, err
+    assert [ln for ln in out.splitlines() if ln.startswith("+") and not ln.startswith("+++")] == added
+    assert migration.read_bytes() == original
+    code, out, err = run_cli(["fix", "."], cwd=root)
+    assert code == 0 and f"fixed {fixes} findings in 1 file; 0 findings left" in err, err
+    assert run_cli(["check", "--no-cache", "."], cwd=root)[0] == 0
+    fixed = migration.read_bytes()
+    code, out, err = run_cli(["fix", "."], cwd=root)
+    assert code == 0 and "fixed 0 findings in 0 files" in err
+    assert migration.read_bytes() == fixed

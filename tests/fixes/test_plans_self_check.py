@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fixes.conftest import run_check, write_migrations
+from tests.fixes.conftest import SETUP, run_check, write_migrations
 
 # rule -> (the unsafe statement, the value an author writes where the plan cannot know it)
 CASES = {
@@ -116,3 +116,84 @@ def test_django_plan_names_the_model_and_field(tmp_path, rule):
     errors = [f"{f.rule} {f.path}:{f.span.line} {f.message}" for f in run_check(root, "django")
               if f.severity.value == "error"]
     assert not errors, "\n\n".join(codes) + "\n" + "\n".join(errors)
+
+
+# MySQL/MariaDB and SQLite: each rule whose finding has a plan there, in the engine's own spelling.
+ENGINE_CASES = {
+    "mysql": {
+        "change-column-type": "ALTER TABLE orders MODIFY quantity bigint",
+        "drop-column": "ALTER TABLE users DROP COLUMN name",
+        "drop-table": "DROP TABLE orders",
+        "missing-lock-timeout": "ALTER TABLE users ALTER COLUMN email SET DEFAULT 'x'",
+        "not-null-without-default": "ALTER TABLE users ADD COLUMN country varchar(2) NOT NULL",
+        "rename-column": "ALTER TABLE users RENAME COLUMN name TO full_name",
+        "rename-table": "RENAME TABLE orders TO purchases",
+        "set-not-null": "ALTER TABLE users MODIFY email varchar(100) NOT NULL, LOCK=SHARED",
+        "table-rewrite": "ALTER TABLE users ADD COLUMN nick varchar(20), ALGORITHM=COPY",
+        "truncate-table": "TRUNCATE TABLE orders",
+        "validating-check-constraint": "ALTER TABLE orders ADD CONSTRAINT orders_qty CHECK (quantity > 0)",
+        "validating-foreign-key": "ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id)"
+                                  " REFERENCES users (id)",
+        "volatile-default": "ALTER TABLE users ADD COLUMN seq bigint AUTO_INCREMENT UNIQUE",
+    },
+    "sqlite": {
+        "add-unique-constraint": "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email)",
+        "change-column-type": "ALTER TABLE orders ALTER COLUMN quantity TYPE bigint",
+        "drop-column": "ALTER TABLE users DROP COLUMN name",
+        "drop-table": "DROP TABLE orders",
+        "not-null-without-default": "ALTER TABLE users ADD COLUMN country text NOT NULL",
+        "rename-column": "ALTER TABLE users RENAME COLUMN name TO full_name",
+        "rename-table": "ALTER TABLE orders RENAME TO purchases",
+        "set-not-null": "ALTER TABLE users ALTER COLUMN email SET NOT NULL",
+        "table-rewrite": "ALTER TABLE users ALTER COLUMN age SET DEFAULT 1",
+        "validating-check-constraint": "ALTER TABLE orders ADD CONSTRAINT orders_qty CHECK (quantity > 0)",
+        "validating-foreign-key": "ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id)"
+                                  " REFERENCES users (id)",
+        "volatile-default": "ALTER TABLE users ADD COLUMN token text UNIQUE",
+    },
+}
+ENGINE_PARAMS = [(d, r) for d in ENGINE_CASES for r in sorted(ENGINE_CASES[d])]
+PG_ONLY = ("ctid", "plpgsql", "$$", "NOT VALID", "CONCURRENTLY", "SET lock_timeout", "USING INDEX",
+           "VALIDATE CONSTRAINT", "pg_repack", "EXECUTE FUNCTION", "postgresql_")
+# What the author writes where a step has a placeholder: a value, and for SQLite's rebuild the
+# new table's definition (the table as SETUP creates it) and the copied columns.
+FILL = {"<value>": "'xx'", "SELECT ...": "SELECT *",
+        "(...)": lambda code: _definition(code.split("CREATE TABLE ")[1].split("_new")[0])}
+
+
+def _definition(table: str) -> str:
+    line = next(ln for ln in SETUP.splitlines() if ln.startswith(f"CREATE TABLE {table} "))
+    return line.split(f"CREATE TABLE {table} ")[1].rstrip(";")
+
+
+def fill(code: str) -> str:
+    for placeholder, value in FILL.items():
+        if placeholder in code:
+            code = code.replace(placeholder, value(code) if callable(value) else value)
+    return code
+
+
+def engine_steps(tmp_path, dialect: str, rule: str, source: str = "sql") -> list[str]:
+    """The migration steps of `rule`'s finding on `dialect`, placeholders filled."""
+    statement = ENGINE_CASES[dialect][rule]
+    findings = run_check(write_migrations(tmp_path / "unsafe", source, [unsafe_migration(source, statement)]),
+                         source, dialect)
+    hits = [f for f in findings if f.rule == rule]
+    assert hits, f"no {rule} finding on {dialect} from {statement}: {[f.rule for f in findings]}"
+    assert hits[0].fix is not None and hits[0].fix.steps
+    codes = [step.code for step in hits[0].fix.steps]
+    # Python comments are prose (Django's "atomic = False  # CONCURRENTLY and batch commits ..."); SQL is checked
+    code_lines = [ln.split("  #")[0] for c in codes for ln in c.splitlines() if not ln.lstrip().startswith("#")]
+    leaked = [s for s in PG_ONLY for ln in code_lines if s in ln]
+    assert not leaked, f"PostgreSQL-only {leaked} in a {dialect} plan:\n\n" + "\n\n".join(codes)
+    return [fill(c) for c in codes if not only_comments(c)]
+
+
+@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("dialect, rule", ENGINE_PARAMS)
+def test_engine_plan_is_its_own_and_passes_migsafe(tmp_path, dialect, rule, source):
+    codes = engine_steps(tmp_path, dialect, rule, source)
+    assert not any("<" in c and ">" in c and "..." in c for c in codes), codes
+    findings = run_check(write_migrations(tmp_path / "fixed", source, codes), source, dialect)
+    errors = [f"{f.rule} at {f.path}:{f.span.line}: {f.message}" for f in findings if f.severity.value == "error"]
+    assert not errors, "\n\n".join(codes) + "\n\n" + "\n".join(errors)

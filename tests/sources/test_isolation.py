@@ -375,3 +375,37 @@ def test_a_fork_that_returns_does_not_answer_twice(tmp_path):
     assert [r.error for r in results] == [None, None]
     assert any("SELECT 1" in s.sql for s in results[0].statements)
     assert any("CREATE TABLE users" in s.sql for s in results[1].statements)
+
+
+def test_a_namespace_package_left_by_a_failed_import_does_not_shadow_the_next_project(tmp_path, run_cli):
+    """`myapp` without __init__.py stays in sys.modules as a namespace package when importing
+    `myapp.db` fails and the revision goes on; the next project's own `myapp` must still be the
+    one it imports (a namespace package's path follows sys.path, which the worker resets)."""
+    def project(name: str, module: str, body: str) -> Path:
+        root = tmp_path / name
+        (root / "myapp").mkdir(parents=True)
+        (root / "myapp" / module).write_text(body, encoding="utf-8")
+        (root / "versions").mkdir()
+        (root / "versions" / "0001_x.py").write_text(textwrap.dedent(f"""\
+            from alembic import op
+            import sqlalchemy as sa
+            revision = "0001"
+            down_revision = None
+
+            def upgrade():
+                try:
+                    from myapp.{module.removesuffix('.py')} import TABLE
+                except ImportError:  # an optional part of the app
+                    TABLE = "{name}_fallback"
+                op.drop_column(TABLE, "legacy")
+
+            def downgrade():
+                pass
+            """), encoding="utf-8")
+        return root
+
+    first = project("first", "db.py", "raise ImportError('no database driver here')\n")
+    second = project("second", "models.py", "TABLE = 'second_table'\n")
+    run_cli(["check", "versions", "--format", "json", "--no-cache"], cwd=first)
+    code, out, err = run_cli(["check", "versions", "--format", "json", "--no-cache", "--debug"], cwd=second)
+    assert "second_table" in out and "second_fallback" not in out

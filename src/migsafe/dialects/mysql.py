@@ -71,8 +71,16 @@ class MySQL(Dialect):
     def set_lock_timeout(self) -> P.SetLockTimeout:
         return P.SetLockTimeout("5", self.lock_timeout_setting)
 
-    def cost_plan(self, table: str, statement: str) -> P.Plan:
+    def cost_plan(self, table: str, statement: str, fact: F.Fact, schema) -> P.Plan:
         alter = alter_clauses(statement)
+        alg, why = self._best(fact, schema)
+        if alg != COPY and not why.startswith("blocks writes") and re.match(r"(?is)\s*alter\s+table", statement):
+            # The server can do it without blocking writes: ask for that, so it refuses rather than copies.
+            clause = "ALGORITHM=INSTANT" if alg == INSTANT else f"ALGORITHM={alg}, LOCK=NONE"
+            return P.Plan(f"Ask for {clause}: {self.server} does this change without blocking writes, and"
+                          " refuses the statement rather than copy the table.", [
+                P.Phase("single", f"Run it with {clause}", [
+                    self.set_lock_timeout(), P.Statement(f"ALTER TABLE {table} {alter}, {clause}")])])
         return P.Plan("Let an online schema-change tool (gh-ost, pt-online-schema-change) copy the table while"
                       " writes continue, or split the change into steps the server does in place.", [
             P.Phase("single", "Run the change with an online schema-change tool", [

@@ -28,8 +28,10 @@ class SQLite(Dialect):
     lock_timeout_setting = "busy_timeout"
     not_null_add = "is refused by SQLite (\"Cannot add a NOT NULL column with default value NULL\")"
 
-    def set_lock_timeout(self) -> P.SetLockTimeout:
-        return P.SetLockTimeout("5000", self.lock_timeout_setting)
+    def set_lock_timeout(self) -> None:
+        # None in a plan: no step. A waiting SQLite writer makes nobody queue behind it, so there
+        # is nothing to time out (busy_timeout only bounds its own wait).
+        return None
 
     def lock(self, fact: F.Fact) -> str | None:
         return None if isinstance(fact, (F.Harmless, F.SetSetting)) else "database write"
@@ -40,7 +42,7 @@ class SQLite(Dialect):
             return Cost(REBUILD, fails=True, why=f"is not possible with ALTER TABLE on {self.server} ({missing}):"
                                                  " the statement fails, and the table must be rebuilt instead")
         if isinstance(fact, F.TableRewrite):
-            return Cost(REBUILD, True, f"rebuilds {fact.table} ({fact.what}): every row is copied into a new"
+            return Cost(REBUILD, True, f"rebuilds {fact.table}: every row is copied into a new"
                                        " table while the database is locked for writing")
         return Cost(NATIVE)
 
@@ -78,12 +80,13 @@ class SQLite(Dialect):
             return "constraints cannot be dropped before SQLite 3.53"
         return None
 
-    def cost_plan(self, table: str, statement: str) -> P.Plan:
+    def cost_plan(self, table: str, statement: str, fact: F.Fact, schema) -> P.Plan:
         t = table.split(".")[-1]
         return P.Plan("Rebuild the table: create it anew, copy the rows, swap it in (Alembic: op.batch_alter_table).", [
             P.Phase("single", "Rebuild the table in one transaction, when the app can wait for it", [
+                # one action per statement, so each framework writes each comment above its own statement
                 P.Statement(f"-- instead of: {statement.strip().rstrip(';')}\n"
-                            f"CREATE TABLE {t}_new (...);  -- the new definition\n"
-                            f"INSERT INTO {t}_new SELECT ... FROM {t};\n"
-                            f"DROP TABLE {t};\n"
-                            f"ALTER TABLE {t}_new RENAME TO {t};")])])
+                            f"-- the table's new definition:\nCREATE TABLE {t}_new (...)"),
+                P.Statement(f"INSERT INTO {t}_new SELECT ... FROM {t}"),
+                P.Statement(f"-- migsafe: ignore[drop-table] {t}_new, with every row, replaces it\nDROP TABLE {t}"),
+                P.Statement(f"ALTER TABLE {t}_new RENAME TO {t}")])])

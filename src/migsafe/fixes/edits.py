@@ -12,11 +12,22 @@ and stays a plan for a human:
   ADD's lock) and only for a named constraint (the VALIDATE must name it).
 - add-unique-constraint: `CREATE UNIQUE INDEX CONCURRENTLY` + `ADD CONSTRAINT ... USING INDEX`,
   outside a transaction block, for the plain form only (no options the rewrite would drop).
+- non-concurrent-drop-index: `CONCURRENTLY` after `DROP INDEX`, outside a transaction block,
+  for one index without CASCADE.
 - missing-lock-timeout: `SET lock_timeout` before the migration's first statement.
 
-In an Alembic revision, a lone `op.create_index(...)` in upgrade() gets `postgresql_concurrently=True`
-inside `autocommit_block()`. Other Alembic findings and Django migrations get no edits: their fixes
-restructure Python code (several ops around a block, `atomic = False`) and are given as plans.
+Python migrations are edited at the exact positions of their syntax tree (module-level upgrade(),
+`class Migration`'s `operations` list), only on PostgreSQL except the lock_timeout prelude:
+
+- Alembic: a lone `op.create_index(...)` in upgrade() gets `postgresql_concurrently=True` inside
+  `autocommit_block()`; `op.create_foreign_key` / `op.create_check_constraint` as the last op of
+  upgrade() gets `postgresql_not_valid=True` and the VALIDATE after it in `autocommit_block()`
+  (which commits the ADD first, so the VALIDATE does not run under its lock);
+  missing-lock-timeout: `op.execute("SET ...")` as upgrade()'s first line.
+- Django: a migration whose operations are only AddIndex/RemoveIndex (and SET prelude) gets
+  AddIndexConcurrently/RemoveIndexConcurrently, their import and `atomic = False`;
+  missing-lock-timeout: a `RunSQL` of the SET as the first operation.
+Anything else stays a plan for a human.
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ from migsafe.sql import facts as F
 from migsafe.sql.split import line_starts, position
 
 _CREATE_INDEX = re.compile(r"\ACREATE\s+(?:UNIQUE\s+)?INDEX\b", re.I)
+_DROP_INDEX = re.compile(r"\ADROP\s+INDEX\b", re.I)
 # Words that make a constraint more than the plain form the rewrites reproduce (options a
 # rewrite would drop, partitions CONCURRENTLY cannot build on, IF EXISTS it would lose). Any
 # identifier spelled so also blocks the edit: a missed edit is safe, a wrong one is not.
@@ -42,8 +54,8 @@ def edits_for(rule: str, fact: F.Fact, ctx, path: str, alone: bool) -> list[Edit
     """The edits that fix one finding of `rule` raised on `fact`; [] when there is no safe one.
     `alone`: the fact is the statement's only one (an ALTER TABLE with one action)."""
     stmt = ctx.statement
-    if ctx.migration.source == "alembic" and rule == "non-concurrent-index" and isinstance(fact, F.CreateIndex):
-        return _alembic_index(ctx, path)
+    if ctx.migration.source in ("alembic", "django"):
+        return _python_edits(rule, fact, ctx, path)
     if ctx.migration.source != "sql" or stmt.facts is not None:
         return []
     if rule == "missing-lock-timeout":
@@ -54,6 +66,9 @@ def edits_for(rule: str, fact: F.Fact, ctx, path: str, alone: bool) -> list[Edit
         return []
     if rule == "non-concurrent-index" and isinstance(fact, F.CreateIndex):
         match = _CREATE_INDEX.match(stmt.sql)
+        return [_insert(path, *_at(stmt, match.end()), " CONCURRENTLY")] if match else []
+    if rule == "non-concurrent-drop-index" and isinstance(fact, F.DropIndex) and "CASCADE" not in _words(stmt.sql):
+        match = _DROP_INDEX.match(stmt.sql)  # CONCURRENTLY cannot CASCADE
         return [_insert(path, *_at(stmt, match.end()), " CONCURRENTLY")] if match else []
     if not isinstance(fact, F.AddConstraint) or _words(stmt.sql) & _NOT_PLAIN:
         return []
@@ -75,56 +90,218 @@ def edits_for(rule: str, fact: F.Fact, ctx, path: str, alone: bool) -> list[Edit
     return []
 
 
-def _alembic_index(ctx, path: str) -> list[Edit]:
+class _Py:
+    """A Python migration's syntax tree, with ast's positions (UTF-8 byte columns) as edit positions."""
+
+    def __init__(self, text: str):
+        self.tree = ast.parse(text)
+        self.body = text.removeprefix("\ufeff")  # as apply_edits counts
+        self.starts = line_starts(self.body)
+        self.lines = [self.body[a:b] for a, b in zip(self.starts, [*self.starts[1:], len(self.body)])]
+
+    def offset(self, line: int, column: int) -> int:
+        return self.starts[line - 1] + column - 1
+
+    def start(self, node: ast.AST) -> tuple[int, int]:
+        return node.lineno, self._column(node.lineno, node.col_offset)
+
+    def end(self, node: ast.AST) -> tuple[int, int]:
+        return node.end_lineno, self._column(node.end_lineno, node.end_col_offset)
+
+    def line_end(self, line: int) -> tuple[int, int]:
+        """Past the last character of `line` before its line break (after any trailing comment)."""
+        return line, len(self.lines[line - 1].rstrip("\r\n")) + 1
+
+    def indent(self, node: ast.AST) -> str | None:
+        """The whitespace before `node` on its line; None when code precedes it there."""
+        line, column = self.start(node)
+        before = self.lines[line - 1][: column - 1]
+        return None if before.strip() else before
+
+    def _column(self, line: int, offset: int) -> int:
+        return len(self.lines[line - 1].encode()[:offset].decode(errors="ignore")) + 1
+
+    def imported(self, name: str) -> bool:
+        """`name` is bound by a module-level import."""
+        return any((a.asname or a.name).split(".")[0] == name for node in self.tree.body
+                   if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names)
+
+    def upgrade(self) -> ast.FunctionDef | None:
+        return next((n for n in self.tree.body if isinstance(n, ast.FunctionDef) and n.name == "upgrade"), None)
+
+    def migration(self) -> tuple[ast.ClassDef, ast.Assign, ast.List] | None:
+        """Django's `class Migration`, its `operations = [...]` statement and list."""
+        for cls in self.tree.body:
+            if isinstance(cls, ast.ClassDef) and cls.name == "Migration":
+                for node in cls.body:
+                    if _assigns(node, "operations") and isinstance(node.value, ast.List):
+                        return cls, node, node.value
+        return None
+
+
+def _assigns(node: ast.stmt, name: str) -> bool:
+    """`node` is `name = ...`."""
+    return isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [name]
+
+
+def _python_edits(rule: str, fact: F.Fact, ctx, path: str) -> list[Edit]:
+    try:
+        py = _Py(ctx.migration.text)
+    except (SyntaxError, ValueError):
+        return []
+    alembic = ctx.migration.source == "alembic"
+    if rule == "missing-lock-timeout":
+        return _alembic_prelude(py, ctx, path) if alembic else _django_prelude(py, ctx, path)
+    if ctx.dialect.name != "postgresql":
+        return []
+    if alembic and rule == "non-concurrent-index" and isinstance(fact, F.CreateIndex):
+        return _alembic_index(py, ctx, path)
+    if alembic and isinstance(fact, F.AddConstraint) and rule in ("validating-foreign-key",
+                                                                  "validating-check-constraint"):
+        return _alembic_not_valid(py, ctx, fact, path)
+    if not alembic and rule in ("non-concurrent-index", "non-concurrent-drop-index"):
+        return _django_concurrent(py, ctx, path)
+    return []
+
+
+def _setting(ctx) -> str:
+    return _py_str(S.sql(ctx.dialect.set_lock_timeout()).rstrip(";"))
+
+
+def _py_str(text: str) -> str:
+    """`text` as a double-quoted Python string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _alembic_prelude(py: _Py, ctx, path: str) -> list[Edit]:
+    """`op.execute("SET lock_timeout ...")` as upgrade()'s first statement (after its docstring)."""
+    fn = py.upgrade()
+    body = fn.body if fn else []
+    if body and ast.get_docstring(fn) is not None:
+        body = body[1:]
+    indent = py.indent(body[0]) if body else None
+    if indent is None or not py.imported("op"):
+        return []
+    return [_insert(path, *py.start(body[0]), f"op.execute({_setting(ctx)})\n{indent}")]
+
+
+def _django_prelude(py: _Py, ctx, path: str) -> list[Edit]:
+    """`migrations.RunSQL("SET lock_timeout ...", migrations.RunSQL.noop)` as the first operation."""
+    found = py.migration()
+    if ctx.dialect.name != "postgresql" or found is None or not found[2].elts or not py.imported("migrations"):
+        return []
+    first = found[2].elts[0]
+    indent = py.indent(first)
+    after = f"\n{indent}" if indent is not None else " "
+    return [_insert(path, *py.start(first), f"migrations.RunSQL({_setting(ctx)}, migrations.RunSQL.noop),{after}")]
+
+
+def _upgrade_op(py: _Py, ctx, names: tuple[str, ...], last: bool = False) -> tuple[str, ast.Call] | None:
+    """(indentation, call) of the `op.<name>(...)` call at the finding's place when it stands on its
+    own line as a statement of module-level upgrade() (the last one if `last`); None elsewhere
+    (in a loop, a branch, a batch block, a helper)."""
+    fn = py.upgrade()
+    span = ctx.statement.span
+    for node in (fn.body[-1:] if last else fn.body) if fn else []:
+        call = node.value if isinstance(node, ast.Expr) else None
+        if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in names
+                and isinstance(call.func.value, ast.Name) and call.func.value.id == "op"
+                and py.start(call) == (span.line, span.column)):
+            indent = py.indent(node)
+            return None if indent is None else (indent, call)
+    return None
+
+
+def _last_argument(call: ast.Call) -> ast.AST:
+    return max([*call.args, *call.keywords], key=lambda n: (n.end_lineno, n.end_col_offset))
+
+
+def _alembic_index(py: _Py, ctx, path: str) -> list[Edit]:
     """`op.create_index(...)` -> the same call with `postgresql_concurrently=True` inside
     `with op.get_context().autocommit_block():`. Only when it is the migration's only statement:
     the block commits what ran before it, so anything else in the migration would lose the
     all-or-nothing transaction it has now."""
-    span = ctx.statement.span
     work = [s for s in ctx.migration.statements if s.sql.strip().upper() not in ("BEGIN", "COMMIT")]
-    if ctx.dialect.name != "postgresql" or not ctx.in_transaction or len(work) != 1:
+    found = _upgrade_op(py, ctx, ("create_index",))
+    if not ctx.in_transaction or len(work) != 1 or found is None:
         return []
-    text = ctx.migration.text
-    call = _upgrade_call(text, span.line, span.column)
-    if call is None or not call.args or any(k.arg in (None, "postgresql_concurrently") for k in call.keywords):
+    indent, call = found
+    if not call.args or any(k.arg in (None, "postgresql_concurrently") for k in call.keywords):
         return []
-    lines = text.splitlines(keepends=True)
-    indent = lines[span.line - 1][: span.column - 1]
-    if indent.strip():
-        return []
-    offset = lambda line, col: len(lines[line - 1].encode()[:col].decode())  # noqa: E731 - ast counts bytes
-    last = max([*call.args, *call.keywords], key=lambda n: (n.end_lineno, n.end_col_offset))
-    segment = ast.get_source_segment(text, call) or ""
-    # the call text up to its last argument, relative to the call's first character
-    upto = sum(len(ln) for ln in lines[span.line - 1: last.end_lineno - 1]) - (span.column - 1) + offset(
-        last.end_lineno, last.end_col_offset)
-    new_call = segment[:upto] + ", postgresql_concurrently=True" + segment[upto:]
+    start, end = py.offset(*py.start(call)), py.offset(*py.end(call))
+    upto = py.offset(*py.end(_last_argument(call)))
+    new_call = py.body[start:upto] + ", postgresql_concurrently=True" + py.body[upto:end]
+    new_call = re.sub(r"\r\n?", "\n", new_call)  # apply_edits writes the file's own line breaks
     multiline_string = any(isinstance(n, ast.Constant) and isinstance(n.value, str) and n.lineno != n.end_lineno
                            for n in ast.walk(call))
     if not multiline_string:  # continuation lines move with the call (a string's own lines must not)
         new_call = new_call.replace("\n", "\n    ")
-    return [Edit(path, span.line, span.column, span.end_line, span.end_column,
+    return [Edit(path, *py.start(call), *py.end(call),
                  f"with op.get_context().autocommit_block():\n{indent}    {new_call}")]
 
 
-def _upgrade_call(text: str, line: int, column: int) -> ast.Call | None:
-    """The `op.create_index(...)` call standing as a statement of module-level upgrade() at
-    (line, column); None elsewhere (in a loop, a branch, a batch block, a helper)."""
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
+def _alembic_not_valid(py: _Py, ctx, fact: F.AddConstraint, path: str) -> list[Edit]:
+    """`postgresql_not_valid=True` on the op, then its VALIDATE in `autocommit_block()`. Only for
+    the last op of upgrade(): the block commits what ran before it, so nothing may follow."""
+    found = _upgrade_op(py, ctx, ("create_foreign_key", "create_check_constraint"), last=True)
+    if found is None or not fact.constraint.name:
+        return []
+    indent, call = found
+    if not (call.args or call.keywords) or any(k.arg in (None, "postgresql_not_valid") for k in call.keywords):
+        return []
+    validate = _py_str(S.sql(P.ValidateConstraint(fact.table, fact.constraint.name)).rstrip(";"))
+    return [_insert(path, *py.end(_last_argument(call)), ", postgresql_not_valid=True"),
+            _insert(path, *py.line_end(call.end_lineno),
+                    f"\n{indent}with op.get_context().autocommit_block():\n{indent}    op.execute({validate})")]
+
+
+_CONCURRENT = {"AddIndex": "AddIndexConcurrently", "RemoveIndex": "RemoveIndexConcurrently"}
+
+
+def _django_concurrent(py: _Py, ctx, path: str) -> list[Edit]:
+    """AddIndex/RemoveIndex -> their Concurrently forms (same arguments) with `atomic = False`.
+    Only when the migration holds nothing else (but a SET prelude): `atomic = False` takes the
+    transaction from every operation in it."""
+    found = py.migration()
+    if found is None:
+        return []
+    cls, assign, ops = found
+    kinds = {op: _operation(op) for op in ops.elts}
+    index_ops = [op for op, kind in kinds.items() if kind in _CONCURRENT]
+    if not index_ops or any(kind not in _CONCURRENT and kind != "SET" for kind in kinds.values()):
+        return []
+    span = ctx.statement.span
+    this = next((op for op in index_ops if py.start(op) == (span.line, span.column)), None)
+    atomic = [n for n in cls.body if _assigns(n, "atomic")]
+    indent = py.indent(assign)
+    db_import = next((n for n in py.tree.body if isinstance(n, ast.ImportFrom) and n.module == "django.db"), None)
+    if (this is None or indent is None or db_import is None or db_import.end_lineno >= len(py.lines)
+            or (atomic and not (isinstance(atomic[0].value, ast.Constant) and atomic[0].value.value is False))):
+        return []
+    edits = [Edit(path, *py.start(this.func), *py.end(this.func), _CONCURRENT[kinds[this]])]
+    if not atomic:
+        edits.append(_insert(path, *py.start(assign), f"atomic = False\n{indent}"))
+    missing = sorted({_CONCURRENT[kinds[op]] for op in index_ops} - {a.asname or a.name for n in py.tree.body
+                     if isinstance(n, ast.ImportFrom) and n.module == "django.contrib.postgres.operations"
+                     for a in n.names})
+    if missing:
+        edits.append(_insert(path, db_import.end_lineno + 1, 1,
+                             f"from django.contrib.postgres.operations import {', '.join(missing)}\n"))
+    return edits
+
+
+def _operation(node: ast.expr) -> str | None:
+    """The operation class an element of `operations` calls (`migrations.AddIndex(...)` ->
+    "AddIndex"); "SET" for a RunSQL of a SET statement (a lock_timeout prelude)."""
+    if not isinstance(node, ast.Call):
         return None
-    lines = text.splitlines()
-    for fn in tree.body:
-        if isinstance(fn, ast.FunctionDef) and fn.name == "upgrade":
-            for node in fn.body:
-                call = node.value if isinstance(node, ast.Expr) else None
-                if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
-                        and call.func.attr == "create_index" and isinstance(call.func.value, ast.Name)
-                        and call.func.value.id == "op" and call.lineno == line
-                        and len(lines[line - 1].encode()[: call.col_offset].decode()) == column - 1):
-                    return call
-    return None
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    sql = node.args[0] if node.args else None
+    if (name == "RunSQL" and isinstance(sql, ast.Constant) and isinstance(sql.value, str)
+            and sql.value.lstrip().upper().startswith("SET ")):
+        return "SET"
+    return name
 
 
 def _words(sql: str) -> set[str]:
@@ -178,7 +355,7 @@ def apply_edits(text: str, edits: list[Edit]) -> str:
 
 # Rules whose findings may carry edits: a file holding one of them without edits is not rewritten.
 REWRITABLE = ("non-concurrent-index", "validating-foreign-key", "validating-check-constraint",
-              "add-unique-constraint", "missing-lock-timeout")
+              "add-unique-constraint", "missing-lock-timeout", "non-concurrent-drop-index")
 
 
 def rewrites(findings: list) -> tuple[dict[str, list[Edit]], dict[str, list]]:

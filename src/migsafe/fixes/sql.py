@@ -1,4 +1,5 @@
-"""Write a Plan as PostgreSQL SQL."""
+"""Write a Plan as SQL: PostgreSQL's, or MySQL/MariaDB's or SQLite's where an action says so
+(its `dialect`)."""
 
 from __future__ import annotations
 
@@ -37,8 +38,6 @@ def sql(action: P.Action) -> str:
 
 @sql.register
 def _(a: P.SetLockTimeout) -> str:
-    if a.setting == "busy_timeout":  # SQLite
-        return f"PRAGMA busy_timeout = {a.value};"
     if a.setting != "lock_timeout":  # MySQL/MariaDB: lock_wait_timeout, in seconds
         return f"SET SESSION {a.setting} = {a.value};"
     return f"SET lock_timeout = '{a.value}';"
@@ -64,7 +63,7 @@ def _(a: P.Backfill) -> str:
     t, c = q(a.table), q(a.column)
     return (f"-- repeat until it updates 0 rows, each batch in its own transaction:\n"
             f"UPDATE {t} SET {c} = {a.value}\n"
-            f"WHERE ctid IN (SELECT ctid FROM {t} WHERE {c} IS NULL LIMIT 10000);")
+            f"WHERE {P.batch_where(a.dialect, t, f'{c} IS NULL')};")
 
 
 @sql.register
@@ -142,8 +141,23 @@ def _sync_name(a) -> str:
 
 @sql.register
 def _(a: P.SyncTrigger) -> str:
-    # Both app versions run at once: whichever column a write sets is copied to the other.
-    fn, o, n = _sync_name(a), q(a.old), q(a.new)
+    # Both app versions run at once: whichever column a write sets is copied to the other (the
+    # old column wins where a write sets both).
+    fn, o, n, t = _sync_name(a), q(a.old), q(a.new), q(a.table)
+    if a.dialect == "mysql":  # one trigger per event; a single SET needs no DELIMITER
+        return (f"CREATE TRIGGER {fn}_ins BEFORE INSERT ON {t}\n"
+                f"FOR EACH ROW SET NEW.{n} = COALESCE(NEW.{n}, NEW.{o}), NEW.{o} = COALESCE(NEW.{o}, NEW.{n});\n"
+                f"CREATE TRIGGER {fn}_upd BEFORE UPDATE ON {t}\n"
+                f"FOR EACH ROW SET NEW.{n} = IF(NEW.{o} <=> OLD.{o}, NEW.{n}, NEW.{o}),"
+                f" NEW.{o} = IF(NEW.{n} <=> OLD.{n}, NEW.{o}, NEW.{n});")
+    if a.dialect == "sqlite":  # NEW cannot be assigned: an AFTER trigger updates the row itself
+        won = f"CASE WHEN NEW.{o} IS NOT OLD.{o} THEN NEW.{o} ELSE NEW.{n} END"
+        return (f"CREATE TRIGGER {fn}_ins AFTER INSERT ON {t} BEGIN\n"
+                f"  UPDATE {t} SET {n} = COALESCE({n}, {o}), {o} = COALESCE({o}, {n}) WHERE rowid = NEW.rowid;\n"
+                f"END;\n"
+                f"CREATE TRIGGER {fn}_upd AFTER UPDATE OF {o}, {n} ON {t} BEGIN\n"
+                f"  UPDATE {t} SET {n} = {won}, {o} = {won} WHERE rowid = NEW.rowid;\n"
+                f"END;")
     return (f"CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
             f"BEGIN\n"
             f"  IF TG_OP = 'INSERT' THEN\n"
@@ -153,13 +167,15 @@ def _(a: P.SyncTrigger) -> str:
             f"  END IF;\n"
             f"  RETURN NEW;\n"
             f"END $$;\n"
-            f"CREATE TRIGGER {fn} BEFORE INSERT OR UPDATE ON {q(a.table)}\n"
+            f"CREATE TRIGGER {fn} BEFORE INSERT OR UPDATE ON {t}\n"
             f"FOR EACH ROW EXECUTE FUNCTION {fn}();")
 
 
 @sql.register
 def _(a: P.DropSyncTrigger) -> str:
     fn = _sync_name(a)
+    if a.dialect in ("mysql", "sqlite"):
+        return f"DROP TRIGGER {fn}_ins;\nDROP TRIGGER {fn}_upd;"
     return f"DROP TRIGGER {fn} ON {q(a.table)};\nDROP FUNCTION {fn}();"
 
 

@@ -112,7 +112,7 @@ def engine_cost(fact: F.Fact, ctx: Context, subject: str, column: str | None = N
         return []
     lock = ctx.dialect.rewrite_lock if cost.blocks_writes else None
     return [Hit(f"{subject} {cost.why}.", table, column, lock,
-                ctx.dialect.cost_plan(table or "<table>", ctx.statement.sql))]
+                ctx.dialect.cost_plan(table or "<table>", ctx.statement.sql, fact, ctx.schema))]
 
 
 def constraint_cost(fact: F.AddConstraint | F.AddColumn, ctx: Context, kinds: tuple[str, ...]) -> list[Hit] | None:

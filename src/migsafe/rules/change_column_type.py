@@ -38,9 +38,11 @@ class ChangeColumnType(Rule):
             t, c, lock,
             P.Plan("Add a column of the new type, keep it in step, backfill, switch the app, drop the old one.", [
                 P.Phase("expand", f"Add {new} of type {fact.new_type.text} and keep it in step", [
-                    ctx.dialect.set_lock_timeout(), P.AddColumn(t, new, fact.new_type.text), P.SyncTrigger(t, c, new)]),
-                P.Phase("backfill", "Copy existing values in batches", [P.Backfill(t, new, fact.using or c)]),
+                    ctx.dialect.set_lock_timeout(), P.AddColumn(t, new, fact.new_type.text),
+                    P.SyncTrigger(t, c, new, ctx.dialect.name)]),
+                P.Phase("backfill", "Copy existing values in batches", [
+                    P.Backfill(t, new, fact.using or c, ctx.dialect.name)]),
                 P.Phase("switch", f"Deploy app code that uses {new}", [P.CodeChange(f"read and write {t}.{new}")]),
                 P.Phase("contract", f"Drop the trigger and {c} in a later migration", [
-                    ctx.dialect.set_lock_timeout(), P.DropSyncTrigger(t, c, new), P.DropColumn(t, c)]),
+                    ctx.dialect.set_lock_timeout(), P.DropSyncTrigger(t, c, new, ctx.dialect.name), P.DropColumn(t, c)]),
             ]))

@@ -20,10 +20,10 @@ class RenameColumn(Rule):
             t, old, ctx.dialect.lock(fact),
             P.Plan("Add the new column, keep both in step, switch the app, then drop the old one.", [
                 P.Phase("expand", f"Add {new} and keep it in step with {old}", [
-                    ctx.dialect.set_lock_timeout(), P.AddColumn(t, new, type_text), P.SyncTrigger(t, old, new)]),
-                P.Phase("backfill", f"Copy existing values into {new} in batches", [P.Backfill(t, new, old)]),
+                    ctx.dialect.set_lock_timeout(), P.AddColumn(t, new, type_text), P.SyncTrigger(t, old, new, ctx.dialect.name)]),
+                P.Phase("backfill", f"Copy existing values into {new} in batches", [P.Backfill(t, new, old, ctx.dialect.name)]),
                 P.Phase("switch", f"Deploy app code that reads and writes {new}", [
                     P.CodeChange(f"use {t}.{new} instead of {old}")]),
                 P.Phase("contract", f"Drop the trigger and {old} in a later migration", [
-                    ctx.dialect.set_lock_timeout(), P.DropSyncTrigger(t, old, new), P.DropColumn(t, old)]),
+                    ctx.dialect.set_lock_timeout(), P.DropSyncTrigger(t, old, new, ctx.dialect.name), P.DropColumn(t, old)]),
             ]))

@@ -18,4 +18,4 @@ class TruncateTable(Rule):
             P.Plan("Delete the rows in batches, or make sure the table is really unused first.", [
                 P.Phase("single", "Delete in small batches instead", [
                     P.Statement(f"-- repeat until it deletes 0 rows:\nDELETE FROM {fact.table}"
-                                f" WHERE ctid IN (SELECT ctid FROM {fact.table} LIMIT 10000)")])]))
+                                f" WHERE {P.batch_where(ctx.dialect.name, fact.table, 'true')}")])]))

@@ -20,5 +20,5 @@ class UnbatchedBackfill(Rule):
             P.Plan("Change rows in batches, each in its own transaction, outside the schema migration.", [
                 P.Phase("backfill", "Batch it", [
                     P.Statement(f"-- repeat until it affects 0 rows, each batch in its own transaction:\n"
-                                f"{fact.verb} ... WHERE ctid IN (SELECT ctid FROM {fact.table}"
-                                f" WHERE <not yet done> LIMIT 10000)")])]))
+                                f"{fact.verb} ... WHERE"
+                                f" {P.batch_where(ctx.dialect.name, fact.table, '<not yet done>')}")])]))

@@ -32,7 +32,7 @@ class VolatileDefault(Rule):
         if col.default is not None:
             phases[0].actions.append(P.Statement(
                 f"ALTER TABLE {fact.table} ALTER COLUMN {col.name} SET DEFAULT {col.default.text}"))
-        phases.append(P.Phase("backfill", "Fill existing rows in batches", [P.Backfill(fact.table, col.name, value)]))
+        phases.append(P.Phase("backfill", "Fill existing rows in batches", [P.Backfill(fact.table, col.name, value, ctx.dialect.name)]))
         yield Hit(
             f"Adding column {fact.table}.{col.name} rewrites the whole table and all its indexes under an"
             f" {lock} lock, blocking every read and write for the duration: {why}.",

@@ -547,6 +547,7 @@ def _render(migration, path: Path, text: str, dialect: str, target_version: str 
             stmt.in_transaction = in_tx
             statements.append(stmt)
     _net_defaults(statements, dialect)
+    _remade_tables(statements, dialect)
     return DjangoRendered(statements, irreversible=irreversible)
 
 
@@ -568,6 +569,24 @@ def _net_defaults(statements: list[Statement], dialect: str) -> None:
                     continue
                 facts = earlier.facts if earlier.facts is not None else translate(earlier.sql, dialect)
                 earlier.facts = [g for f in facts for g in _without_default(f, drop)]
+
+
+def _remade_tables(statements: list[Statement], dialect: str) -> None:
+    """Django's SQLite editor changes most columns and constraints by remaking the table: CREATE
+    TABLE "new__t", INSERT ... SELECT, DROP TABLE "t", ALTER TABLE "new__t" RENAME TO "t". That
+    DROP is no drop but a rebuild of t, as Alembic's batch recreate is: a TableRewrite of t (the
+    RENAME then puts the new definition in t's place)."""
+    from migsafe.sql import facts as F
+    from migsafe.sql.translate import translate
+
+    if dialect != "sqlite":
+        return
+    facts = [s.facts if s.facts is not None else translate(s.sql, dialect) for s in statements]
+    renamed = {f.new_name for fs in facts for f in fs if isinstance(f, F.RenameTable) and f.table == f"new__{f.new_name}"}
+    for stmt, fs in zip(statements, facts):
+        if any(isinstance(f, F.DropTable) and f.table in renamed for f in fs):
+            stmt.facts = [F.TableRewrite(f.table, "Django's SQLite schema editor, remaking the table,")
+                          if isinstance(f, F.DropTable) and f.table in renamed else f for f in fs]
 
 
 def _without_default(fact, drop) -> list:
@@ -719,13 +738,16 @@ def _offline_connection(dialect: str, target_version: str | None):
     connection = wrapper({"ENGINE": ENGINES[dialect], "NAME": "migsafe", "USER": "", "PASSWORD": "", "HOST": "",
                           "PORT": "", "OPTIONS": {}, "TIME_ZONE": None, "CONN_MAX_AGE": 0,
                           "CONN_HEALTH_CHECKS": False, "AUTOCOMMIT": True, "ATOMIC_REQUESTS": False, "TEST": {}})
-    major = int(float(target_version)) if target_version else None
     if dialect == "postgresql":
+        major = int(float(target_version)) if target_version else None
         connection.__dict__["pg_version"] = (major or 15) * 10000
     elif dialect == "mysql":
-        version = target_version or "8.4"
+        from migsafe.dialects.mysql import MySQL
+
+        server = MySQL(target_version)  # "mariadb-11.4": Django tells MariaDB by "-MariaDB" in the version
+        version = ".".join(map(str, (*server.version, 0, 0, 0)[:3])) + ("-MariaDB" if server.mariadb else "")
         connection.__dict__["mysql_server_data"] = {
-            "version": f"{version}.0", "sql_mode": "STRICT_TRANS_TABLES", "default_storage_engine": "InnoDB",
+            "version": version, "sql_mode": "STRICT_TRANS_TABLES", "default_storage_engine": "InnoDB",
             "sql_auto_is_null": False, "lower_case_table_names": False, "has_zoneinfo_database": True}
     return connection
 
