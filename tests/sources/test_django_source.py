@@ -345,3 +345,16 @@ def test_run_python_alone_without_reverse_is_irreversible(tmp_path):
     path = migration(app, "0002_data", "migrations.RunPython(print),", deps='[("catalog", "0001_initial")]')
     result = check(tmp_path, tmp_path)
     assert found(result) == [("catalog.0002_data", "irreversible-migration", line_of(path, "RunPython"))]
+
+
+def test_module_in_a_migrations_package_that_is_no_migration_is_reported_not_skipped(tmp_path):
+    """migrate loads every module of the package and stops on one it cannot read or that has no
+    class Migration: such a file is not-analyzed, never silently left out."""
+    app = shop(tmp_path)
+    (app / "migrations" / "0002_latin1.py").write_bytes(b"# caf\xe9\nx = 1\n")
+    (app / "migrations" / "0003_broken.py").write_text("x = (\n")
+    (app / "migrations" / "0004_helpers.py").write_text("def helper():\n    pass\n")
+    result = check(tmp_path, tmp_path)
+    not_analyzed = {f.migration: f.message for f in result.findings if f.rule == "not-analyzed"}
+    assert set(not_analyzed) == {"catalog.0002_latin1", "catalog.0003_broken", "catalog.0004_helpers"}
+    assert "class Migration" in not_analyzed["catalog.0004_helpers"]

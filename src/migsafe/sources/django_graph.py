@@ -182,10 +182,11 @@ def load_plan(migration_dirs: list[Path]) -> Plan:
                                  f" and {_show(app.migrations_dir)}")
             return
         apps[app.label] = app
+        # Every module migrate would load: one that does not read or has no class Migration
+        # stops migrate too, so it is reported (read_node's error), never skipped.
         for path in migration_files(app.migrations_dir):
-            if is_migration_file(path):
-                node = read_node(app, path)
-                nodes[node.key] = node
+            node = read_node(app, path)
+            nodes[node.key] = node
 
     for folder in migration_dirs:
         add_app(app_of(folder))
