@@ -220,6 +220,14 @@ class Cache:
         others = [item for pair in sorted(self.py_files(roots).items()) if pair[0] not in own for item in pair]
         return digest(salt(), "alembic", cwd, import_path_state(), dialect, execute, root, roots, *others)
 
+    def revision_reader(self, version_dirs: list[Path], root: Path, read):
+        """`read` (alembic_graph.read_revision) memoised across runs by each file's content, all
+        of a project's in one entry: a pre-commit run then parses only the edited revision."""
+        if self.directory is None:
+            return read
+        return _Memo(self, digest(salt(), "revisions", root, *version_dirs),
+                     self.py_files(alembic_import_roots(version_dirs, root)), read)
+
     def _file(self, key: str) -> Path:
         return self.directory / key[:2] / key[2:]
 
@@ -285,3 +293,26 @@ class Translations:
         """Keep this run's statements (only them: the entry does not grow with every edit)."""
         if self.used.keys() != self.known.keys():
             self.cache.put(self.key, self.used)
+
+
+class _Memo:
+    """read(path) -> a dataclass with a `path` field (or None), kept by the file's digest."""
+
+    def __init__(self, cache: Cache, key: str, digests: dict[str, str], read):
+        self.cache, self.key, self.digests, self.read = cache, key, digests, read
+        self.before = cache.get(key, dict) or {}
+        self.now: dict[str, object] = {}
+
+    def __call__(self, path: Path):
+        known = self.digests.get(str(path))
+        if known is None:
+            return self.read(path)
+        value = self.before[known] if known in self.before else self.read(path)
+        if value is not None and value.error is not None:
+            return value  # (an error may name the file or depend on the machine: not kept)
+        self.now[known] = value if value is None else dataclasses.replace(value, path=None)
+        return value if value is None else dataclasses.replace(value, path=path)
+
+    def save(self) -> None:
+        if self.now != self.before:
+            self.cache.put(self.key, self.now)

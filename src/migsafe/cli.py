@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import io
 import os
@@ -24,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:
         _with_fixed_hash_seed()
     args = sys.argv[1:] if argv is None else list(argv)
+    if argv is None:
+        _start_worker_ahead(args)
     # Checked before parsing, so a traceback is available even when parsing fails.
     debug = "--debug" in args
     try:
@@ -61,6 +64,22 @@ def _with_fixed_hash_seed() -> None:
                   {**os.environ, "PYTHONHASHSEED": "0"})
     except OSError:
         pass  # cannot re-run: go on with this process's seed
+
+
+def _start_worker_ahead(args: list[str]) -> None:
+    """pre-commit runs `migsafe check` on the staged files. When one is a Python file (an
+    Alembic revision, or a Django migration in a `migrations` package), the worker that renders
+    it starts before this process imports the rest of migsafe, so the two imports overlap."""
+    if not args or args[0] not in ("check", "fix"):
+        return
+    files = [Path(a) for a in args[1:] if a.endswith(".py") and os.path.isfile(a)]
+    if not files:
+        return
+    django = all(f.parent.name == "migrations" and (f.parent / "__init__.py").is_file() for f in files)
+    from migsafe.sources.worker import start_ahead
+
+    with contextlib.suppress(Exception):  # only ahead of time: the Renderer starts one itself if need be
+        start_ahead("django" if django else "alembic")
 
 
 def _fail(line: str, debug: bool) -> int:

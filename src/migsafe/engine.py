@@ -143,7 +143,9 @@ def judge(migration: Migration, index: int, schema: Schema, dialect, active: lis
             ctx = R.Context(schema, dialect, migration, index, stmt,
                             stmt.in_transaction if stmt.in_transaction is not None else in_tx, timeout_set, state)
             for rule in rules_for(fact, active, cache):
-                for hit in rule.check(fact, ctx):
+                for hit in rule.check(fact, ctx):  # run through for history too: rules keep state
+                    if not migration.report:
+                        continue  # (its findings are dropped: no fix is written for them)
                     out.append(finding(migration, rule.id, hit.message, stmt.span, stmt, hit))
                     if out[-1].fix is not None:  # the mechanical rewrite, where there is a safe one
                         out[-1].fix.edits = edits_for(rule.id, fact, ctx, migration.path, len(facts) == 1)

@@ -604,14 +604,17 @@ def load_alembic_migrations(version_dirs: list[Path], root: Path, cwd: Path, dia
     (render-timeout). So is static reading (execute=False, --no-exec): it runs no project code,
     but a hostile file can still make it loop or allocate without end, and the worker costs no
     more than rendering in this process would (this process then never imports Alembic)."""
-    from migsafe.sources.alembic_graph import load_revisions
+    from migsafe.sources.alembic_graph import load_revisions, read_revision
     from migsafe.sources.sql import relative_path
     from migsafe.sources.worker import Renderer
 
     out = []
     cache = cache or Cache(None)
     with Renderer(dialect, timeout) as renderer:  # the worker imports Alembic while the graph is read
-        graph = load_revisions(version_dirs)
+        read = cache.revision_reader(version_dirs, root, read_revision)
+        graph = load_revisions(version_dirs, read=read)
+        if read is not read_revision:
+            read.save()
         history = graph.ancestors(start_after) if start_after else set()
         chain = cache.alembic_chain(version_dirs, root, [r.path for r in graph.revisions], cwd, dialect, execute)
         for rev in graph.broken_files + graph.revisions:

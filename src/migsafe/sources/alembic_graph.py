@@ -394,8 +394,9 @@ def _judge_downgrade(rev: Revision, tree: ast.Module) -> None:
 # --- the graph -----------------------------------------------------------------------------
 
 
-def load_revisions(version_dirs: list[Path], recursive: bool = False) -> Graph:
+def load_revisions(version_dirs: list[Path], recursive: bool = False, read=None) -> Graph:
     """All revisions of the version folders as one graph, in an order Alembic could run them.
+    `read`: read_revision, or the cache's memo of it.
 
     A broken graph (unknown parent, cycle, duplicate id or branch label) raises UsageError.
     """
@@ -409,7 +410,7 @@ def load_revisions(version_dirs: list[Path], recursive: bool = False) -> Graph:
         if not d.is_dir():  # Alembic skips it silently; we would then pass a typo as "all fine"
             raise UsageError(f"alembic: version location {_show(d)} is not a folder")
         for p in _py_files(d, recursive):
-            rev = read_revision(p)
+            rev = (read or read_revision)(p)
             if rev is not None:
                 (revs if rev.id is not None else graph.broken_files).append(rev)
     _check_unique(revs)

@@ -17,6 +17,9 @@ machinery and time limit as Alembic revisions) by Django's own code:
 - Packages the project imports but that are not installed get stand-ins (_MissingPackages); a
   migration that still cannot be imported, and every migration under --no-exec, is read
   statically (django_static.py). An app whose models or ready() fail stays installed.
+- Model classes are rendered on demand, per operation, only those its SQL needs (_on_demand);
+  MIGSAFE_DJANGO_RENDER=full keeps Django's own whole-project rendering, the reference the
+  tests compare with.
 - Every statement points at the operation that produced it: the call's place is recorded when
   the operation object is created, so nested `SeparateDatabaseAndState` operations keep their
   own line; deferred SQL (foreign keys, indexes) keeps the line of the operation that queued it.
@@ -168,9 +171,10 @@ def render_step(path: Path, text: str, dialect: str, step: DjangoStep) -> Django
         if _project.applied != list(step.history):
             _rebuild(step)
             _project.missing.used = []
-        with _tracing(path, text):
-            migration, how = _load(step, step.app, step.name, step.module, path, text)
-        rendered = _render(migration, path, text, dialect, step.target_version)
+        with _repeatable_uuid4(step.module):
+            with _tracing(path, text):
+                migration, how = _load(step, step.app, step.name, step.module, path, text)
+            rendered = _render(migration, path, text, dialect, step.target_version)
         rendered.how = how
     except BaseException as err:  # noqa: BLE001 - project code may raise anything, even SystemExit
         if isinstance(err, (KeyboardInterrupt, RenderTimeout)):
@@ -500,6 +504,21 @@ def _tracing(path: Path, text: str):
         Operation.__new__ = original
 
 
+@contextlib.contextmanager
+def _repeatable_uuid4(seed: str):
+    """uuid.uuid4() repeatable while a migration renders: ids that defaults make up (wagtail's
+    StreamField block ids) then read the same in every run's report."""
+    import random
+    import uuid
+
+    numbers, original = random.Random(seed), uuid.uuid4
+    uuid.uuid4 = lambda: uuid.UUID(int=numbers.getrandbits(128), version=4)
+    try:
+        yield
+    finally:
+        uuid.uuid4 = original
+
+
 def _rebuild(step: DjangoStep) -> None:
     """The state after `step.history`, from state changes only (a fresh worker, or after a failure)."""
     from django.db.migrations.state import ProjectState
@@ -517,7 +536,7 @@ def _rebuild(step: DjangoStep) -> None:
 def _render(migration, path: Path, text: str, dialect: str, target_version: str | None) -> DjangoRendered:
     from django.db.migrations.state import ProjectState
 
-    state = _project.state if _project.state is not None else ProjectState()
+    state = _on_demand(_project.state if _project.state is not None else ProjectState())
     connection = _offline_connection(dialect, target_version)
     atomic = bool(migration.atomic and connection.features.can_rollback_ddl)
     editor = _editor_class(connection.SchemaEditorClass)(connection, collect_sql=True, atomic=False)
@@ -538,7 +557,10 @@ def _render(migration, path: Path, text: str, dialect: str, target_version: str 
                 continue
             before = editor.before = state.clone()
             operation.state_forwards(migration.app_label, state)
-            operation.database_forwards(migration.app_label, editor, before, state)
+            state.reload_models(())  # whatever the operation changed: rendered afresh on demand
+            state.apps.earlier = before.apps
+            if not _schema_unchanged(operation, migration.app_label, before, state):
+                operation.database_forwards(migration.app_label, editor, before, state)
         editor.in_transaction = atomic  # deferred SQL runs when the migration ends
     _project.state = state
     statements = []
@@ -549,6 +571,192 @@ def _render(migration, path: Path, text: str, dialect: str, target_version: str 
     _net_defaults(statements, dialect)
     _remade_tables(statements, dialect)
     return DjangoRendered(statements, irreversible=irreversible)
+
+
+def _schema_unchanged(operation, app_label: str, before, after) -> bool:
+    """An AlterField that changes only what the database never sees (verbose_name, choices,
+    help_text, ...): the schema editor's alter_field returns at once (_field_should_be_altered),
+    so the models need not be rendered to learn that. Compared as Django compares them."""
+    from django.db.migrations.operations import AlterField
+
+    if type(operation) is not AlterField or os.environ.get("MIGSAFE_DJANGO_RENDER") == "full":
+        return False
+    key = (app_label, operation.model_name_lower)
+    try:
+        old, new = before.models[key].fields[operation.name], after.models[key].fields[operation.name]
+    except KeyError:
+        return False
+    described = []
+    for field in (old, new):
+        _, path, args, kwargs = field.deconstruct()
+        for attr in getattr(field, "non_db_attrs", ()):
+            kwargs.pop(attr, None)
+        described.append((path, args, kwargs))
+    return described[0] == described[1]
+
+
+def _on_demand(state):
+    """`state` as a project state whose model classes are rendered when the schema editor asks
+    for them, not all at once. Django keeps every model of the project rendered and re-renders
+    a model's whole related graph on most state changes: that was ~90% of the time on wagtail
+    and oscar. The SQL of an operation needs only the models it names, what they point at or
+    inherit from, and the models pointing at them (their reverse relations: a primary key's type
+    change alters the foreign key columns too), so that is what `apps.get_model` renders."""
+    if os.environ.get("MIGSAFE_DJANGO_RENDER") == "full":  # Django's own way: the reference in tests
+        return state
+    if not isinstance(state, _on_demand_classes()[0]):
+        state.__class__ = _on_demand_classes()[0]
+        state.refs = {}
+        state.reload_models(list(state.models))
+    return state
+
+
+_ON_DEMAND: list[type] = []
+
+
+def _on_demand_classes() -> list[type]:
+    """[the ProjectState subclass, its StateApps subclass], made once Django is imported."""
+    if _ON_DEMAND:
+        return _ON_DEMAND
+    from django.db.migrations.state import ProjectState, StateApps, _get_app_label_and_model_name
+    from django.db.models.fields.related import RECURSIVE_RELATIONSHIP_CONSTANT
+
+    class OnDemandState(ProjectState):
+        """A project state whose `apps` render on demand. It keeps its own index of which models
+        point at which (`refs`: {target: {referrer: {field name: field}}}), updated from the
+        models each change reloads. (Django's `relations` would do, but once computed it changes
+        how alter_field orders a model's fields, and so the column order of SQLite's remakes.)"""
+
+        refs: dict
+
+        def clone(self):
+            new = OnDemandState(models={k: _copy(v) for k, v in self.models.items()}, real_apps=self.real_apps)
+            new.refs = {target: {model: dict(fields) for model, fields in by.items()} for target, by in self.refs.items()}
+            new.is_delayed = self.is_delayed
+            # The copy takes the models rendered so far (they are its models too) and this state
+            # starts afresh: it is the one an operation changes next (before = state.clone()).
+            new.__dict__["apps"], self.__dict__["apps"] = self.apps, OnDemandApps(self)
+            new.apps._state = new
+            return new
+
+        def reload_model(self, app_label, model_name, delay=False):
+            self.reload_models([(app_label, model_name)])
+
+        def reload_models(self, models, delay=True):
+            for key in models:
+                self.index(key)
+            self.__dict__["apps"] = OnDemandApps(self)  # nothing rendered yet, so nothing stale
+
+        def remove_model(self, app_label, model_name):
+            super().remove_model(app_label, model_name)
+            self.index((app_label, model_name))
+
+        def index(self, key) -> None:
+            """(Re)enter what the model `key` points at into `refs`."""
+            for by in self.refs.values():
+                by.pop(key, None)
+            model = self.models.get(key)
+            for name, field in model.fields.items() if model is not None else ():
+                remote = getattr(field, "remote_field", None)
+                target = getattr(remote, "model", None)
+                if target is not None and target != RECURSIVE_RELATIONSHIP_CONSTANT:
+                    label, target_name = _get_app_label_and_model_name(target, key[0])
+                    self.refs.setdefault((label, target_name.lower()), {}).setdefault(key, {})[name] = field
+
+    def _copy(model):
+        """ModelState.clone without its checks (they held when the state was made), which were
+        a tenth of the time: a state is copied before every operation."""
+        copy = object.__new__(type(model))
+        copy.__dict__.update(model.__dict__)
+        copy.fields, copy.options, copy.managers = dict(model.fields), dict(model.options), list(model.managers)
+        return copy
+
+    class OnDemandApps(StateApps):
+        def __init__(self, state):
+            self._state, self._whole, self._rendering = state, set(), False
+            # The registry of the state before the operation: a model renders there first, so
+            # that its fields are older than the new ones, as Django's would be (SQLite's table
+            # remake orders the columns by field creation).
+            self.earlier = None
+            super().__init__(state.real_apps, {})
+
+        def get_model(self, app_label, model_name=None, require_ready=True):
+            if not self._rendering:  # (ModelState.render looks its bases up here too)
+                label, name = app_label.split(".") if model_name is None else (app_label, model_name)
+                if self.earlier is not None:
+                    self.earlier._render_around((label, name.lower()))
+                self._render_around((label, name.lower()))
+            return super().get_model(app_label, model_name, require_ready)
+
+        def _render_around(self, key) -> None:
+            """`key` with everything it points at or inherits from (their fields resolve), and the
+            models pointing at it or inheriting from it with what they inherit from (registered,
+            so `key`'s reverse relations are whole; their other relations may stay unresolved)."""
+            models = self._state.models
+            if key in self._whole or key not in models:
+                return
+            self._whole.add(key)
+            wanted = self._closure({key}, self._references)
+            children = {k for k, m in models.items() if key in (self._base_key(b, k[0]) for b in m.bases)}
+            # (a relation to a proxy is one to its concrete model too: it is among that one's related objects)
+            around = children.union(*(self._referrers(k) for k in [key, *children] if k == key or models[k].options.get("proxy")))
+            around.discard(key)
+            wanted |= self._closure(around - wanted, self._bases)
+            self._rendering = True
+            try:
+                self.render_multiple([models[k] for k in sorted(wanted) if k in models and not self._registered(k)])
+            finally:
+                self._rendering = False
+
+        def _closure(self, keys: set, step) -> set:
+            found, todo = set(keys), list(keys)
+            while todo:
+                model = self._state.models.get(todo.pop())
+                for k in step(model) if model is not None else ():
+                    if k not in found and k in self._state.models:
+                        found.add(k)
+                        todo.append(k)
+            return found
+
+        def _referrers(self, key) -> set:
+            """The models pointing at `key` and, where the field pointing is itself a primary key or
+            unique (a parent link, a one-to-one key), the models pointing at those: a key's type
+            change reaches along such chains (the schema editor's _related_non_m2m_objects)."""
+            found, followed, todo = set(), {key}, [key]
+            while todo:
+                for referrer, fields in self._state.refs.get(todo.pop(), {}).items():
+                    found.add(referrer)
+                    if referrer not in followed and any(f.primary_key or f.unique for f in fields.values()):
+                        followed.add(referrer)
+                        todo.append(referrer)
+            return found - {key}
+
+        def _bases(self, model) -> list:
+            return [self._base_key(b, model.app_label) for b in model.bases]
+
+        def _references(self, model) -> list:
+            """What a model state points at (relations, custom `through` models) or inherits from."""
+            keys = self._bases(model)
+            for field in model.fields.values():
+                remote = getattr(field, "remote_field", None)
+                for target in (getattr(remote, "model", None), getattr(remote, "through", None)):
+                    if target is not None and target != RECURSIVE_RELATIONSHIP_CONSTANT:
+                        keys.append(self._base_key(target, model.app_label))
+            return keys
+
+        def _registered(self, key) -> bool:
+            return key[1] in self.all_models.get(key[0], ())
+
+        @staticmethod
+        def _base_key(base, app_label: str):
+            if isinstance(base, str):
+                label, name = _get_app_label_and_model_name(base, app_label)
+                return label, name.lower()
+            meta = getattr(base, "_meta", None)  # a model class (a base, or a relation's resolved target)
+            return (meta.app_label, meta.model_name) if meta is not None and not meta.abstract else None
+
+    _ON_DEMAND[:] = [OnDemandState, OnDemandApps]
+    return _ON_DEMAND
 
 
 def _net_defaults(statements: list[Statement], dialect: str) -> None:
@@ -655,7 +863,12 @@ def _editor_class(base: type) -> type:
 
         def effective_default(self, field):
             try:
-                return super().effective_default(field)
+                value = self._effective_default(field)
+                if not field.has_default() or callable(field.default):
+                    # uuid4, timezone.now, auto_now: a new value each run would make the report
+                    # differ run to run; which value it is does not change a verdict.
+                    value = _stable(value)
+                return field.get_db_prep_save(value, self.connection)
             except Exception:  # noqa: BLE001 - a default callable that queries the database
                 # Which value it is does not change the verdict: that the column gets one does.
                 return "migsafe: a default only the database can compute"
@@ -671,6 +884,23 @@ def _editor_class(base: type) -> type:
 
     _EDITORS[base] = Offline
     return Offline
+
+
+def _stable(value):
+    """A callable default's value with its per-call part fixed: uuid4() -> the nil UUID, now() ->
+    2000-01-01 (in the value's own time zone)."""
+    import datetime
+    import uuid
+
+    if isinstance(value, uuid.UUID):
+        return uuid.UUID(int=0)
+    if isinstance(value, datetime.datetime):
+        return datetime.datetime(2000, 1, 1, tzinfo=value.tzinfo)
+    if isinstance(value, datetime.date):
+        return datetime.date(2000, 1, 1)
+    if isinstance(value, datetime.time):
+        return datetime.time(0, tzinfo=value.tzinfo)
+    return value
 
 
 class _Queued(list):
@@ -784,7 +1014,11 @@ def _served_model(introspection, table_name: str):
         return None
     editor, model = introspection.served
     before = getattr(editor, "before", None)
-    for candidate in before.apps.get_models() if before is not None else ():
+    for key, state in before.models.items() if before is not None else ():
+        name = state.options.get("db_table") or f"{key[0]}_{key[1]}"
+        if name != table_name and not (len(name) > len(table_name) > 8 and name.startswith(table_name[:-8])):
+            continue  # (a long name may be truncated and hashed: the rendered model says)
+        candidate = before.apps.get_model(*key)
         if candidate._meta.db_table == table_name and not candidate._meta.proxy:  # a proxy shares the table
             return editor, candidate
     return (editor, model) if model._meta.db_table == table_name else None

@@ -153,9 +153,13 @@ def _branches(value: ast.expr) -> list[ast.expr]:
     raise ValueError("not a literal list")
 
 
-def installed_migrations_dir(label: str) -> Path | None:
-    """Where an app that the project depends on keeps its migrations, when it is installed:
+def installed_migrations_dir(label: str, roots: list[Path] = ()) -> Path | None:
+    """Where an app that the project depends on keeps its migrations: a top-level package named
+    like the label beside the project's own apps (in a folder they import from), else installed:
     django.contrib.<label> or a top-level package named like the label. Found without importing."""
+    for root in roots:
+        if is_migrations_package(root / label / "migrations"):
+            return root / label / "migrations"
     for module in (f"django.contrib.{label}", label):
         try:
             top = importlib.util.find_spec(module.partition(".")[0])
@@ -196,7 +200,8 @@ def load_plan(migration_dirs: list[Path]) -> Plan:
         node = todo.pop()
         for label, _ in node.dependencies + node.run_before:
             if label not in apps:
-                folder = installed_migrations_dir(label)
+                roots = list(dict.fromkeys(a.import_root for a in apps.values() if not a.external))
+                folder = installed_migrations_dir(label, roots)
                 if folder is None:
                     missing[node.key] = (f"it depends on app {label!r}, whose migrations were not found under the"
                                          " given paths nor installed")

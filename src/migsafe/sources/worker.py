@@ -155,13 +155,28 @@ def _park(worker) -> bool:
     return True
 
 
-def _take_idle(method: str):
+def _take_idle(method: str, kind: str):
     while _idle:
         worker = _idle.pop()
-        if worker.method == method and worker.kind == "alembic" and worker.reusable():
-            return worker
+        if worker.method == method and worker.kind == kind and worker.clean and worker.alive():
+            return worker  # (one started ahead may still be importing: it says ready when done)
         worker.stop()
     return None
+
+
+def start_ahead(kind: str, dialect: str = "postgresql") -> None:
+    """Fork the worker now, before migsafe imports its own modules, and keep it for the first
+    Renderer: it imports Alembic (or Django) on the other core meanwhile. For pre-commit, which
+    passes the staged files: one edited revision is checked in about the time that import takes.
+    (The dialect only decides what is imported ahead; each job names its own.)"""
+    global _forked_before
+    if _idle or _forked_before or not hasattr(os, "fork"):
+        return
+    _forked_before = True
+    if not _idle_cleanup:
+        atexit.register(_stop_idle)
+        _idle_cleanup.append(True)
+    _idle.append(_ForkedWorker(dialect, kind))
 
 
 def _stop_idle() -> None:
@@ -199,8 +214,8 @@ class Renderer:
 
     def start(self) -> None:
         global _forked_before
-        if self._worker is None and self.kind == "alembic":
-            self._worker = _take_idle(self.method)
+        if self._worker is None:
+            self._worker = _take_idle(self.method, self.kind)
         if self._worker is None:
             if self.method == "fork":
                 # One project per run (the CLI's usual case): the worker imports Alembic while
@@ -390,7 +405,8 @@ class _Guard:
         for name in sys.modules.keys() - self.known:
             self.known.add(name)
             module = sys.modules[name]
-            if not _is_library(name) or not isinstance(module, types.ModuleType) or name.startswith(_NOT_WATCHED):
+            if (not _is_library(name) or not isinstance(module, types.ModuleType) or name.startswith(_NOT_WATCHED)
+                    or ".migrations." in f"{name}."):  # Django migration modules: migsafe itself imports them afresh
                 continue
             self.modules[name] = module
             namespace = vars(module)
@@ -741,7 +757,10 @@ class _ForkedWorker:
     method = "fork"
 
     def reusable(self) -> bool:
-        return self.ready and self.clean and self.pid is not None and not self._exited()
+        return self.ready and self.clean and self.alive()
+
+    def alive(self) -> bool:
+        return self.pid is not None and not self._exited()
 
     def _exited(self) -> bool:
         if self.status is None and self.pid is not None:
@@ -823,7 +842,10 @@ class _SpawnedWorker:
     method = "spawn"
 
     def reusable(self) -> bool:
-        return self.ready and self.clean and self.process is not None and self.process.is_alive()
+        return self.ready and self.clean and self.alive()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.is_alive()
 
     def render(self, job: Job) -> tuple[Rendered, Taint | None]:
         from migsafe.sources.alembic import Rendered
