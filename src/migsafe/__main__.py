@@ -1,5 +1,5 @@
 import sys
 
-from migsafe.cli import main
+from migsafe.launch import main
 
 sys.exit(main())

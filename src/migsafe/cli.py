@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import io
 import os
@@ -22,11 +21,8 @@ DIALECTS = ("postgresql", "mysql", "sqlite")
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv is None:
-        _with_fixed_hash_seed()
+    """The command line; `argv` None: sys.argv (the `migsafe` command starts in launch.py)."""
     args = sys.argv[1:] if argv is None else list(argv)
-    if argv is None:
-        _start_worker_ahead(args)
     # Checked before parsing, so a traceback is available even when parsing fails.
     debug = "--debug" in args
     try:
@@ -46,40 +42,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         hint = "" if debug else " (rerun with --debug for the traceback)"
         return _fail(f"migsafe: internal error: {type(e).__name__}: {_one_line(e)}{hint}", debug)
-
-
-def _with_fixed_hash_seed() -> None:
-    """Migration code loops over sets of strings (tables to alter, say), whose order follows the
-    interpreter's hash seed, and the worker that runs it is forked from this process. Run the
-    command line under one fixed seed, so the same input gives the same report every time."""
-    if os.environ.get("PYTHONHASHSEED") == "0" or os.name != "posix" or not sys.executable:
-        return
-    # -c puts the working directory first on sys.path: drop it, so a folder there named like a
-    # module migsafe imports cannot shadow it.
-    code = "import sys; del sys.path[0]; from migsafe.cli import main; sys.exit(main())"
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.execve(sys.executable, [sys.executable, "-c", code, *sys.argv[1:]],
-                  {**os.environ, "PYTHONHASHSEED": "0"})
-    except OSError:
-        pass  # cannot re-run: go on with this process's seed
-
-
-def _start_worker_ahead(args: list[str]) -> None:
-    """pre-commit runs `migsafe check` on the staged files. When one is a Python file (an
-    Alembic revision, or a Django migration in a `migrations` package), the worker that renders
-    it starts before this process imports the rest of migsafe, so the two imports overlap."""
-    if not args or args[0] not in ("check", "fix"):
-        return
-    files = [Path(a) for a in args[1:] if a.endswith(".py") and os.path.isfile(a)]
-    if not files:
-        return
-    django = all(f.parent.name == "migrations" and (f.parent / "__init__.py").is_file() for f in files)
-    from migsafe.sources.worker import start_ahead
-
-    with contextlib.suppress(Exception):  # only ahead of time: the Renderer starts one itself if need be
-        start_ahead("django" if django else "alembic")
 
 
 def _fail(line: str, debug: bool) -> int:

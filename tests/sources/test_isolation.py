@@ -148,6 +148,24 @@ def test_hostile_revisions_are_not_analyzed_and_the_others_judged(tmp_path, run_
     assert elapsed < 15
 
 
+def test_worker_started_ahead_is_the_one_that_renders(tmp_path, monkeypatch):
+    """pre-commit's path (launch.py): the worker forks before migsafe imports the rest of itself;
+    the Renderer takes it while it is still importing, and no second worker starts."""
+    from migsafe.sources import worker
+
+    versions = revisions(tmp_path, USERS, NORMAL)
+    monkeypatch.setattr(worker, "_forked_before", False)
+    worker._stop_idle()
+    worker.start_ahead("alembic")
+    ahead = worker._idle[-1]
+    assert not ahead.ready  # still importing Alembic
+    with Renderer("postgresql") as renderer:
+        for path in sorted(versions.glob("*.py")):
+            assert renderer.render(path, path.read_text(), tmp_path).error is None
+            assert renderer._worker is ahead
+    worker._stop_idle()
+
+
 def test_report_on_stdout_is_valid_json_in_a_real_process(tmp_path):
     revisions(tmp_path, USERS, PRINTS, EXITS, NORMAL)
     configure(tmp_path, 5)

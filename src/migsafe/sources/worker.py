@@ -266,9 +266,11 @@ def warm_up(dialect: str, kind: str = "alembic") -> None:
     import alembic.operations.batch  # noqa: F401
     from alembic.runtime.migration import MigrationContext
 
+    import sqlalchemy.orm  # noqa: F401  (revisions and the helpers they import often use the ORM)
+
     from migsafe.sources import alembic_static  # noqa: F401
     from migsafe.sources.alembic import ALEMBIC_DIALECT, _register_offline_inspection
-    from migsafe.sql import facts  # noqa: F401
+    from migsafe.sql import facts, translate  # noqa: F401
     from migsafe.sql.split import split_sql
 
     _register_offline_inspection()
