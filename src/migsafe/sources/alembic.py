@@ -49,6 +49,7 @@ class Tracer:
         self.filename = str(path)
         self.lines = text.splitlines()
         self.pinned: Span | None = None  # set while a batch replays its recorded operations
+        self._positions: dict[object, list] = {}  # code object -> its instructions' source positions
 
     def caller_span(self) -> Span | None:
         if self.pinned is not None:
@@ -68,10 +69,12 @@ class Tracer:
 
     def _span(self, frame: FrameType) -> Span:
         line = frame.f_lineno
-        positions = getattr(frame.f_code, "co_positions", None)  # Python 3.11+: the call's exact extent
-        if positions is not None:
+        code = frame.f_code
+        if hasattr(code, "co_positions"):  # Python 3.11+: the call's exact extent
+            if code not in self._positions:  # (a Django migration makes all its operations in one code object)
+                self._positions[code] = list(code.co_positions())
             try:
-                start, end, col, end_col = list(positions())[frame.f_lasti // 2]
+                start, end, col, end_col = self._positions[code][frame.f_lasti // 2]
             except (IndexError, ValueError):
                 start = None
             if start and end and col is not None and end_col is not None:

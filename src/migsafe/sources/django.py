@@ -630,13 +630,17 @@ def _on_demand_classes() -> list[type]:
         refs: dict
 
         def clone(self):
-            new = OnDemandState(models={k: _copy(v) for k, v in self.models.items()}, real_apps=self.real_apps)
-            new.refs = {target: {model: dict(fields) for model, fields in by.items()} for target, by in self.refs.items()}
+            # The copy holds this state's model states as they are; this state copies each one the
+            # first time it is touched (_CopyOnAccess): an operation changes a few, not hundreds.
+            models = dict(dict.items(self.models))
+            new = OnDemandState(models=dict(models), real_apps=self.real_apps)
+            self.models = _CopyOnAccess(models)
+            new.refs = self.refs  # (never changed in place: index() replaces what it changes)
             new.is_delayed = self.is_delayed
             # The copy takes the models rendered so far (they are its models too) and this state
             # starts afresh: it is the one an operation changes next (before = state.clone()).
             new.__dict__["apps"], self.__dict__["apps"] = self.apps, OnDemandApps(self)
-            new.apps._state = new
+            new.apps._state, new.apps.earlier = new, None  # (else each registry keeps every earlier one alive)
             return new
 
         def reload_model(self, app_label, model_name, delay=False):
@@ -652,16 +656,20 @@ def _on_demand_classes() -> list[type]:
             self.index((app_label, model_name))
 
         def index(self, key) -> None:
-            """(Re)enter what the model `key` points at into `refs`."""
-            for by in self.refs.values():
-                by.pop(key, None)
-            model = self.models.get(key)
+            """(Re)enter what the model `key` points at into `refs`, replacing (never changing)
+            the entries it touches, as clones share them."""
+            refs = {target: by for target, by in self.refs.items() if key not in by}
+            refs.update((target, {r: f for r, f in by.items() if r != key}) for target, by in self.refs.items() if key in by)
+            model = dict.get(self.models, key)
             for name, field in model.fields.items() if model is not None else ():
                 remote = getattr(field, "remote_field", None)
                 target = getattr(remote, "model", None)
                 if target is not None and target != RECURSIVE_RELATIONSHIP_CONSTANT:
                     label, target_name = _get_app_label_and_model_name(target, key[0])
-                    self.refs.setdefault((label, target_name.lower()), {}).setdefault(key, {})[name] = field
+                    target = (label, target_name.lower())
+                    refs[target] = {**refs.get(target, {})}
+                    refs[target][key] = {**refs[target].get(key, {}), name: field}
+            self.refs = refs
 
     def _copy(model):
         """ModelState.clone without its checks (they held when the state was made), which were
@@ -671,9 +679,50 @@ def _on_demand_classes() -> list[type]:
         copy.fields, copy.options, copy.managers = dict(model.fields), dict(model.options), list(model.managers)
         return copy
 
+    class _CopyOnAccess(dict):
+        """Model states shared with a clone until first touched here: then copied (ModelState's
+        own fields and options dicts are what Django changes in place)."""
+
+        def __init__(self, models: dict):
+            super().__init__(models)
+            self.shared = set(models)
+
+        def _own(self, key) -> None:
+            if key in self.shared:
+                self.shared.discard(key)
+                dict.__setitem__(self, key, _copy(dict.__getitem__(self, key)))
+
+        def __getitem__(self, key):
+            self._own(key)
+            return dict.__getitem__(self, key)
+
+        def get(self, key, default=None):
+            return self[key] if key in self else default
+
+        def values(self):
+            for key in list(self.shared):
+                self._own(key)
+            return dict.values(self)
+
+        def items(self):
+            self.values()
+            return dict.items(self)
+
+        def __setitem__(self, key, value):
+            self.shared.discard(key)
+            dict.__setitem__(self, key, value)
+
+        def __delitem__(self, key):
+            self.shared.discard(key)
+            dict.__delitem__(self, key)
+
+        def pop(self, key, *default):
+            self.shared.discard(key)
+            return dict.pop(self, key, *default)
+
     class OnDemandApps(StateApps):
         def __init__(self, state):
-            self._state, self._whole, self._rendering = state, set(), False
+            self._state, self._whole, self._rendering, self._listed = state, set(), False, {}
             # The registry of the state before the operation: a model renders there first, so
             # that its fields are older than the new ones, as Django's would be (SQLite's table
             # remake orders the columns by field creation).
@@ -689,14 +738,16 @@ def _on_demand_classes() -> list[type]:
             return super().get_model(app_label, model_name, require_ready)
 
         def _render_around(self, key) -> None:
-            """`key` with everything it points at or inherits from (their fields resolve), and the
-            models pointing at it or inheriting from it with what they inherit from (registered,
-            so `key`'s reverse relations are whole; their other relations may stay unresolved)."""
-            models = self._state.models
+            """`key` with what it points at or inherits from, and with what the keys of those point
+            at (a foreign key's column type is its target's key's), so its own fields resolve; and
+            the models pointing at it or inheriting from it with what they inherit from (registered,
+            so `key`'s reverse relations are whole). Other relations of the models rendered may stay
+            unresolved: rendering all of them is what made Django's own way slow."""
+            models = self._models = dict(dict.items(self._state.models))  # read only: no copies made
             if key in self._whole or key not in models:
                 return
             self._whole.add(key)
-            wanted = self._closure({key}, self._references)
+            wanted = self._closure({key, *(k for k in self._references(models[key]) if k in models)}, self._key_references)
             children = {k for k, m in models.items() if key in (self._base_key(b, k[0]) for b in m.bases)}
             # (a relation to a proxy is one to its concrete model too: it is among that one's related objects)
             around = children.union(*(self._referrers(k) for k in [key, *children] if k == key or models[k].options.get("proxy")))
@@ -711,9 +762,9 @@ def _on_demand_classes() -> list[type]:
         def _closure(self, keys: set, step) -> set:
             found, todo = set(keys), list(keys)
             while todo:
-                model = self._state.models.get(todo.pop())
+                model = self._models.get(todo.pop())
                 for k in step(model) if model is not None else ():
-                    if k not in found and k in self._state.models:
+                    if k not in found and k in self._models:
                         found.add(k)
                         todo.append(k)
             return found
@@ -743,6 +794,33 @@ def _on_demand_classes() -> list[type]:
                     if target is not None and target != RECURSIVE_RELATIONSHIP_CONSTANT:
                         keys.append(self._base_key(target, model.app_label))
             return keys
+
+        def _key_references(self, model) -> list:
+            """What a model inherits from, and what its primary key or unique fields (a `to_field`
+            may name one) point at."""
+            keys = self._bases(model)
+            for field in model.fields.values():
+                target = getattr(getattr(field, "remote_field", None), "model", None)
+                if (field.primary_key or field.unique) and target is not None and target != RECURSIVE_RELATIONSHIP_CONSTANT:
+                    keys.append(self._base_key(target, model.app_label))
+            return keys
+
+        def get_models(self, include_auto_created=False, include_swapped=False):
+            # Apps.get_models and Apps.get_swappable_settings_name keep functools caches shared by
+            # every registry, the project's own included, and Apps.clear_cache empties both: each
+            # model rendered here made Django work out the project's swappable settings again (a
+            # tenth of the time). This registry keeps its own list instead.
+            key = (include_auto_created, include_swapped)
+            if key not in self._listed:
+                self._listed[key] = StateApps.get_models.__wrapped__(self, include_auto_created, include_swapped)
+            return self._listed[key]
+
+        def clear_cache(self):
+            self._listed = {}
+            if self.ready:
+                for app_config in self.app_configs.values():
+                    for model in app_config.get_models(include_auto_created=True):
+                        model._meta._expire_cache()
 
         def _registered(self, key) -> bool:
             return key[1] in self.all_models.get(key[0], ())
