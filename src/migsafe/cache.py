@@ -13,7 +13,7 @@ versions of migsafe, its own source files, Alembic, SQLAlchemy, sqlglot and Pyth
   rendered the same files in the same order. A revision rendered after a cache hit starts in a
   fresh worker process, as it does in a cold run after the worker was replaced (worker.py).
 
-- the facts of each statement text (engine.judge), per dialect and working directory: the entry
+- the facts of each statement text (judge.judge), per dialect and working directory: the entry
   holds the statements of the last run, so a commit hook translates only what changed (and does
   not import sqlglot when nothing did).
 
@@ -123,7 +123,7 @@ def py_files(roots: list[Path], known: dict | None = None) -> dict[str, str]:
 
 def alembic_import_roots(version_dirs: list[Path], root: Path) -> list[Path]:
     """Where the revisions of these folders import from (as rendering puts them on sys.path)."""
-    from migsafe.sources.alembic import import_roots
+    from migsafe.sources.alembic_graph import import_roots
 
     return list(dict.fromkeys(r for d in version_dirs for r in import_roots(d / "revision.py", root)))
 

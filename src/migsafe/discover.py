@@ -114,7 +114,7 @@ def alembic_projects(markers: list[Path]) -> list[AlembicProject]:
 
 
 def _revision_files(markers: list[Path]) -> list[Path]:
-    return [p for m in markers if m.is_dir() for p in sorted(m.glob("*.py")) if AG.is_revision_file(p)]
+    return [p for m in markers if m.is_dir() for p in sorted(m.glob("*.py")) if AG.is_revision_file(p, quick=True)]
 
 
 def history_root(path: Path) -> Path:

@@ -14,7 +14,7 @@ def example_fixes(doc) -> dict[str, object]:
     where the page has none or the rule gives no plan for it."""
     from migsafe.config import load_settings
     from migsafe.docs import iter_examples
-    from migsafe.engine import analyze
+    from migsafe.judge import analyze
     from migsafe.rules import default_severities
     from migsafe.sources.sql import load_sql_migrations
 

@@ -28,6 +28,7 @@ from types import FrameType
 
 from migsafe.cache import Cache, digest
 from migsafe.model import Migration, Span, Statement
+from migsafe.sources.alembic_graph import import_roots
 from migsafe.sources.worker import DEFAULT_TIMEOUT, RenderTimeout
 
 ALEMBIC_DIALECT = {"postgresql": "postgresql", "mysql": "mysql", "sqlite": "sqlite"}
@@ -398,19 +399,6 @@ def _creating(create_table):
             return create_table(*args, **kwargs)
 
     return create
-
-
-def import_roots(path: Path, project_root: Path) -> list[Path]:
-    """Where the project's modules import from: the folder above the revision's package (a
-    versions folder inside `app/db/migrations/` imports `app...`), the revision's folder, the
-    script folder (env.py's: projects keep migration helpers next to it and put it on sys.path
-    for their revisions), and the project folder."""
-    # Every folder that holds a package on the way up is a place imports may start from
-    # (versions folders often lack __init__.py while the application above has it).
-    roots = [folder for folder, child in zip(path.parents[1:], path.parents)
-             if (child / "__init__.py").is_file() and not (folder / "__init__.py").is_file()]
-    script = [path.parent.parent] if (path.parent.parent / "env.py").is_file() else []
-    return list(dict.fromkeys(roots + [path.parent] + script + [project_root]))
 
 
 @contextlib.contextmanager

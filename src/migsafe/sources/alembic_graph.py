@@ -175,18 +175,27 @@ def is_versions_dir(folder: Path) -> bool:
     return folder.is_dir() and any(is_revision_file(p) for p in _py_files(folder, False))
 
 
-def is_revision_file(path: Path) -> bool:
+def is_revision_file(path: Path, quick: bool = False) -> bool:
+    """`quick`: the one-line assignments Alembic writes are taken at their word without parsing
+    the file (for files already known to sit in a versions folder: read_revision, which parses
+    them anyway, drops any that are no revision)."""
     if not (path.suffix == ".py" and path.is_file() and _candidate(path.name)):
         return False
     try:
         data = read_regular_file(path, MAX_REVISION_BYTES)
     except UnreadableFile:  # read_revision reports it when its folder is read
         return False
+    if quick and _REVISION_LINES.search(data) and _DOWN_REVISION_LINES.search(data):
+        return True
     try:
         names = _module_assignments(_parse(_decode(data)))
     except (_BadEncoding, SyntaxError, ValueError):  # still a revision: reported not-analyzed
         names = _regex_assignments(data.decode("latin-1"))
     return "revision" in names and "down_revision" in names
+
+
+_REVISION_LINES = re.compile(rb"^revision\s*(?::[^=\n]*)?=\s*['\"]", re.M)
+_DOWN_REVISION_LINES = re.compile(rb"^down_revision\s*(?::[^=\n]*)?=", re.M)
 
 
 def _candidate(name: str) -> bool:
@@ -531,3 +540,16 @@ def _show(path: Path) -> str:
 
 def _one_line(e: Exception) -> str:
     return " ".join(str(e).split())
+
+
+def import_roots(path: Path, project_root: Path) -> list[Path]:
+    """Where the project's modules import from: the folder above the revision's package (a
+    versions folder inside `app/db/migrations/` imports `app...`), the revision's folder, the
+    script folder (env.py's: projects keep migration helpers next to it and put it on sys.path
+    for their revisions), and the project folder."""
+    # Every folder that holds a package on the way up is a place imports may start from
+    # (versions folders often lack __init__.py while the application above has it).
+    roots = [folder for folder, child in zip(path.parents[1:], path.parents)
+             if (child / "__init__.py").is_file() and not (folder / "__init__.py").is_file()]
+    script = [path.parent.parent] if (path.parent.parent / "env.py").is_file() else []
+    return list(dict.fromkeys(roots + [path.parent] + script + [project_root]))
