@@ -343,6 +343,13 @@ def main() -> int:
     (args.cache / "migsafe.toml").touch()  # no migsafe config above the corpora (this repo's) applies
     work = args.cache / "bench"
     work.mkdir(exist_ok=True)
+    # migsafe as installed: pip compiles an installed package's bytecode; an editable checkout
+    # gets it on first import, unless PYTHONDONTWRITEBYTECODE is set (then every run, worker
+    # included, would compile migsafe's modules again, which no installed copy does).
+    import compileall
+    import migsafe
+
+    compileall.compile_dir(Path(migsafe.__file__).parent, quiet=1)
     load_before = os.getloadavg()
     folders = alembic_folders(args.cache)
     venv = make_peers_venv(args.cache) if not {"sql", "django"} <= skip else None

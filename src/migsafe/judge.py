@@ -85,12 +85,12 @@ def judge(migration: Migration, index: int, schema: Schema, dialect, active: lis
                 timeout_set = fact.value.strip("'\" ") not in ("", "0", "0s", "0ms", "default")
             elif not isinstance(fact, (F.Harmless, F.SetSetting)):
                 changed = True
+            # History (not reported) is only replayed: rules keep nothing from one migration to
+            # the next but the schema (ctx.state is per migration), so they need not run on it.
             ctx = R.Context(schema, dialect, migration, index, stmt,
                             stmt.in_transaction if stmt.in_transaction is not None else in_tx, timeout_set, state)
-            for rule in rules_for(fact, active, cache):
-                for hit in rule.check(fact, ctx):  # run through for history too: rules keep state
-                    if not migration.report:
-                        continue  # (its findings are dropped: no fix is written for them)
+            for rule in rules_for(fact, active, cache) if migration.report else ():
+                for hit in rule.check(fact, ctx):
                     out.append(finding(migration, rule.id, hit.message, stmt.span, stmt, hit))
                     if out[-1].fix is not None:  # the mechanical rewrite, where there is a safe one
                         out[-1].fix.edits = edits_for(rule.id, fact, ctx, migration.path, len(facts) == 1)

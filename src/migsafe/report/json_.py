@@ -19,7 +19,22 @@ COLUMN_NAME_KEY = "column_name"
 
 
 def render(result: Result, out: TextIO, ctx: ReportContext) -> None:
-    out.write(json.dumps(report(result, ctx.version), indent=2, ensure_ascii=False) + "\n")
+    out.write(dumps(report(result, ctx.version)))
+
+
+def dumps(document: dict[str, Any]) -> str:
+    """The report with one finding per line. json.dumps with `indent` runs in pure Python, and
+    on a large report took a tenth of the run; each finding here is encoded in C."""
+    def one(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    lines = []
+    for key, value in document.items():
+        if isinstance(value, list) and value:
+            lines.append(f"  {one(key)}: [\n" + ",\n".join(f"    {one(item)}" for item in value) + "\n  ]")
+        else:  # (the summary, small: as json.dumps indents it)
+            lines.append(f"  {one(key)}: " + json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  "))
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def report(result: Result, version: str) -> dict[str, Any]:
