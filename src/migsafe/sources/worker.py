@@ -262,8 +262,16 @@ def warm_up(dialect: str, kind: str = "alembic") -> None:
 
         warm_up_django(dialect)
         return
-    import alembic.operations  # noqa: F401
-    import alembic.operations.batch  # noqa: F401
+    # Alembic's Mako imports pygments when it is installed, only to highlight template errors.
+    blocked = "pygments" not in sys.modules
+    if blocked:
+        sys.modules["pygments"] = None  # type: ignore[assignment]  (import pygments -> ImportError)
+    try:
+        import alembic.operations  # noqa: F401
+        import alembic.operations.batch  # noqa: F401
+    finally:
+        if blocked and sys.modules.get("pygments", 0) is None:
+            del sys.modules["pygments"]  # the project may import it
     from alembic.runtime.migration import MigrationContext
 
     import sqlalchemy.orm  # noqa: F401  (revisions and the helpers they import often use the ORM)
