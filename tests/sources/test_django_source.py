@@ -358,3 +358,34 @@ def test_module_in_a_migrations_package_that_is_no_migration_is_reported_not_ski
     not_analyzed = {f.migration: f.message for f in result.findings if f.rule == "not-analyzed"}
     assert set(not_analyzed) == {"catalog.0002_latin1", "catalog.0003_broken", "catalog.0004_helpers"}
     assert "class Migration" in not_analyzed["catalog.0004_helpers"]
+
+
+def test_dependency_beside_the_apps_checked_is_replayed_not_reported(tmp_path):
+    """`migsafe check orders` where orders depends on catalog, a package next to it (as wagtail
+    next to taggit in site-packages): catalog is found there and replayed, not `not found`."""
+    shop(tmp_path)
+    migration(tmp_path / "orders", "0001_initial", """
+        migrations.CreateModel("Order", fields=[
+            ("id", models.AutoField(primary_key=True)),
+            ("product", models.ForeignKey(on_delete=models.deletion.CASCADE, to="catalog.product")),
+        ]),
+    """, deps='[("catalog", "0001_initial")]')
+    result = check(tmp_path / "orders", tmp_path)
+    assert [f.message for f in result.findings if f.rule == "not-analyzed"] == []
+    assert [name for _, name, _ in result.checked] == ["orders.0001_initial"]
+
+
+def test_values_defaults_make_up_are_the_same_every_run(tmp_path):
+    """uuid4, timezone.now and ids a default makes up with uuid.uuid4() render the same each run."""
+    app = shop(tmp_path)
+    path = migration(app, "0002_stamps", """
+        migrations.AddField("product", "key", models.UUIDField(default=uuid.uuid4)),
+        migrations.AddField("product", "created", models.DateTimeField(default=timezone.now)),
+        migrations.AddField("product", "tag", models.CharField(max_length=40, default=made_up)),
+    """, deps='[("catalog", "0001_initial")]')
+    path.write_text("import uuid\nfrom django.utils import timezone\n\n\ndef made_up():\n    return str(uuid.uuid4())\n\n\n"
+                    + path.read_text())
+    runs = [[f.statement for f in check(tmp_path, tmp_path).findings if f.statement] for _ in range(2)]
+    added = list(dict.fromkeys(s for s in runs[0] if "ADD COLUMN" in s))
+    assert runs[0] == runs[1] and len(added) == 3
+    assert "00000000-0000-0000-0000-000000000000" in added[0] and "2000-01-01" in added[1]
