@@ -40,7 +40,7 @@ def discover(paths: list[Path], exclude: list[str], cwd: Path) -> Discovered:
     forget_real_paths()  # a run starts here
     sql: list[Path] = []
     seen_files: set[Path] = set()
-    seen_dirs: set[Path] = set()  # resolved; shared so overlapping PATHs are walked once
+    seen_dirs: set[tuple[int, int]] = set()  # (device, inode): overlapping PATHs are walked once
     reported: set[Path] = set()
     named_files = False
     alembic_markers: list[Path] = []  # alembic.ini files and versions folders met while walking
@@ -145,36 +145,43 @@ def is_excluded(rel: str, patterns: list[str]) -> bool:
     return False
 
 
-def _walk(folder: Path, exclude: list[str], cwd: Path, seen_dirs: set[Path],
+def _walk(folder: Path, exclude: list[str], cwd: Path, seen_dirs: set,
           alembic_markers: list[Path] | None = None, django: list[Path] | None = None) -> list[Path]:
-    real = real_path(folder)
-    if real in seen_dirs:  # a symlink loop, or a folder reached twice
-        return []
-    seen_dirs.add(real)
+    found: list[Path] = []
+    _walk_into(os.fspath(folder), exclude, cwd, seen_dirs, alembic_markers, django, found)
+    return found
+
+
+def _walk_into(folder: str, exclude: list[str], cwd: Path, seen_dirs: set,
+               alembic_markers: list[Path] | None, django: list[Path] | None, found: list[Path]) -> None:
+    # A folder is known by its device and inode: a symlink loop, or a folder reached twice by
+    # overlapping PATHs, is walked once (cheaper than resolving each folder's real path).
     try:
+        info = os.stat(folder)
         with os.scandir(folder) as it:
             entries = sorted(it, key=lambda e: e.name)
     except OSError:
         # Unreadable folders (e.g. a database volume owned by another user) hold nothing we
         # could check; failing the whole run for them would be worse.
-        return []
-    found: list[Path] = []
+        return
+    if (info.st_dev, info.st_ino) in seen_dirs:
+        return
+    seen_dirs.add((info.st_dev, info.st_ino))
     for entry in entries:
-        path = folder / entry.name
-        if exclude and is_excluded(relative_path(path, cwd), exclude):
+        name = entry.name
+        if exclude and is_excluded(relative_path(Path(entry.path), cwd), exclude):
             continue
         if _entry_is(entry, "is_dir"):  # follows symlinks; loops are stopped by seen_dirs
-            if not (entry.name.startswith(".") or entry.name in _SKIP_DIRS):
-                if alembic_markers is not None and entry.name == "versions":
-                    alembic_markers.append(path)
-                if django is not None and entry.name == "migrations" and DG.is_migrations_package(path):
-                    django.append(path)
-                found += _walk(path, exclude, cwd, seen_dirs, alembic_markers, django)
-        elif alembic_markers is not None and entry.name == "alembic.ini" and _entry_is(entry, "is_file"):
-            alembic_markers.append(path)
-        elif _is_sql(path):
-            found.append(path)
-    return found
+            if not (name.startswith(".") or name in _SKIP_DIRS):
+                if alembic_markers is not None and name == "versions":
+                    alembic_markers.append(Path(entry.path))
+                if django is not None and name == "migrations" and DG.is_migrations_package(Path(entry.path)):
+                    django.append(Path(entry.path))
+                _walk_into(entry.path, exclude, cwd, seen_dirs, alembic_markers, django, found)
+        elif alembic_markers is not None and name == "alembic.ini" and _entry_is(entry, "is_file"):
+            alembic_markers.append(Path(entry.path))
+        elif os.path.splitext(name)[1].lower() == ".sql":
+            found.append(Path(entry.path))
 
 
 def _entry_is(entry: os.DirEntry, kind: str) -> bool:

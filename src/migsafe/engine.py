@@ -8,6 +8,8 @@ start-up).
 from __future__ import annotations
 
 import dataclasses
+import itertools
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from migsafe.cache import Cache
@@ -34,28 +36,33 @@ def check(paths: list[Path], settings: Settings, cwd: Path, only: set[Path] | No
     migrations = load_sql_migrations(found.sql_files, cwd, settings.dialect,
                                      settings.sql_transaction == "per-file")
     mark_history(migrations, settings.start_after.sql)
-    located = list(zip(migrations, found.sql_files))
+    located: list[Iterable[tuple[Migration, Path]]] = [zip(migrations, found.sql_files)]
     if found.alembic:
         from migsafe.sources.alembic import load_alembic_migrations
     for project in found.alembic:
-        located += load_alembic_migrations(project.version_dirs, project.root, cwd, settings.dialect,
-                                           settings.start_after.alembic, execute=not settings.no_exec,
-                                           timeout=settings.render_timeout, cache=cache)
+        located.append(load_alembic_migrations(project.version_dirs, project.root, cwd, settings.dialect,
+                                               settings.start_after.alembic, execute=not settings.no_exec,
+                                               timeout=settings.render_timeout, cache=cache))
     if found.django_roots:
         from migsafe.sources.django import load_django_migrations
 
-        located += load_django_migrations(found.django_roots, cwd, settings.dialect, settings.start_after.django,
-                                          execute=not settings.no_exec, timeout=settings.render_timeout,
-                                          target_version=settings.target_version)
+        # Yields each migration as the worker starts on the next: judged meanwhile.
+        located.append(load_django_migrations(found.django_roots, cwd, settings.dialect, settings.start_after.django,
+                                              execute=not settings.no_exec, timeout=settings.render_timeout,
+                                              target_version=settings.target_version))
     report_only = found.report_only
     if only is not None:
         report_only = only if report_only is None else report_only & only
-    if report_only is not None:
-        for m, path in located:
-            m.report = m.report and real_path(path) in report_only
+
+    def reported(items: Iterable[tuple[Migration, Path]]) -> Iterator[Migration]:
+        for m, path in items:
+            if report_only is not None:
+                m.report = m.report and real_path(path) in report_only
+            yield m
+
     from migsafe.judge import analyze
 
-    result = analyze([m for m, _ in located], settings, files=len(located), cache=cache)
+    result = analyze(reported(itertools.chain.from_iterable(located)), settings, cache=cache)
     cache.put(key, result)
     return result
 

@@ -6,6 +6,7 @@ schema; findings then pass suppression comments, select/ignore and severity over
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
 
 from migsafe import rules as R
@@ -20,7 +21,10 @@ from migsafe.sql import facts as F
 from migsafe.suppress import parse_suppressions
 
 
-def analyze(migrations: list[Migration], settings: Settings, files: int, cache: Cache | None = None) -> Result:
+def analyze(migrations: Iterable[Migration], settings: Settings, files: int | None = None,
+            cache: Cache | None = None) -> Result:
+    """Judge the migrations in order (taken one at a time: a source may still be rendering the
+    next). `files`: how many files they came from, if not one each."""
     if settings.dialect is None:
         settings = dataclasses.replace(settings, dialect="postgresql")
     dialect = get_dialect(settings.dialect, settings.target_version)
@@ -32,15 +36,17 @@ def analyze(migrations: list[Migration], settings: Settings, files: int, cache: 
     findings: list[Finding] = []
     statements = 0
     translations = Translations(cache or Cache(None), dialect_name(dialect), Path.cwd())  # cwd: one entry per repository
+    judged: list[Migration] = []
     for index, migration in enumerate(migrations):
+        judged.append(migration)
         raw = judge(migration, index, schema, dialect, active, by_fact, translations)
         statements += len(migration.statements)
         if migration.report:
             findings += finish(raw, migration, settings, severities)
     translations.save()
     findings.sort(key=Finding.sort_key)
-    return Result(findings, files, len(migrations), statements, settings.dialect, dialect.version_text,
-                  checked=[(m.source, m.name, m.path) for m in migrations if m.report])
+    return Result(findings, len(judged) if files is None else files, len(judged), statements, settings.dialect,
+                  dialect.version_text, checked=[(m.source, m.name, m.path) for m in judged if m.report])
 
 
 def selected(rule_id: str, settings: Settings) -> bool:

@@ -7,6 +7,8 @@ and its rollback (`rollback_code`); `render_fix` picks the renderer by the migra
 
 from __future__ import annotations
 
+import ast
+import functools
 from dataclasses import dataclass
 
 from migsafe import plans as P
@@ -28,6 +30,13 @@ class Names:
     column: str | None = None
     operation: str | None = None  # the operation's class name, e.g. "AddIndex"
     index: str | None = None  # AddIndex/RemoveIndex: the index's source text
+
+
+@functools.lru_cache(maxsize=4)
+def python_tree(text: str) -> ast.Module:
+    """A migration's syntax tree, parsed once for all its findings (read, never changed).
+    Raises SyntaxError or ValueError."""
+    return ast.parse(text)
 
 
 def renderer(source: str):

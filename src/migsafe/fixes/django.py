@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import singledispatch
 
 from migsafe import plans as P
-from migsafe.fixes import Names
+from migsafe.fixes import Names, python_tree
 from migsafe.fixes import sql as S
 from migsafe.fixes.alembic import s
 
@@ -23,7 +23,7 @@ _OPS = {"AddField", "AlterField", "RemoveField", "AddIndex", "RemoveIndex", "Del
 
 def operation_names(text: str, line: int, app_label: str, table: str | None, column: str | None) -> Names | None:
     try:
-        tree = ast.parse(text)
+        tree = python_tree(text)
     except (SyntaxError, ValueError):
         return None
     for node in ast.walk(tree):

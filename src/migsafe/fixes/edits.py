@@ -36,6 +36,7 @@ import ast
 import re
 
 from migsafe import plans as P
+from migsafe.fixes import python_tree
 from migsafe.fixes import sql as S
 from migsafe.model import Edit, Statement
 from migsafe.sql import facts as F
@@ -94,7 +95,7 @@ class _Py:
     """A Python migration's syntax tree, with ast's positions (UTF-8 byte columns) as edit positions."""
 
     def __init__(self, text: str):
-        self.tree = ast.parse(text)
+        self.tree = python_tree(text)
         self.body = text.removeprefix("\ufeff")  # as apply_edits counts
         self.starts = line_starts(self.body)
         self.lines = [self.body[a:b] for a, b in zip(self.starts, [*self.starts[1:], len(self.body)])]

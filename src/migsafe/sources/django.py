@@ -34,6 +34,7 @@ import json
 import os
 import sys
 import types
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,13 +72,13 @@ class DjangoRendered(Rendered):
 
 def load_django_migrations(migration_dirs: list[Path], cwd: Path, dialect: str, start_after: tuple,
                            execute: bool = True, timeout: float = DEFAULT_TIMEOUT,
-                           target_version: str | None = None) -> list[tuple[Migration, Path]]:
+                           target_version: str | None = None) -> Iterator[tuple[Migration, Path]]:
     """Every migration of the apps below `migration_dirs` (and of the installed apps they depend
-    on, as history), in the order migrate applies them. A broken graph raises UsageError."""
+    on, as history), in the order migrate applies them. A broken graph raises UsageError (before
+    the first migration). Each is yielded once the worker has been handed the next one, so that
+    the caller judges it while the worker renders."""
     from migsafe.errors import ConfigError
     from migsafe.sources.django_graph import load_plan
-    from migsafe.sources.sql import relative_path
-    from migsafe.sources.worker import Renderer
 
     plan = load_plan(migration_dirs)
     known = {n.key for n in plan.nodes} | {n.key for n in plan.squashed}
@@ -85,12 +86,19 @@ def load_django_migrations(migration_dirs: list[Path], cwd: Path, dialect: str, 
         if key not in known:
             raise ConfigError(f'start-after: no Django migration "{key[1]}" in app "{key[0]}" was found under'
                               " the given paths")
-    history = _history(plan, start_after)
+    return _render_plan(plan, cwd, dialect, _history(plan, start_after), execute, timeout, target_version)
+
+
+def _render_plan(plan, cwd: Path, dialect: str, history: set, execute: bool, timeout: float,
+                 target_version: str | None) -> Iterator[tuple[Migration, Path]]:
+    from migsafe.sources.sql import relative_path
+    from migsafe.sources.worker import Renderer
+
     apps = tuple(dict.fromkeys(n.app.module for n in plan.nodes))
     roots = tuple(dict.fromkeys(str(n.app.import_root) for n in plan.nodes))
-    out: list[tuple[Migration, Path]] = []
     done: list[tuple[str, str, str]] = []  # rendered without error: the worker's state holds them
     failed: list[str] = []
+    ready: list[tuple[Migration, Path]] = []  # read or rendered, not yet yielded
     with Renderer(dialect, timeout, kind="django") as renderer:
         for node in plan.nodes:
             mig = Migration(source="django", name=f"{node.app.label}.{node.name}", path=relative_path(node.path, cwd),
@@ -103,7 +111,10 @@ def load_django_migrations(migration_dirs: list[Path], cwd: Path, dialect: str, 
                 mig.error = plan.missing[node.key]
             else:
                 step = DjangoStep(node.app.label, node.name, module, tuple(done), apps, roots, target_version, execute)
-                rendered = renderer.render(node.path, mig.text, node.app.import_root, execute, django=step)
+                renderer.submit(node.path, mig.text, node.app.import_root, execute, django=step)
+                yield from ready  # judged while the worker renders this one
+                ready.clear()
+                rendered = renderer.result()
                 mig.statements, mig.how = rendered.statements, rendered.how
                 mig.irreversible = getattr(rendered, "irreversible", None)
                 if rendered.error is None:
@@ -112,11 +123,11 @@ def load_django_migrations(migration_dirs: list[Path], cwd: Path, dialect: str, 
                     note = f" (earlier migrations that could not be analysed: {', '.join(failed[-3:])})" if failed else ""
                     mig.error, mig.error_line = rendered.error + note, rendered.error_line
                     failed.append(mig.name)
-            out.append((mig, node.path))
-        for node in plan.squashed:  # replaced by the migrations it squashes, which were judged
-            out.append((Migration(source="django", name=f"{node.app.label}.{node.name}", report=False,
-                                  path=relative_path(node.path, cwd), how="replaced"), node.path))
-    return out
+            ready.append((mig, node.path))
+    yield from ready
+    for node in plan.squashed:  # replaced by the migrations it squashes, which were judged
+        yield (Migration(source="django", name=f"{node.app.label}.{node.name}", report=False,
+                         path=relative_path(node.path, cwd), how="replaced"), node.path)
 
 
 def _history(plan, start_after: tuple) -> set[tuple[str, str]]:
@@ -643,6 +654,19 @@ def _on_demand_classes() -> list[type]:
             new.apps._state, new.apps.earlier = new, None  # (else each registry keeps every earlier one alive)
             return new
 
+        def alter_field(self, *args, **kwargs):
+            # Django's lists the models only to ask whether any points at the field, and that
+            # only decides whether to delay re-rendering: nothing is rendered ahead here, and
+            # walking every field of every model on every AlterField was a twentieth of the time.
+            models = self.models
+            if isinstance(models, _CopyOnAccess):
+                models.unlisted = True
+            try:
+                super().alter_field(*args, **kwargs)
+            finally:
+                if isinstance(models, _CopyOnAccess):
+                    models.unlisted = False
+
         def reload_model(self, app_label, model_name, delay=False):
             self.reload_models([(app_label, model_name)])
 
@@ -679,6 +703,15 @@ def _on_demand_classes() -> list[type]:
         copy.fields, copy.options, copy.managers = dict(model.fields), dict(model.options), list(model.managers)
         return copy
 
+    def _key_fields(model):
+        """A model as the target of a relation: its primary key and unique fields (a `to_field`
+        names one), the field `order_with_respect_to` names, and its options."""
+        keep = model.options.get("order_with_respect_to")
+        copy = object.__new__(type(model))
+        copy.__dict__.update(model.__dict__)
+        copy.fields = {name: f for name, f in model.fields.items() if f.primary_key or f.unique or name == keep}
+        return copy
+
     class _CopyOnAccess(dict):
         """Model states shared with a clone until first touched here: then copied (ModelState's
         own fields and options dicts are what Django changes in place)."""
@@ -686,6 +719,7 @@ def _on_demand_classes() -> list[type]:
         def __init__(self, models: dict):
             super().__init__(models)
             self.shared = set(models)
+            self.unlisted = False  # items() lists nothing (alter_field, above)
 
         def _own(self, key) -> None:
             if key in self.shared:
@@ -705,6 +739,8 @@ def _on_demand_classes() -> list[type]:
             return dict.values(self)
 
         def items(self):
+            if self.unlisted:
+                return {}.items()
             self.values()
             return dict.items(self)
 
@@ -723,6 +759,8 @@ def _on_demand_classes() -> list[type]:
     class OnDemandApps(StateApps):
         def __init__(self, state):
             self._state, self._whole, self._rendering, self._listed = state, set(), False, {}
+            self._pointed_at: set = set()  # models asked for whose referrers are not rendered yet
+            self._keys_only: set = set()  # models rendered with only their keys (_key_fields)
             # The registry of the state before the operation: a model renders there first, so
             # that its fields are older than the new ones, as Django's would be (SQLite's table
             # remake orders the columns by field creation).
@@ -738,24 +776,46 @@ def _on_demand_classes() -> list[type]:
             return super().get_model(app_label, model_name, require_ready)
 
         def _render_around(self, key) -> None:
-            """`key` with what it points at or inherits from, and with what the keys of those point
-            at (a foreign key's column type is its target's key's), so its own fields resolve; and
-            the models pointing at it or inheriting from it with what they inherit from (registered,
-            so `key`'s reverse relations are whole). Other relations of the models rendered may stay
-            unresolved: rendering all of them is what made Django's own way slow."""
+            """`key` and what it inherits from; what it points at, with what the keys of those point
+            at (a foreign key's column type is its target's key's), as stand-ins with only their
+            keys (_key_fields): the SQL of `key` needs their table and key column, and rendering
+            every field of the models most things point at (a user, a page) was most of the time.
+            The models pointing at `key` wait until some model's reverse relations are asked for
+            (get_models, below): the SQL of most operations never needs them."""
             models = self._models = dict(dict.items(self._state.models))  # read only: no copies made
             if key in self._whole or key not in models:
                 return
             self._whole.add(key)
-            wanted = self._closure({key, *(k for k in self._references(models[key]) if k in models)}, self._key_references)
-            children = {k for k, m in models.items() if key in (self._base_key(b, k[0]) for b in m.bases)}
-            # (a relation to a proxy is one to its concrete model too: it is among that one's related objects)
-            around = children.union(*(self._referrers(k) for k in [key, *children] if k == key or models[k].options.get("proxy")))
-            around.discard(key)
-            wanted |= self._closure(around - wanted, self._bases)
+            self._pointed_at.add(key)
+            whole = self._closure({key}, self._bases)
+            targets = self._closure({k for k in self._references(models[key]) if k in models}, self._key_references)
+            self._render(whole, targets - whole)
+
+        def _render_referrers(self) -> None:
+            """The models pointing at or inheriting from the models asked for, with what they inherit
+            from (registered, so those models' reverse relations are whole)."""
+            models = self._models = dict(dict.items(self._state.models))
+            around = set()
+            while self._pointed_at:
+                key = self._pointed_at.pop()
+                if key not in models:
+                    continue
+                children = {k for k, m in models.items() if key in (self._base_key(b, k[0]) for b in m.bases)}
+                # (a relation to a proxy is one to its concrete model too: it is among that one's related objects)
+                around |= children.union(*(self._referrers(k) for k in [key, *children]
+                                            if k == key or models[k].options.get("proxy")))
+            self._render(self._closure(around, self._bases))
+
+        def _render(self, keys: set, keys_only: set = frozenset()) -> None:
+            for key in keys & self._keys_only:  # met before as a target: rendered whole now
+                self._keys_only.discard(key)
+                self.unregister_model(*key)
+            keys_only = {k for k in keys_only if k in self._models and not self._registered(k)}
+            self._keys_only |= keys_only
             self._rendering = True
             try:
-                self.render_multiple([models[k] for k in sorted(wanted) if k in models and not self._registered(k)])
+                self.render_multiple([_key_fields(self._models[k]) if k in keys_only else self._models[k]
+                                      for k in sorted(keys | keys_only) if k in self._models and not self._registered(k)])
             finally:
                 self._rendering = False
 
@@ -810,6 +870,8 @@ def _on_demand_classes() -> list[type]:
             # every registry, the project's own included, and Apps.clear_cache empties both: each
             # model rendered here made Django work out the project's swappable settings again (a
             # tenth of the time). This registry keeps its own list instead.
+            if self._pointed_at and not self._rendering:  # reverse relations asked for (Options._relation_tree)
+                self._render_referrers()
             key = (include_auto_created, include_swapped)
             if key not in self._listed:
                 self._listed[key] = StateApps.get_models.__wrapped__(self, include_auto_created, include_swapped)

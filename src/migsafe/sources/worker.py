@@ -204,6 +204,7 @@ class Renderer:
         self.recycled: list[str] = []
         self._seen: set[str] = set()
         self._worker: _ForkedWorker | _SpawnedWorker | None = None
+        self._outstanding = False  # a job submitted whose result was not taken
 
     def __enter__(self) -> Renderer:
         self.start()
@@ -232,16 +233,25 @@ class Renderer:
         """Ends the worker, or keeps it for the next Renderer of this process if no revision
         left anything in it (no project module, no change; see _park)."""
         worker, self._worker = self._worker, None
-        if worker is not None and not _park(worker):
+        if worker is not None and (self._outstanding or not _park(worker)):  # (its answer would be read as the next one's)
             worker.stop()
 
     def render(self, path: Path, text: str, project_root: Path, execute: bool = True, django=None) -> Rendered:
         """`upgrade()` as SQL (see alembic.render_revision), or the reason it could not be had.
         `django`: a django.DjangoStep, to render a Django migration instead."""
+        self.submit(path, text, project_root, execute, django)
+        return self.result()
+
+    def submit(self, path: Path, text: str, project_root: Path, execute: bool = True, django=None) -> None:
+        """Start rendering; result() waits for it. Meanwhile migsafe may judge the one before."""
         self.start()
-        job = Job(path, text, self.dialect, project_root, execute, self.timeout, os.getcwd(), dict(os.environ),
-                  django)
-        rendered, taint = self._worker.render(job)
+        self._outstanding = True
+        self._worker.send(Job(path, text, self.dialect, project_root, execute, self.timeout, os.getcwd(),
+                              dict(os.environ), django))
+
+    def result(self) -> Rendered:
+        rendered, taint = self._worker.receive()
+        self._outstanding = False
         if taint is not None:
             # A change the project makes whenever it is imported (say, a compiler hook it
             # registers) would otherwise replace every fresh worker again: the second time it
@@ -661,20 +671,36 @@ class _ForkedWorker:
         self.pending = bytearray()  # result bytes read but not yet a whole frame
 
     def render(self, job: Job) -> tuple[Rendered, Taint | None]:
-        from migsafe.sources.alembic import Rendered
+        self.send(job)
+        return self.receive()
 
-        diagnostics = bytearray()
+    def send(self, job: Job) -> None:
+        """Hand the job over (as much of it as the pipe takes now; receive() writes the rest)."""
+        self.diagnostics = bytearray()
         try:
             if not self.ready:
-                outcome, payload = self._exchange(b"", time.monotonic() + STARTUP_LIMIT, diagnostics)
+                outcome, payload = self._exchange(b"", time.monotonic() + STARTUP_LIMIT, self.diagnostics)
                 if outcome != "answer" or payload != _READY:
                     self.stop()
                     code = None if self.status is None else os.waitstatus_to_exitcode(self.status)
                     raise MigsafeError("the process that renders Alembic migrations did not start"
                                        f" ({'no answer' if outcome == 'timeout' else f'exit code {code}'})")
                 self.ready = True
-            request = _frame(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
-            outcome, payload = self._exchange(request, time.monotonic() + job.timeout + GRACE, diagnostics)
+            self.job, self.unsent = job, memoryview(_frame(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)))
+            with contextlib.suppress(BlockingIOError, OSError):  # (a worker gone shows in receive())
+                self.unsent = self.unsent[os.write(self.request_w, self.unsent):]
+        except BaseException:
+            self.stop()
+            raise
+
+    def receive(self) -> tuple[Rendered, Taint | None]:
+        """The answer to the job sent, within its time limit (counted from now: the worker keeps
+        its own, from when it started the job)."""
+        from migsafe.sources.alembic import Rendered
+
+        job, diagnostics = self.job, self.diagnostics
+        try:
+            outcome, payload = self._exchange(self.unsent, time.monotonic() + job.timeout + GRACE, diagnostics)
             if outcome == "timeout" and _DUMP_SIGNAL is not None:
                 # It ignored its own time limit: ask its faulthandler where it is stuck.
                 with contextlib.suppress(OSError):
@@ -858,8 +884,10 @@ class _SpawnedWorker:
         return self.process is not None and self.process.is_alive()
 
     def render(self, job: Job) -> tuple[Rendered, Taint | None]:
-        from migsafe.sources.alembic import Rendered
+        self.send(job)
+        return self.receive()
 
+    def send(self, job: Job) -> None:
         if not self.ready:
             try:
                 self.ready = self.conn.poll(STARTUP_LIMIT) and self.conn.recv_bytes() == _READY
@@ -868,8 +896,15 @@ class _SpawnedWorker:
             if not self.ready:
                 code = self.stop()
                 raise MigsafeError(f"the process that renders Alembic migrations did not start (exit code {code})")
+        self.job = job
+        self.unsent = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def receive(self) -> tuple[Rendered, Taint | None]:
+        from migsafe.sources.alembic import Rendered
+
+        job = self.job
         try:
-            self.conn.send_bytes(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+            self.conn.send_bytes(self.unsent)
             data = self.conn.recv_bytes(MAX_FRAME) if self.conn.poll(job.timeout + GRACE) else None
         except (EOFError, OSError):
             code = self.stop()
