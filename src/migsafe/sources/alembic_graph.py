@@ -187,6 +187,8 @@ def is_revision_file(path: Path, quick: bool = False) -> bool:
         return False
     if quick and _REVISION_LINES.search(data) and _DOWN_REVISION_LINES.search(data):
         return True
+    if b"down_revision" not in data:  # (Python source is ASCII-compatible, whatever its coding cookie)
+        return False  # it assigns no down_revision: not worth parsing
     try:
         names = _module_assignments(_parse(_decode(data)))
     except (_BadEncoding, SyntaxError, ValueError):  # still a revision: reported not-analyzed

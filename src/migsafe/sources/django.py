@@ -79,55 +79,173 @@ def load_django_migrations(migration_dirs: list[Path], cwd: Path, dialect: str, 
     the caller judges it while the worker renders."""
     from migsafe.errors import ConfigError
     from migsafe.sources.django_graph import load_plan
+    from migsafe.sources.worker import Renderer
 
-    plan = load_plan(migration_dirs)
-    known = {n.key for n in plan.nodes} | {n.key for n in plan.squashed}
-    for key in start_after:
-        if key not in known:
-            raise ConfigError(f'start-after: no Django migration "{key[1]}" in app "{key[0]}" was found under'
-                              " the given paths")
-    return _render_plan(plan, cwd, dialect, _history(plan, start_after), execute, timeout, target_version)
+    renderer = Renderer(dialect, timeout, kind="django")
+    renderer.start()  # the worker imports Django while the graph is read
+    try:
+        plan = load_plan(migration_dirs)
+        known = {n.key for n in plan.nodes} | {n.key for n in plan.squashed}
+        for key in start_after:
+            if key not in known:
+                raise ConfigError(f'start-after: no Django migration "{key[1]}" in app "{key[0]}" was found under'
+                                  " the given paths")
+    except BaseException:
+        renderer.close()
+        raise
+    return _render_plan(plan, cwd, dialect, _history(plan, start_after), execute, timeout, target_version, renderer)
 
 
 def _render_plan(plan, cwd: Path, dialect: str, history: set, execute: bool, timeout: float,
-                 target_version: str | None) -> Iterator[tuple[Migration, Path]]:
+                 target_version: str | None, renderer) -> Iterator[tuple[Migration, Path]]:
     from migsafe.sources.sql import relative_path
     from migsafe.sources.worker import Renderer
 
-    apps = tuple(dict.fromkeys(n.app.module for n in plan.nodes))
-    roots = tuple(dict.fromkeys(str(n.app.import_root) for n in plan.nodes))
-    done: list[tuple[str, str, str]] = []  # rendered without error: the worker's state holds them
-    failed: list[str] = []
-    ready: list[tuple[Migration, Path]] = []  # read or rendered, not yet yielded
-    with Renderer(dialect, timeout, kind="django") as renderer:
-        for node in plan.nodes:
-            mig = Migration(source="django", name=f"{node.app.label}.{node.name}", path=relative_path(node.path, cwd),
-                            report=not node.app.external and node.key not in history)
-            mig.text = node.path.read_text(encoding="utf-8-sig", errors="replace") if node.error is None else ""
-            module = f"{node.app.module}.{node.app.migrations_dir.name}.{node.name}"
-            if node.error is not None:
-                mig.error, mig.error_line = node.error, node.error_line
-            elif node.key in plan.missing:
-                mig.error = plan.missing[node.key]
-            else:
-                step = DjangoStep(node.app.label, node.name, module, tuple(done), apps, roots, target_version, execute)
-                renderer.submit(node.path, mig.text, node.app.import_root, execute, django=step)
-                yield from ready  # judged while the worker renders this one
-                ready.clear()
-                rendered = renderer.result()
-                mig.statements, mig.how = rendered.statements, rendered.how
-                mig.irreversible = getattr(rendered, "irreversible", None)
-                if rendered.error is None:
-                    done.append((node.app.label, node.name, module))
-                else:
-                    note = f" (earlier migrations that could not be analysed: {', '.join(failed[-3:])})" if failed else ""
-                    mig.error, mig.error_line = rendered.error + note, rendered.error_line
-                    failed.append(mig.name)
-            ready.append((mig, node.path))
-    yield from ready
+    def lane(renderer: Renderer, done: list) -> _Lane:
+        return _Lane(renderer, done, plan, cwd, history,
+                     tuple(dict.fromkeys(n.app.module for n in plan.nodes)),
+                     tuple(dict.fromkeys(str(n.app.import_root) for n in plan.nodes)), target_version, execute)
+
+    nodes = plan.nodes
+    split = _second_lane_start(nodes, plan) if execute else len(nodes)
+    with renderer:
+        first, second = lane(renderer, []), None
+        if split < len(nodes):
+            assumed = [_key(n) for n in nodes[:split] if n.error is None and n.key not in plan.missing]
+            second = _SecondLane(lane(Renderer(dialect, timeout, kind="django"), assumed), nodes[split:])
+        try:
+            yield from first.render(nodes[:split])
+            if second is not None and first.done == second.assumed:
+                yield from second.results()
+            elif second is not None:  # a migration before the split failed: the state after it differs
+                second.stop()
+                yield from first.render(nodes[split:])
+        finally:
+            if second is not None:
+                second.stop()
     for node in plan.squashed:  # replaced by the migrations it squashes, which were judged
         yield (Migration(source="django", name=f"{node.app.label}.{node.name}", report=False,
                          path=relative_path(node.path, cwd), how="replaced"), node.path)
+
+
+# A second worker renders the later part of a long plan meanwhile, after replaying the state of the
+# earlier part (which renders nothing). Its own set-up (Django's, the project's apps) costs about
+# as much as rendering this many migrations.
+_SECOND_LANE_FROM = 80
+
+
+def _second_lane_start(nodes: list, plan) -> int:
+    """Where a second worker takes over: a little past the middle by size (it replays the earlier
+    part first), or len(nodes) when one worker is better."""
+    sizes = []
+    for node in nodes:
+        with contextlib.suppress(OSError):
+            if node.error is None and node.key not in plan.missing:
+                sizes.append(node.path.stat().st_size)
+                continue
+        sizes.append(0)
+    if sum(1 for size in sizes if size) < _SECOND_LANE_FROM or _cpus() < 2:
+        return len(nodes)
+    total, running = sum(sizes), 0
+    for index, size in enumerate(sizes):
+        running += size
+        if running >= total * 0.48:
+            return index + 1
+    return len(nodes)
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _key(node) -> tuple[str, str, str]:
+    """(app label, migration name, module): a migration as the worker's history names it."""
+    return node.app.label, node.name, f"{node.app.module}.{node.app.migrations_dir.name}.{node.name}"
+
+
+class _Lane:
+    """Migrations rendered in order by one worker, after those in `done` (its history)."""
+
+    def __init__(self, renderer, done: list, plan, cwd: Path, history: set, apps: tuple, roots: tuple,
+                 target_version: str | None, execute: bool) -> None:
+        self.renderer, self.done, self.failed = renderer, list(done), []
+        self.plan, self.cwd, self.history = plan, cwd, history
+        self.apps, self.roots, self.target_version, self.execute = apps, roots, target_version, execute
+
+    def render(self, nodes: list) -> Iterator[tuple[Migration, Path]]:
+        """Each migration is yielded once the worker has been handed the next one: the caller
+        judges it meanwhile."""
+        from migsafe.sources.sql import relative_path
+
+        ready: list[tuple[Migration, Path]] = []  # read or rendered, not yet yielded
+        for node in nodes:
+            mig = Migration(source="django", name=f"{node.app.label}.{node.name}", path=relative_path(node.path, self.cwd),
+                            report=not node.app.external and node.key not in self.history)
+            mig.text = node.path.read_text(encoding="utf-8-sig", errors="replace") if node.error is None else ""
+            if node.error is not None:
+                mig.error, mig.error_line = node.error, node.error_line
+            elif node.key in self.plan.missing:
+                mig.error = self.plan.missing[node.key]
+            else:
+                step = DjangoStep(*_key(node), tuple(self.done), self.apps, self.roots, self.target_version,
+                                  self.execute)
+                self.renderer.submit(node.path, mig.text, node.app.import_root, self.execute, django=step)
+                yield from ready
+                ready.clear()
+                rendered = self.renderer.result()
+                mig.statements, mig.how = rendered.statements, rendered.how
+                mig.irreversible = getattr(rendered, "irreversible", None)
+                if rendered.error is None:
+                    self.done.append(_key(node))
+                else:
+                    earlier = self.failed[-3:]
+                    note = f" (earlier migrations that could not be analysed: {', '.join(earlier)})" if earlier else ""
+                    mig.error, mig.error_line = rendered.error + note, rendered.error_line
+                    self.failed.append(mig.name)
+            ready.append((mig, node.path))
+        yield from ready
+
+
+class _SecondLane:
+    """A lane rendering in a thread of its own (its worker is another process: the thread mostly
+    waits), its results queued in order until the first lane is through."""
+
+    def __init__(self, lane: _Lane, nodes: list) -> None:
+        import queue
+        import threading
+
+        self.lane, self.assumed = lane, list(lane.done)
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.stopping = threading.Event()
+        lane.renderer.start()  # forked here, not from the thread
+        self.thread = threading.Thread(target=self._run, args=(nodes,), name="migsafe-second-lane", daemon=True)
+        self.thread.start()
+
+    def _run(self, nodes: list) -> None:
+        try:
+            with self.lane.renderer:
+                for item in self.lane.render(nodes):
+                    if self.stopping.is_set():
+                        return
+                    self.queue.put(item)
+        except BaseException as err:  # noqa: BLE001 - raised again where the results are taken
+            self.queue.put(err)
+        finally:
+            self.queue.put(None)
+
+    def results(self) -> Iterator[tuple[Migration, Path]]:
+        while (item := self.queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def stop(self) -> None:
+        """Ends the thread once its current migration is rendered, and its worker."""
+        self.stopping.set()
+        self.thread.join()
 
 
 def _history(plan, start_after: tuple) -> set[tuple[str, str]]:
