@@ -339,6 +339,7 @@ def main() -> int:
     parser.add_argument("--skip", default="", help="comma-separated: alembic,precommit,sql,django,growth")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
+    args.cache = args.cache.resolve()  # commands run from other folders
     args.cache.mkdir(parents=True, exist_ok=True)
     (args.cache / "migsafe.toml").touch()  # no migsafe config above the corpora (this repo's) applies
     work = args.cache / "bench"

@@ -77,6 +77,15 @@ class Migration(migrations.Migration):
 '''
 
 
+def _library(root: Path, *migrations: tuple[str, str]) -> None:
+    folder = root / "library" / "migrations"
+    folder.mkdir(parents=True)
+    (root / "library" / "__init__.py").touch()
+    (folder / "__init__.py").touch()
+    for name, text in migrations:
+        (folder / name).write_text(text)
+
+
 def _statements(root: Path, dialect: str) -> list[tuple[str, str, int]]:
     apps = [root / "library" / "migrations"]
     out = []
@@ -88,12 +97,7 @@ def _statements(root: Path, dialect: str) -> list[tuple[str, str, int]]:
 
 @pytest.mark.parametrize("dialect", ["postgresql", "mysql", "sqlite"])
 def test_on_demand_rendering_gives_djangos_sql(tmp_path, monkeypatch, dialect):
-    migrations = tmp_path / "library" / "migrations"
-    migrations.mkdir(parents=True)
-    (tmp_path / "library" / "__init__.py").touch()
-    (migrations / "__init__.py").touch()
-    (migrations / "0001_initial.py").write_text(INITIAL)
-    (migrations / "0002_changes.py").write_text(CHANGES)
+    _library(tmp_path, ("0001_initial.py", INITIAL), ("0002_changes.py", CHANGES))
 
     on_demand = _statements(tmp_path, dialect)
     monkeypatch.setenv("MIGSAFE_DJANGO_RENDER", "full")
@@ -109,3 +113,70 @@ def test_on_demand_rendering_gives_djangos_sql(tmp_path, monkeypatch, dialect):
         assert 'alter column "book_id" type bigint' in sql
         assert 'alter column "writer_id" type bigint' in sql  # a foreign key to a proxy of author
         assert 'alter column "tag_id" type varchar(40)' in sql
+
+
+KEY_CHAIN = '''from django.db import migrations, models
+import django.db.models.deletion
+
+
+class Migration(migrations.Migration):
+    dependencies = [("library", "0001_initial")]
+
+    operations = [
+        migrations.AddField("review", "stars", models.IntegerField(null=True)),
+        migrations.AlterField("book", "id", models.BigAutoField(primary_key=True)),
+        migrations.AddField("review", "again", models.ForeignKey(
+            "library.SpecialBook", null=True, on_delete=django.db.models.deletion.CASCADE)),
+    ]
+'''
+
+
+def test_models_rendered_with_only_their_keys_follow_a_key_changed_further_along(tmp_path, monkeypatch):
+    """Review points at SpecialBook, whose key is its link to Book. Rendered with only its keys,
+    SpecialBook is reused by later operations while unchanged; Book's key changing type changes
+    what SpecialBook's key column is, though nothing of SpecialBook's own state changed."""
+    _library(tmp_path, ("0001_initial.py", INITIAL), ("0002_chain.py", KEY_CHAIN))
+
+    on_demand = _statements(tmp_path, "postgresql")
+    monkeypatch.setenv("MIGSAFE_DJANGO_RENDER", "full")
+    assert on_demand == _statements(tmp_path, "postgresql")
+    added = [s for name, s, _ in on_demand if name == "library.0002_chain" and '"again_id"' in s and "ADD COLUMN" in s]
+    assert added and '"again_id" bigint' in added[0]
+
+
+AFTER_RUNPYTHON = '''from django.db import migrations, models
+import django.db.models.deletion
+
+
+class Migration(migrations.Migration):
+    dependencies = [("library", "0001_initial")]
+
+    operations = [
+        migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop),
+        migrations.CreateModel("Note", fields=[
+            ("id", models.AutoField(primary_key=True)),
+            ("author", models.ForeignKey("library.Author", on_delete=django.db.models.deletion.CASCADE)),
+        ]),
+    ]
+'''
+
+KEY_TYPE = '''from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("library", "0002_note")]
+
+    operations = [migrations.AlterField("author", "id", models.BigAutoField(primary_key=True))]
+'''
+
+
+def test_a_model_added_right_after_python_code_is_known_to_point_at_its_target(tmp_path, monkeypatch):
+    """The models pointing at Author include one created just after a RunPython (whose state
+    change leaves no model classes behind): Author's key type change reaches its column."""
+    _library(tmp_path, ("0001_initial.py", INITIAL), ("0002_note.py", AFTER_RUNPYTHON), ("0003_key.py", KEY_TYPE))
+
+    on_demand = _statements(tmp_path, "postgresql")
+    monkeypatch.setenv("MIGSAFE_DJANGO_RENDER", "full")
+    assert on_demand == _statements(tmp_path, "postgresql")
+    assert any('"library_note" ALTER COLUMN "author_id" TYPE bigint' in s for name, s, _ in on_demand
+               if name == "library.0003_key")

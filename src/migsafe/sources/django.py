@@ -28,6 +28,7 @@ machinery and time limit as Alembic revisions) by Django's own code:
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.util
 import json
@@ -741,6 +742,10 @@ def _on_demand(state):
 
 
 _ON_DEMAND: list[type] = []
+# Keys-only renderings (OnDemandApps._render) by model: (what it was made from, the class, objects
+# held). Reused by every later registry while the model's keys are unchanged: the SQL needs
+# their tables and key columns only, and Django shares unchanged classes between registries too.
+_KEYS_ONLY: dict = {}
 
 
 def _on_demand_classes() -> list[type]:
@@ -768,9 +773,15 @@ def _on_demand_classes() -> list[type]:
             new.is_delayed = self.is_delayed
             # The copy takes the models rendered so far (they are its models too) and this state
             # starts afresh: it is the one an operation changes next (before = state.clone()).
-            new.__dict__["apps"], self.__dict__["apps"] = self.apps, OnDemandApps(self)
-            new.apps._state, new.apps.earlier = new, None  # (else each registry keeps every earlier one alive)
+            if "apps" in self.__dict__:
+                new.__dict__["apps"] = self.__dict__.pop("apps")
+                new.apps._state, new.apps.earlier = new, None  # (else each registry keeps every earlier one alive)
             return new
+
+        @functools.cached_property
+        def apps(self):
+            # Made when first asked for: an operation's state changes drop it again and again.
+            return OnDemandApps(self)
 
         def alter_field(self, *args, **kwargs):
             # Django's lists the models only to ask whether any points at the field, and that
@@ -785,13 +796,17 @@ def _on_demand_classes() -> list[type]:
                 if isinstance(models, _CopyOnAccess):
                     models.unlisted = False
 
+        def add_model(self, model_state):
+            super().add_model(model_state)  # (which reloads, and so indexes, only while apps exist)
+            self.index((model_state.app_label, model_state.name_lower))
+
         def reload_model(self, app_label, model_name, delay=False):
             self.reload_models([(app_label, model_name)])
 
         def reload_models(self, models, delay=True):
             for key in models:
                 self.index(key)
-            self.__dict__["apps"] = OnDemandApps(self)  # nothing rendered yet, so nothing stale
+            self.__dict__.pop("apps", None)  # made afresh when asked for: nothing stale
 
         def remove_model(self, app_label, model_name):
             super().remove_model(app_label, model_name)
@@ -829,6 +844,34 @@ def _on_demand_classes() -> list[type]:
         copy.__dict__.update(model.__dict__)
         copy.fields = {name: f for name, f in model.fields.items() if f.primary_key or f.unique or name == keep}
         return copy
+
+    def _made_from(models: dict, key, depth: int = 0) -> tuple[tuple, list]:
+        """What a keys-only rendering of `key` is made from, as object identities (model states
+        share field and option objects until one is changed, and a changed one is a new object):
+        its name, bases, options and key fields, and the same of what those point at or inherit
+        from. Also the objects themselves, to be held while cached (an identity is then never
+        reused by another object)."""
+        model = models.get(key)
+        if model is None or depth > 50:
+            return (key,), []
+        keep = model.options.get("order_with_respect_to")
+        held: list = [model.bases, *model.options.values()]
+        identity: list = [key, model.name, id(model.bases), tuple((k, id(v)) for k, v in model.options.items())]
+        targets = [OnDemandApps._base_key(b, model.app_label) for b in model.bases]
+        for name, field in model.fields.items():
+            if field.primary_key or field.unique or name == keep:
+                remote = getattr(field, "remote_field", None)
+                held.append(field)
+                identity.append((name, id(field), getattr(remote, "field_name", None), getattr(field, "to_fields", None)))
+                target = getattr(remote, "model", None)
+                if target is not None and target != RECURSIVE_RELATIONSHIP_CONSTANT:
+                    targets.append(OnDemandApps._base_key(target, model.app_label))
+        for target in targets:
+            if target is not None and target != key:
+                deeper, deeper_held = _made_from(models, target, depth + 1)
+                identity.append(deeper)
+                held += deeper_held
+        return tuple(identity), held
 
     class _CopyOnAccess(dict):
         """Model states shared with a clone until first touched here: then copied (ModelState's
@@ -930,12 +973,21 @@ def _on_demand_classes() -> list[type]:
                 self.unregister_model(*key)
             keys_only = {k for k in keys_only if k in self._models and not self._registered(k)}
             self._keys_only |= keys_only
+            made = {}  # keys-only renderings made here: (what they are made from, what that holds)
             self._rendering = True
             try:
+                for key in sorted(keys_only):
+                    made[key] = _made_from(self._models, key)
+                    cached = _KEYS_ONLY.get(key)
+                    if cached is not None and cached[0] == made[key][0]:  # unchanged since: the class is reused
+                        self.register_model(key[0], cached[1])
+                        del made[key]
                 self.render_multiple([_key_fields(self._models[k]) if k in keys_only else self._models[k]
                                       for k in sorted(keys | keys_only) if k in self._models and not self._registered(k)])
             finally:
                 self._rendering = False
+            for key, (identity, held) in made.items():
+                _KEYS_ONLY[key] = (identity, self.all_models[key[0]][key[1]], held)
 
         def _closure(self, keys: set, step) -> set:
             found, todo = set(keys), list(keys)

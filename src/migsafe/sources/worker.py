@@ -483,9 +483,11 @@ class _Guard:
         taint = None
         if self.left_threads:
             taint = Taint(f"the revision left a thread running ({self.left_threads[0].name})", "a thread")
-        for name, module in self.modules.items():
-            if taint is None and sys.modules.get(name) is not module:
-                taint = Taint(f"the revision replaced or removed sys.modules[{name!r}]", f"sys.modules[{name!r}]")
+        if list(map(id, map(sys.modules.get, self.modules))) != list(map(id, self.modules.values())):  # (in C)
+            for name, module in self.modules.items():
+                if taint is None and sys.modules.get(name) is not module:
+                    taint = Taint(f"the revision replaced or removed sys.modules[{name!r}]", f"sys.modules[{name!r}]")
+            self.modules = {name: sys.modules[name] for name in self.modules if name in sys.modules}
         try:  # one pass in C per mapping: identical values compare without calling their __eq__
             changed = [entry for entry in self.watched if entry[1] != entry[2]]
         except Exception:  # noqa: BLE001 - a changed value whose __eq__ raises: look one by one
@@ -495,7 +497,6 @@ class _Guard:
                 taint = self._replaced(owner, live, copy)
             copy.clear()
             copy.update(live)
-        self.modules = {name: sys.modules[name] for name in self.modules if name in sys.modules}
         if sys.modules.keys() - self.known:
             self._watch_new_modules()
         if taint is not None:
