@@ -106,3 +106,36 @@ def test_small_plans_and_single_cores_keep_one_worker(tmp_path, monkeypatch):
     assert 1 < split < len(plan.nodes)
     monkeypatch.setattr(D, "_cpus", lambda: 1)
     assert D._second_lane_start(plan.nodes, plan) == len(plan.nodes)
+
+
+def test_a_migration_patching_what_makes_the_sql_gets_a_fresh_worker(tmp_path, monkeypatch):
+    """An operation replacing a function of django.db when it runs (here the digest in constraint
+    names) must not change the SQL of the migrations after it: its worker is replaced. One
+    replacing a function of the web framework around the ORM (templates) changes no SQL: the
+    worker stays."""
+    from migsafe.sources import worker as W
+
+    monkeypatch.setattr(D, "_SECOND_LANE_FROM", 10**9)
+    dirs = _project(tmp_path)
+    clean = _rendered(tmp_path, dirs)
+    for name, target in (("0003_step.py", "django.db.backends.base.schema.names_digest"),
+                         ("0005_step.py", "django.template.defaultfilters.upper")):
+        module, _, function = target.rpartition(".")
+        path = dirs[0] / name
+        path.write_text(path.read_text().replace("class Migration", (
+            "class Patch(migrations.operations.base.Operation):\n"
+            "    def state_forwards(self, app_label, state):\n        pass\n\n"
+            "    def database_forwards(self, app_label, schema_editor, from_state, to_state):\n"
+            f"        import {module}\n        {target} = lambda *args, **kwargs: 'patched'\n\n\n"
+            "class Migration")).replace("operations = [\n", "operations = [\n        Patch(),\n"))
+    replaced: list[str] = []
+    close = W.Renderer.close
+
+    def closing(self):
+        replaced.extend(self.recycled)
+        close(self)
+
+    monkeypatch.setattr(W.Renderer, "close", closing)
+    assert [(n, e, [s for s, _ in st]) for n, e, st in _rendered(tmp_path, dirs)] == \
+        [(n, e, [s for s, _ in st]) for n, e, st in clean]  # (lines moved by the patch)
+    assert len(replaced) == 1 and "names_digest" in replaced[0]

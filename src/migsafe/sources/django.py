@@ -221,6 +221,10 @@ class _SecondLane:
         self.lane, self.assumed = lane, list(lane.done)
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.stopping = threading.Event()
+        # Its thread needs the interpreter for a moment after each answer, while the main thread
+        # judges: handed over within 0.5 ms rather than Python's 5 (its worker idles meanwhile).
+        self.switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self.switch_interval, 0.0005))
         lane.renderer.start()  # forked here, not from the thread
         self.thread = threading.Thread(target=self._run, args=(nodes,), name="migsafe-second-lane", daemon=True)
         self.thread.start()
@@ -247,6 +251,7 @@ class _SecondLane:
         """Ends the thread once its current migration is rendered, and its worker."""
         self.stopping.set()
         self.thread.join()
+        sys.setswitchinterval(self.switch_interval)
 
 
 def _history(plan, start_after: tuple) -> set[tuple[str, str]]:
@@ -700,6 +705,11 @@ def _render(migration, path: Path, text: str, dialect: str, target_version: str 
             statements.append(stmt)
     _net_defaults(statements, dialect)
     _remade_tables(statements, dialect)
+    from migsafe.sql.translate import translate
+
+    for stmt in statements:  # parsed here, on the worker's core, not by the judging that waits for it
+        if stmt.facts is None:
+            stmt.facts = translate(stmt.sql, dialect)
     return DjangoRendered(statements, irreversible=irreversible)
 
 

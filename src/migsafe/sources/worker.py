@@ -97,6 +97,12 @@ _NOT_WATCHED = ("sqlalchemy.orm", "sqlalchemy.ext", "sqlalchemy.util", "sqlalche
                 "alembic.autogenerate", "alembic.script", "alembic.command", "alembic.config", "importlib.metadata",
                 "importlib.resources")
 _CLASSES_OF = ("sqlalchemy", "alembic", "migsafe", "sqlmodel")  # whose classes' own dicts are watched too
+# Of Django, a Django worker watches what the SQL of a migration is made by (the ORM, migrations,
+# schema editors, settings, app registry, utilities, contrib.postgres), not the web framework
+# around it (templates, forms, views, admin, sessions, ...): each module watched is compared
+# after every migration.
+_DJANGO_WATCHED = ("django.db", "django.apps", "django.conf", "django.utils", "django.core.exceptions",
+                   "django.contrib.postgres")
 
 
 class RenderTimeout(BaseException):
@@ -403,8 +409,8 @@ class _Guard:
     """What one revision may change in the worker: put back afterwards, or, where that cannot
     be done safely, named (a Taint) so that the worker is replaced."""
 
-    def __init__(self, diagnostics: int | None = None) -> None:
-        self.diagnostics = diagnostics
+    def __init__(self, diagnostics: int | None = None, kind: str = "alembic") -> None:
+        self.diagnostics, self.kind = diagnostics, kind
         self.imported = False  # whether a revision imported modules of the project (they stay)
         self.streams = sys.stdin, sys.stdout, sys.stderr
         self.signals = {}
@@ -416,17 +422,23 @@ class _Guard:
         self.recursion_limit = sys.getrecursionlimit()
         self.gc_enabled = gc.isenabled()
         self.known: set[str] = set()
+        self.counted = 0  # len(sys.modules) when last watched
+        self.arrived: set[str] = set()  # modules the last revision imported
+        self._environ: tuple[dict, dict] = ({}, {})  # the last environ found equal, and os.environ's data then
         self.modules: dict[str, object] = {}  # library module name -> module object
         self.watched: list[tuple[str, types.MappingProxyType | dict, dict]] = []  # (owner, live, copy)
         self._watch_new_modules()
 
     def _watch_new_modules(self) -> None:
+        self.counted = len(sys.modules)
         seen_classes: set[int] = set()
         for name in sys.modules.keys() - self.known:
             self.known.add(name)
             module = sys.modules[name]
             if (not _is_library(name) or not isinstance(module, types.ModuleType) or name.startswith(_NOT_WATCHED)
                     or ".migrations." in f"{name}."):  # Django migration modules: migsafe itself imports them afresh
+                continue
+            if self.kind == "django" and name.startswith("django.") and not name.startswith(_DJANGO_WATCHED):
                 continue
             self.modules[name] = module
             namespace = vars(module)
@@ -443,7 +455,7 @@ class _Guard:
     def revision(self, cwd: str, environ: dict):
         with contextlib.suppress(OSError):
             os.chdir(cwd)
-        if os.environ != environ:
+        if not self._environ_is(environ):
             os.environ.clear()
             os.environ.update(environ)
         path, meta_path, path_hooks = list(sys.path), list(sys.meta_path), list(sys.path_hooks)
@@ -455,9 +467,12 @@ class _Guard:
             with contextlib.suppress(OSError):
                 os.chdir(cwd)
             if sys.path != path or sys.meta_path != meta_path or sys.path_hooks != path_hooks:
+                if sys.path_hooks != path_hooks:  # finders made by a hook put back: made afresh
+                    sys.path_importer_cache.clear()
+                # (a folder's finder, the import system's cached listing of it, stays valid: each
+                # Django migration adds its apps' folders and import hook, which are taken out here)
                 sys.path[:], sys.meta_path[:], sys.path_hooks[:] = path, meta_path, path_hooks
-                sys.path_importer_cache.clear()
-            if os.environ != environ:
+            if not self._environ_is(environ):
                 os.environ.clear()
                 os.environ.update(environ)
             sys.stdin, sys.stdout, sys.stderr = self.streams
@@ -474,8 +489,20 @@ class _Guard:
                 sys.setprofile(None)
             (gc.enable if self.gc_enabled else gc.disable)()
             self.left_threads = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
-            self.importing = any(_of_project(name) for name in sys.modules.keys() - modules)
+            self.arrived = sys.modules.keys() - modules
+            self.importing = any(_of_project(name) for name in self.arrived)
             self.imported = self.imported or self.importing
+
+    def _environ_is(self, environ: dict) -> bool:
+        """os.environ == environ; at once when both are as they were the last time it held (the
+        comparison itself decodes every variable: a tenth of the guard's time)."""
+        data = getattr(os.environ, "_data", None)
+        if data is not None and environ == self._environ[0] and data == self._environ[1]:
+            return True
+        same = os.environ == environ
+        if same and data is not None:
+            self._environ = dict(environ), dict(data)
+        return same
 
     def tainted(self) -> Taint | None:
         """What the last revision changed that cannot be put back, or None. The change is
@@ -497,8 +524,8 @@ class _Guard:
                 taint = self._replaced(owner, live, copy)
             copy.clear()
             copy.update(live)
-        if sys.modules.keys() - self.known:
-            self._watch_new_modules()
+        if len(sys.modules) != self.counted or not self.known.issuperset(self.arrived):
+            self._watch_new_modules()  # (a Django migration module imported afresh again is not new)
         if taint is not None:
             taint.importing = self.importing
         return taint
@@ -534,7 +561,7 @@ def serve(receive: Callable[[], bytes | None], send: Callable[[bytes], None], di
     if diagnostics is not None:
         faulthandler.enable(file=diagnostics, all_threads=True)  # where a crash happened
     warm_up(dialect, kind)
-    guard = _Guard(diagnostics)
+    guard = _Guard(diagnostics, kind)
     worker = os.getpid()
     send(_READY)
     while (request := receive()) is not None:
