@@ -313,3 +313,18 @@ def test_alembic_create_index_rewrite_keeps_crlf_line_breaks(tmp_path):
     assert ('def upgrade():\r\n    with op.get_context().autocommit_block():\r\n        op.create_index(\r\n'
             '            "orders_user_idx", "orders", ["user_id"], postgresql_concurrently=True,  # why\r\n        )\r\n'
             ) in fixed
+
+
+def test_source_segment_is_asts_own():
+    """fixes.source_segment (lines split once per text) cuts what ast.get_source_segment cuts,
+    whatever the line endings and non-ASCII characters before the node."""
+    import ast
+
+    from migsafe.fixes import source_segment
+
+    text = ("x = 'é'\r\nfield = models.CharField(\n    verbose_name='ü', max_length=2)\rother = [1,\n2]\n"
+            "tail = call('\f', 3)  # a form feed inside a line is no line break for Python\n")
+    nodes = [n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.expr)]
+    assert len(nodes) > 10
+    for node in nodes:
+        assert source_segment(text, node) == ast.get_source_segment(text, node)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import singledispatch
 
 from migsafe import plans as P
-from migsafe.fixes import Names, python_tree
+from migsafe.fixes import Names, python_tree, source_segment
 from migsafe.fixes import sql as S
 from migsafe.fixes.alembic import s
 
@@ -33,9 +33,9 @@ def operation_names(text: str, line: int, app_label: str, table: str | None, col
                 args.setdefault(key, value)
             model = _literal(args.get("model_name")) or (_literal(args.get("name")) if _op_name(node) == "DeleteModel" else None)
             name = _literal(args.get("name")) if "model_name" in args else None
-            fld = ast.get_source_segment(text, args["field"]) if "field" in args else None
+            fld = source_segment(text, args["field"]) if "field" in args else None
             return Names(app_label, model, name, fld, table, column, _op_name(node),
-                         ast.get_source_segment(text, args["index"]) if "index" in args else None)
+                         source_segment(text, args["index"]) if "index" in args else None)
     return None
 
 

@@ -31,6 +31,7 @@ import contextlib
 import functools
 import importlib
 import importlib.util
+import itertools
 import json
 import os
 import sys
@@ -57,11 +58,14 @@ class DjangoStep:
     app: str  # app label
     name: str
     module: str  # dotted module name of the migration
-    history: tuple[tuple[str, str, str], ...]  # (app, name, module) rendered before it, in order
+    # (app, name, module) rendered before it, in order: those from `history_from` on (the worker
+    # keeps what it was told before; a whole history per migration made the requests grow with it)
+    history: tuple[tuple[str, str, str], ...]
     apps: tuple[str, ...]  # app modules, for INSTALLED_APPS
     roots: tuple[str, ...]  # folders the app modules import from
     target_version: str | None
     execute: bool = True  # False (--no-exec): read statically (django_static.py), no project code
+    history_from: int = 0
 
 
 @dataclass
@@ -94,7 +98,12 @@ def load_django_migrations(migration_dirs: list[Path], cwd: Path, dialect: str, 
     except BaseException:
         renderer.close()
         raise
-    return _render_plan(plan, cwd, dialect, _history(plan, start_after), execute, timeout, target_version, renderer)
+    rendering = _render_plan(plan, cwd, dialect, _history(plan, start_after), execute, timeout, target_version,
+                             renderer)
+    # The workers are handed their first migrations now (None: nothing rendered yet), and set up
+    # Django and the project's apps while migsafe imports its judging.
+    first = next(rendering, None)
+    return rendering if first is None else itertools.chain([first], rendering)
 
 
 def _render_plan(plan, cwd: Path, dialect: str, history: set, execute: bool, timeout: float,
@@ -113,9 +122,10 @@ def _render_plan(plan, cwd: Path, dialect: str, history: set, execute: bool, tim
         first, second = lane(renderer, []), None
         if split < len(nodes):
             assumed = [_key(n) for n in nodes[:split] if n.error is None and n.key not in plan.missing]
-            second = _SecondLane(lane(Renderer(dialect, timeout, kind="django"), assumed), nodes[split:])
+            second = _SecondLane(lane(Renderer(dialect, timeout, kind="django", warm_here=False), assumed),
+                                 nodes[split:])
         try:
-            yield from first.render(nodes[:split])
+            yield from first.render(nodes[:split], announce=True)
             if second is not None and first.done == second.assumed:
                 yield from second.results()
             elif second is not None:  # a migration before the split failed: the state after it differs
@@ -150,7 +160,7 @@ def _second_lane_start(nodes: list, plan) -> int:
     total, running = sum(sizes), 0
     for index, size in enumerate(sizes):
         running += size
-        if running >= total * 0.48:
+        if running >= total * 0.5:
             return index + 1
     return len(nodes)
 
@@ -173,12 +183,13 @@ class _Lane:
     def __init__(self, renderer, done: list, plan, cwd: Path, history: set, apps: tuple, roots: tuple,
                  target_version: str | None, execute: bool) -> None:
         self.renderer, self.done, self.failed = renderer, list(done), []
+        self.told_worker, self.told = None, 0  # the worker last sent a history, and how long it was
         self.plan, self.cwd, self.history = plan, cwd, history
         self.apps, self.roots, self.target_version, self.execute = apps, roots, target_version, execute
 
-    def render(self, nodes: list) -> Iterator[tuple[Migration, Path]]:
+    def render(self, nodes: list, announce: bool = False) -> Iterator[tuple[Migration, Path] | None]:
         """Each migration is yielded once the worker has been handed the next one: the caller
-        judges it meanwhile."""
+        judges it meanwhile. `announce`: None is yielded first, once the worker has its first."""
         from migsafe.sources.sql import relative_path
 
         ready: list[tuple[Migration, Path]] = []  # read or rendered, not yet yielded
@@ -191,9 +202,15 @@ class _Lane:
             elif node.key in self.plan.missing:
                 mig.error = self.plan.missing[node.key]
             else:
-                step = DjangoStep(*_key(node), tuple(self.done), self.apps, self.roots, self.target_version,
-                                  self.execute)
+                worker = self.renderer._worker
+                start = self.told if worker is not None and worker is self.told_worker else 0  # (a new worker: all)
+                step = DjangoStep(*_key(node), tuple(self.done[start:]), self.apps, self.roots, self.target_version,
+                                  self.execute, start)
                 self.renderer.submit(node.path, mig.text, node.app.import_root, self.execute, django=step)
+                self.told_worker, self.told = self.renderer._worker, len(self.done)
+                if announce:
+                    announce = False
+                    yield None
                 yield from ready
                 ready.clear()
                 rendered = self.renderer.result()
@@ -285,6 +302,7 @@ class _Project:
     setup_error: str | None = None
     state = None
     applied: list[tuple[str, str, str]] | None = None
+    told: list[tuple[str, str, str]] = []  # the history migsafe last sent (DjangoStep.history_from)
     missing: _MissingPackages | None = None
 
 
@@ -303,8 +321,11 @@ def render_step(path: Path, text: str, dialect: str, step: DjangoStep) -> Django
         _project.missing.used = []
         if step.execute and _project.missing not in sys.meta_path:  # the worker puts back the import hooks
             sys.meta_path.append(_project.missing)
-        if _project.applied != list(step.history):
-            _rebuild(step)
+        if step.history_from > len(_project.told):
+            raise RuntimeError("migsafe sent this worker part of a history it was never told")
+        history = _project.told = [*_project.told[:step.history_from], *step.history]
+        if _project.applied != history:
+            _rebuild(step, history)
             _project.missing.used = []
         with _repeatable_uuid4(step.module):
             with _tracing(path, text):
@@ -326,7 +347,7 @@ def render_step(path: Path, text: str, dialect: str, step: DjangoStep) -> Django
         if _project.setup_error:
             message += f"; the project's apps could not be loaded either: {_project.setup_error}"
         return DjangoRendered([], message, getattr(err, "line", None) or _error_line(err, str(path)))
-    _project.applied = [*step.history, (step.app, step.name, step.module)]
+    _project.applied = [*history, (step.app, step.name, step.module)]
     return rendered
 
 
@@ -654,18 +675,18 @@ def _repeatable_uuid4(seed: str):
         uuid.uuid4 = original
 
 
-def _rebuild(step: DjangoStep) -> None:
-    """The state after `step.history`, from state changes only (a fresh worker, or after a failure)."""
+def _rebuild(step: DjangoStep, history: list) -> None:
+    """The state after `history`, from state changes only (a fresh worker, or after a failure)."""
     from django.db.migrations.state import ProjectState
 
     state = ProjectState()
-    for app, name, module_name in step.history:
+    for app, name, module_name in history:
         with contextlib.suppress(Exception):
             path = next(p for r in step.roots if (p := Path(r, *module_name.split(".")).with_suffix(".py")).is_file())
             migration = _load(step, app, name, module_name, path, path.read_text(encoding="utf-8-sig", errors="replace"))[0]
             for operation in migration.operations:
                 operation.state_forwards(app, state)
-    _project.state, _project.applied = state, list(step.history)
+    _project.state, _project.applied = state, list(history)
 
 
 def _render(migration, path: Path, text: str, dialect: str, target_version: str | None) -> DjangoRendered:
@@ -752,6 +773,42 @@ def _on_demand(state):
 
 
 _ON_DEMAND: list[type] = []
+
+
+class _FieldCopy:
+    """A field of a model state, whose clone() (all ModelState.render asks of it) copies it as
+    Django copies the fields a model inherits (Field.__deepcopy__) rather than rebuilding it from
+    deconstruct(): that rebuilding was a sixth of the time. Only Django's own field classes are
+    copied (their __init__ makes nothing the copy would share); any other is rebuilt."""
+
+    __slots__ = ("field",)
+
+    def __init__(self, field) -> None:
+        self.field = field
+
+    def clone(self):
+        from django.db.models import Field
+
+        field = self.field
+        if not type(field).__module__.startswith("django."):
+            return field.clone()
+        new = field.__deepcopy__({})
+        for name in _cached_properties(type(field)):  # (Django's state code caches related_model, unbound)
+            new.__dict__.pop(name, None)
+        if new.remote_field is not None:
+            for name in _cached_properties(type(new.remote_field)):
+                new.remote_field.__dict__.pop(name, None)
+        if new.auto_created:  # a place in the model's field order, as a new field takes
+            new.creation_counter, Field.auto_creation_counter = Field.auto_creation_counter, Field.auto_creation_counter - 1
+        else:
+            new.creation_counter, Field.creation_counter = Field.creation_counter, Field.creation_counter + 1
+        return new
+
+
+@functools.lru_cache(maxsize=None)
+def _cached_properties(cls: type) -> tuple[str, ...]:
+    return tuple({name for klass in cls.__mro__ for name, value in vars(klass).items()
+                  if isinstance(value, functools.cached_property) or type(value).__name__ == "cached_property"})
 # Keys-only renderings (OnDemandApps._render) by model: (what it was made from, the class, objects
 # held). Reused by every later registry while the model's keys are unchanged: the SQL needs
 # their tables and key columns only, and Django shares unchanged classes between registries too.
@@ -846,13 +903,15 @@ def _on_demand_classes() -> list[type]:
         copy.fields, copy.options, copy.managers = dict(model.fields), dict(model.options), list(model.managers)
         return copy
 
-    def _key_fields(model):
-        """A model as the target of a relation: its primary key and unique fields (a `to_field`
-        names one), the field `order_with_respect_to` names, and its options."""
+    def _for_rendering(model, keys_only: bool):
+        """The model state ModelState.render makes the class from, its fields copied rather than
+        rebuilt (_FieldCopy). `keys_only`: as the target of a relation: its primary key and unique
+        fields (a `to_field` names one), the field `order_with_respect_to` names, its options."""
         keep = model.options.get("order_with_respect_to")
         copy = object.__new__(type(model))
         copy.__dict__.update(model.__dict__)
-        copy.fields = {name: f for name, f in model.fields.items() if f.primary_key or f.unique or name == keep}
+        copy.fields = {name: _FieldCopy(f) for name, f in model.fields.items()
+                       if not keys_only or f.primary_key or f.unique or name == keep}
         return copy
 
     def _made_from(models: dict, key, depth: int = 0) -> tuple[tuple, list]:
@@ -931,7 +990,7 @@ def _on_demand_classes() -> list[type]:
         def __init__(self, state):
             self._state, self._whole, self._rendering, self._listed = state, set(), False, {}
             self._pointed_at: set = set()  # models asked for whose referrers are not rendered yet
-            self._keys_only: set = set()  # models rendered with only their keys (_key_fields)
+            self._keys_only: set = set()  # models rendered with only their keys (_for_rendering)
             # The registry of the state before the operation: a model renders there first, so
             # that its fields are older than the new ones, as Django's would be (SQLite's table
             # remake orders the columns by field creation).
@@ -949,7 +1008,7 @@ def _on_demand_classes() -> list[type]:
         def _render_around(self, key) -> None:
             """`key` and what it inherits from; what it points at, with what the keys of those point
             at (a foreign key's column type is its target's key's), as stand-ins with only their
-            keys (_key_fields): the SQL of `key` needs their table and key column, and rendering
+            keys (_for_rendering): the SQL of `key` needs their table and key column, and rendering
             every field of the models most things point at (a user, a page) was most of the time.
             The models pointing at `key` wait until some model's reverse relations are asked for
             (get_models, below): the SQL of most operations never needs them."""
@@ -992,7 +1051,7 @@ def _on_demand_classes() -> list[type]:
                     if cached is not None and cached[0] == made[key][0]:  # unchanged since: the class is reused
                         self.register_model(key[0], cached[1])
                         del made[key]
-                self.render_multiple([_key_fields(self._models[k]) if k in keys_only else self._models[k]
+                self.render_multiple([_for_rendering(self._models[k], keys_only=k in keys_only)
                                       for k in sorted(keys | keys_only) if k in self._models and not self._registered(k)])
             finally:
                 self._rendering = False

@@ -201,7 +201,10 @@ class Renderer:
     """
 
     def __init__(self, dialect: str, timeout: float = DEFAULT_TIMEOUT, method: str | None = None,
-                 kind: str = "alembic"):
+                 kind: str = "alembic", warm_here: bool = True):
+        """`warm_here=False`: a worker forked while another is starting imports on its own (on
+        another core), never migsafe first."""
+        self.warm_here = warm_here
         if method is None:
             method = "fork" if hasattr(os, "fork") else "spawn"
         if method not in ("fork", "spawn"):
@@ -228,7 +231,7 @@ class Renderer:
                 # One project per run (the CLI's usual case): the worker imports Alembic while
                 # migsafe reads the graph. From the second on (more projects, tests, library
                 # use), migsafe imports it once itself and every later worker starts warm.
-                if _forked_before:
+                if _forked_before and self.warm_here:
                     warm_up(self.dialect, self.kind)
                 _forked_before = True
                 self._worker = _ForkedWorker(self.dialect, self.kind)
