@@ -42,7 +42,7 @@ ALEMBIC = ("mlflow", "apache-superset", "apache-airflow-core", "prefect", "dagst
 PRECOMMIT = ("apache-superset", "superset/migrations/versions", "2025_12_18_0220_create_tasks_table.py")
 PEERS = ["squawk-cli==2.70.0", "django-migration-linter==6.0.0", "wagtail==8.0.1", "django-oscar==4.2.1",
          "django-allauth==65.21.1", "psycopg[binary]==3.3.9"]
-DJANGO_APPS = ("django/contrib", "wagtail", "oscar", "allauth")  # folders in the peers' site-packages
+DJANGO_PACKAGES = ("django.contrib", "wagtail", "oscar", "allauth")  # their apps, as the project below installs them
 MIGSAFE = str(Path(sys.executable).parent / "migsafe")
 # The Django project django-migration-linter runs in: every app above, on the throwaway cluster.
 DJANGO_SETTINGS = '''
@@ -258,11 +258,30 @@ def throwaway_postgres():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def installed_migration_folders(venv: Path, project: Path) -> list[str]:
+    """The migrations folders of the apps the linter's project installs (site-packages-relative):
+    both tools check the same apps. (A folder of a package holds more: wagtail's test apps,
+    Django's and wagtail's contrib apps the project does not install.)"""
+    script = ("import django, os\ndjango.setup()\nfrom django.apps import apps\n"
+              "site = os.path.dirname(os.path.dirname(django.__file__))\n"
+              "for c in apps.get_app_configs():\n"
+              "    d = os.path.join(c.path, 'migrations')\n"
+              "    if os.path.isfile(os.path.join(d, '__init__.py')) and c.name != 'django_migration_linter':\n"
+              "        print(os.path.relpath(d, site))\n")
+    env = dict(os.environ, BENCH_PG_SOCKET="/nowhere", PYTHONPATH=str(project), DJANGO_SETTINGS_MODULE="bench_settings")
+    out = subprocess.run([str(venv / "bin" / "python"), "-c", script], env=env, capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
 def bench_django(runs: int, peer_runs: int, work: Path, venv: Path) -> list[dict]:
     site = next((venv / "lib").glob("python3*/site-packages"))
-    mine = timed([MIGSAFE, "check", *DJANGO_APPS, "--format", "json", "--no-cache"], site, runs, cache_env(None))
+    project = work / "django-project"
+    project.mkdir(parents=True, exist_ok=True)
+    (project / "bench_settings.py").write_text(DJANGO_SETTINGS)
+    folders = installed_migration_folders(venv, project)
+    mine = timed([MIGSAFE, "check", *folders, "--format", "json", "--no-cache"], site, runs, cache_env(None))
     migrations = migrations_in(mine["stdout"])
-    what = f"Django apps ({', '.join(DJANGO_APPS)}): {migrations} migrations"
+    what = f"Django: the {len(folders)} apps of {', '.join(DJANGO_PACKAGES)} a project installs, {migrations} migrations"
     if migrations == 0:
         what += " (migsafe found none: no Django source yet)"
     peer, note = None, ""
@@ -271,9 +290,6 @@ def bench_django(runs: int, peer_runs: int, work: Path, venv: Path) -> list[dict
             print(f"django-migration-linter: skipped: {pg}", file=sys.stderr)
             note = f"; lintmigrations skipped: {pg}"
         else:
-            project = work / "django-project"
-            project.mkdir(parents=True, exist_ok=True)
-            (project / "bench_settings.py").write_text(DJANGO_SETTINGS)
             env = dict(os.environ, BENCH_PG_SOCKET=str(pg), PYTHONPATH=str(project),
                        DJANGO_SETTINGS_MODULE="bench_settings")
             # --no-cache: the linter keeps results between runs, which would time its cache, not it.

@@ -161,3 +161,25 @@ def test_exclude_globs(tmp_path):
 )
 def test_is_excluded(rel, pattern, excluded):
     assert is_excluded(rel, [pattern]) is excluded
+
+
+def test_many_paths_are_each_read_once(tmp_path, monkeypatch):
+    """Each PATH's own folders are looked through for revisions and migrations, not every folder
+    met so far again (34 app folders on a command line took a second that way)."""
+    from migsafe.sources import alembic_graph
+
+    paths = []
+    for n in range(30):
+        folder = tmp_path / f"app{n}" / "migrations"
+        folder.mkdir(parents=True)
+        (folder / "__init__.py").touch()
+        (folder / "helpers.py").write_text("x = 1\n")
+        (folder / "0001_initial.py").write_text("from django.db import migrations\n\n\n"
+                                                "class Migration(migrations.Migration):\n    operations = []\n")
+        paths.append(folder)
+    calls = []
+    read = alembic_graph.is_revision_file
+    monkeypatch.setattr(alembic_graph, "is_revision_file", lambda *a, **k: calls.append(a) or read(*a, **k))
+    found = discover(paths, [], tmp_path)
+    assert len(found.django_roots) == 30
+    assert len(calls) <= 30 * 3 * 2  # each file at most twice (as a possible revision, as one of a versions folder)

@@ -55,13 +55,14 @@ def discover(paths: list[Path], exclude: list[str], cwd: Path) -> Discovered:
             if not os.access(full, os.R_OK | os.X_OK):
                 # Nothing below it can be checked: never report that as "no migrations found".
                 raise UsageError(f"path cannot be read (permission denied): {given}")
+            markers_before, django_before = len(alembic_markers), len(django)  # (what this PATH adds)
             alembic_markers.append(full)  # the folder itself may be a versions folder
             if DG.is_migrations_package(full):  # or a Django migrations package given by any name
                 django.append(full)
             found = _walk(full, exclude, cwd, seen_dirs, alembic_markers, django)
             reported.update(real_path(f) for f in found)
-            reported.update(real_path(f) for f in _revision_files(alembic_markers))
-            reported.update(real_path(f) for d in django for f in DG.migration_files(d))
+            reported.update(real_path(f) for f in _revision_files(alembic_markers[markers_before:]))
+            reported.update(real_path(f) for d in django[django_before:] for f in DG.migration_files(d))
         elif _is_sql(full):
             # A file named on the command line is reported as is (exclude does not apply); the
             # folder it belongs to is replayed first, so the schema before it is known.
