@@ -146,8 +146,9 @@ _SECOND_LANE_FROM = 80
 
 
 def _second_lane_start(nodes: list, plan) -> int:
-    """Where a second worker takes over: a little past the middle by size (it replays the earlier
-    part first), or len(nodes) when one worker is better."""
+    """Where a second worker takes over: the middle by size (it also replays the earlier part
+    and imports Django itself, the first worker also meets the largest, first migrations), or
+    len(nodes) when one worker is better."""
     sizes = []
     for node in nodes:
         with contextlib.suppress(OSError):
@@ -238,11 +239,11 @@ class _SecondLane:
         self.lane, self.assumed = lane, list(lane.done)
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.stopping = threading.Event()
+        lane.renderer.start()  # forked here, not from the thread
         # Its thread needs the interpreter for a moment after each answer, while the main thread
         # judges: handed over within 0.5 ms rather than Python's 5 (its worker idles meanwhile).
         self.switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(self.switch_interval, 0.0005))
-        lane.renderer.start()  # forked here, not from the thread
         self.thread = threading.Thread(target=self._run, args=(nodes,), name="migsafe-second-lane", daemon=True)
         self.thread.start()
 
