@@ -172,3 +172,22 @@ def test_an_entry_can_only_rebuild_migsafe_data(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert cache.get("k" * 64, object) is None  # ...but refused, and nothing ran
     assert not (tmp_path / "pwned").exists()
+
+
+def test_many_statements_are_translated_half_in_another_process_to_the_same_facts(tmp_path, monkeypatch):
+    from migsafe import cache as C
+    from migsafe.sql.translate import translate
+
+    import threading
+
+    monkeypatch.setattr(C, "cpus", lambda: 2)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)  # (whatever other tests left running)
+    texts = [f"ALTER TABLE t{n} ADD COLUMN c{n} integer NOT NULL DEFAULT {n}" for n in range(C.PARALLEL_FROM + 10)]
+    texts += texts[:50]  # repeated texts are translated once
+    few = C.Translations(C.Cache(None), "postgresql", tmp_path)
+    few.prefetch(texts[:10])
+    assert few.used == {}  # too few to pay for a process: facts() translates them as asked
+    many = C.Translations(C.Cache(None), "postgresql", tmp_path)
+    many.prefetch(texts)
+    assert list(many.used) == list(dict.fromkeys(texts))
+    assert all(many.used[t] == translate(t, "postgresql") for t in texts)

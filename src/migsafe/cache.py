@@ -268,6 +268,16 @@ class Cache:
             pass
 
 
+PARALLEL_FROM = 600  # statements to translate before a second process pays (Translations.prefetch)
+
+
+def cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 class Translations:
     """Statement text -> its facts in one dialect: each text translated once per run (histories
     repeat statements), and kept in `cache` for the next run in the same folder. Facts are never
@@ -288,6 +298,40 @@ class Translations:
 
                 self.used[sql] = translate(sql, self.dialect)
         return self.used[sql]
+
+    def prefetch(self, texts: list[str]) -> None:
+        """Translate the texts not known yet, half of them in a forked process on another core,
+        when there are many (a large SQL or Alembic history: translating is most of its time).
+        Anything amiss with the other half leaves it to facts(), one text at a time."""
+        import threading
+
+        todo = [t for t in dict.fromkeys(texts) if t not in self.used and t not in self.known]
+        if len(todo) < PARALLEL_FROM or cpus() < 2 or not hasattr(os, "fork") or threading.active_count() > 1:
+            return
+        from migsafe.sql.translate import translate
+
+        mine, theirs = todo[: len(todo) // 2], todo[len(todo) // 2:]
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the other half; never returns
+            try:
+                os.close(read_end)
+                data = memoryview(pickle.dumps([translate(t, self.dialect) for t in theirs], pickle.HIGHEST_PROTOCOL))
+                while data:
+                    data = data[os.write(write_end, data):]
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        self.used.update((t, translate(t, self.dialect)) for t in mine)
+        with os.fdopen(read_end, "rb") as answer:
+            data = answer.read()
+        os.waitpid(pid, 0)
+        try:
+            facts = pickle.loads(data)
+        except Exception:  # noqa: BLE001 - it died before writing all of it: facts() translates them
+            return
+        if len(facts) == len(theirs):
+            self.used.update(zip(theirs, facts))
 
     def save(self) -> None:
         """Keep this run's statements (only them: the entry does not grow with every edit)."""

@@ -62,7 +62,9 @@ def check(paths: list[Path], settings: Settings, cwd: Path, only: set[Path] | No
 
     from migsafe.judge import analyze
 
-    result = analyze(reported(itertools.chain.from_iterable(located)), settings, cache=cache)
+    known = [m for part in located if isinstance(part, list) for m, _ in part] + migrations  # (not Django's: still rendering)
+    result = analyze(reported(itertools.chain.from_iterable(located)), settings, cache=cache,
+                     prefetch=[s.sql for m in known for s in m.statements if s.facts is None])
     cache.put(key, result)
     return result
 

@@ -22,9 +22,10 @@ from migsafe.suppress import parse_suppressions
 
 
 def analyze(migrations: Iterable[Migration], settings: Settings, files: int | None = None,
-            cache: Cache | None = None) -> Result:
+            cache: Cache | None = None, prefetch: list[str] = ()) -> Result:
     """Judge the migrations in order (taken one at a time: a source may still be rendering the
-    next). `files`: how many files they came from, if not one each."""
+    next). `files`: how many files they came from, if not one each. `prefetch`: statement texts
+    known ahead, translated all at once (Translations.prefetch)."""
     if settings.dialect is None:
         settings = dataclasses.replace(settings, dialect="postgresql")
     dialect = get_dialect(settings.dialect, settings.target_version)
@@ -36,6 +37,7 @@ def analyze(migrations: Iterable[Migration], settings: Settings, files: int | No
     findings: list[Finding] = []
     statements = 0
     translations = Translations(cache or Cache(None), dialect_name(dialect), Path.cwd())  # cwd: one entry per repository
+    translations.prefetch(list(prefetch))
     judged: list[Migration] = []
     for index, migration in enumerate(migrations):
         judged.append(migration)

@@ -40,6 +40,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from migsafe.cache import cpus as _cpus
 from migsafe.model import Migration, Span, Statement
 from migsafe.sources.alembic import Rendered, Tracer, _describe, _error_line, _statements
 from migsafe.sources.worker import DEFAULT_TIMEOUT, RenderTimeout
@@ -164,13 +165,6 @@ def _second_lane_start(nodes: list, plan) -> int:
         if running >= total * 0.5:
             return index + 1
     return len(nodes)
-
-
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def _key(node) -> tuple[str, str, str]:
