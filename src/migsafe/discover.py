@@ -181,7 +181,7 @@ def _walk_into(folder: str, exclude: list[str], cwd: Path, seen_dirs: set,
                 _walk_into(entry.path, exclude, cwd, seen_dirs, alembic_markers, django, found)
         elif alembic_markers is not None and name == "alembic.ini" and _entry_is(entry, "is_file"):
             alembic_markers.append(Path(entry.path))
-        elif os.path.splitext(name)[1].lower() == ".sql":
+        elif _is_sql(name):
             found.append(Path(entry.path))
 
 
@@ -194,5 +194,5 @@ def _entry_is(entry: os.DirEntry, kind: str) -> bool:
         return False
 
 
-def _is_sql(path: Path) -> bool:
-    return path.suffix.lower() == ".sql"
+def _is_sql(path: Path | str) -> bool:
+    return os.path.splitext(path)[1].lower() == ".sql"

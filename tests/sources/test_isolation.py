@@ -355,7 +355,7 @@ def test_worker_that_cannot_start_is_exit_2(tmp_path, run_cli, monkeypatch):
     revisions(tmp_path, USERS)
     code, out, err = run_cli(["check", "versions"], cwd=tmp_path)
     assert (code, out) == (2, "")
-    assert err == "migsafe: error: the process that renders Alembic migrations did not start (exit code 70)\n"
+    assert err == "migsafe: error: the process that renders migrations did not start (exit code 70)\n"
 
 
 @pytest.mark.parametrize("value, ok", [("2.5", True), ("1", True), ("0", False), ("-1", False), ('"30"', False),

@@ -701,10 +701,6 @@ class _ForkedWorker:
         _parent_fds.update((self.request_w, self.result_r, self.diag_r))
         self.pending = bytearray()  # result bytes read but not yet a whole frame
 
-    def render(self, job: Job) -> tuple[Rendered, Taint | None]:
-        self.send(job)
-        return self.receive()
-
     def send(self, job: Job) -> None:
         """Hand the job over (as much of it as the pipe takes now; receive() writes the rest)."""
         self.diagnostics = bytearray()
@@ -714,7 +710,7 @@ class _ForkedWorker:
                 if outcome != "answer" or payload != _READY:
                     self.stop()
                     code = None if self.status is None else os.waitstatus_to_exitcode(self.status)
-                    raise MigsafeError("the process that renders Alembic migrations did not start"
+                    raise MigsafeError("the process that renders migrations did not start"
                                        f" ({'no answer' if outcome == 'timeout' else f'exit code {code}'})")
                 self.ready = True
             self.job, self.unsent = job, memoryview(_frame(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)))
@@ -914,10 +910,6 @@ class _SpawnedWorker:
     def alive(self) -> bool:
         return self.process is not None and self.process.is_alive()
 
-    def render(self, job: Job) -> tuple[Rendered, Taint | None]:
-        self.send(job)
-        return self.receive()
-
     def send(self, job: Job) -> None:
         if not self.ready:
             try:
@@ -926,7 +918,7 @@ class _SpawnedWorker:
                 pass
             if not self.ready:
                 code = self.stop()
-                raise MigsafeError(f"the process that renders Alembic migrations did not start (exit code {code})")
+                raise MigsafeError(f"the process that renders migrations did not start (exit code {code})")
         self.job = job
         self.unsent = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
 
