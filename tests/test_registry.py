@@ -61,22 +61,34 @@ def test_readme_exists() -> None:
     assert (RULES_DIR / "README.md").is_file(), "rules/README.md (how a page is written) is missing"
 
 
+def not_built_yet() -> set[str]:
+    """Rule ids the README's "Not built yet" section names: in the contract, not yet in the code."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Not built yet", 1)[1].split("\n## ", 1)[0]
+    bullet = next((line for line in section.split("\n- ") if line.startswith("**Rules")), "")
+    return set(re.findall(r"`([a-z-]+)`", bullet))
+
+
 def test_contract_registry_and_pages_agree() -> None:
     contract = set(contract_rules())
     registered = set(R.default_severities())
     pages = page_ids()
     problems = []
     for name, ids in (("registered in migsafe.rules", registered), ("with a rules/<id>.md page", pages)):
-        if contract - ids:
-            problems.append(f"in the contract but not {name}: {', '.join(sorted(contract - ids))}")
+        if contract - ids - not_built_yet():
+            problems.append(f"in the contract, not {name} and not in README's Not built yet:"
+                            f" {', '.join(sorted(contract - ids - not_built_yet()))}")
         if ids - contract:
             problems.append(f"{name} but not in the contract: {', '.join(sorted(ids - contract))}")
+    if not_built_yet() & registered:
+        problems.append(f"registered but still in README's Not built yet: {', '.join(sorted(not_built_yet() & registered))}")
     assert not problems, "\n".join(problems)
 
 
 def test_contract_severities_are_the_code_defaults() -> None:
     code = {rule: sev.value for rule, sev in R.default_severities().items()}
-    wrong = {rule: (sev, code.get(rule)) for rule, sev in contract_rules().items() if code.get(rule) != sev}
+    wrong = {rule: (sev, code.get(rule)) for rule, sev in contract_rules().items()
+             if code.get(rule) != sev and rule not in not_built_yet()}
     assert not wrong, f"contract severity != code default (contract, code): {wrong}"
 
 

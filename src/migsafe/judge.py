@@ -67,9 +67,10 @@ def judge(migration: Migration, index: int, schema: Schema, dialect, active: lis
     """Findings of one migration (before suppression), replaying it into `schema`."""
     out: list[Finding] = []
     if migration.error is not None:
+        # What the migration did before it failed (a revision that raises halfway) is still judged.
         line = migration.error_line
-        return [finding(migration, "not-analyzed", f"Could not analyse this migration: {migration.error}",
-                        Span(line, 1, line, 1))]
+        out.append(finding(migration, "not-analyzed", f"Could not analyse this migration: {migration.error}",
+                           Span(line, 1, line, 1)))
     in_tx = migration.starts_in_transaction
     timeout_set = False
     state: set[str] = set()

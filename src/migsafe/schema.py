@@ -29,6 +29,7 @@ class Constraint:
     expression: str | None = None
     validated: bool = True
     added_tx: int = 0  # the transaction that added it (Schema.tx at the time)
+    ref_table: str | None = None  # a foreign key's target
 
 
 @dataclass
@@ -84,7 +85,8 @@ class Schema:
 
     def _add_constraint(self, table: Table, con: F.ConstraintDef, validated: bool) -> None:
         name = con.name or f"{table.name}_{'_'.join(con.columns) or con.kind}_{con.kind}"
-        table.constraints[name] = Constraint(name, con.kind, con.columns, con.expression, validated, self.tx)
+        table.constraints[name] = Constraint(name, con.kind, con.columns, con.expression, validated, self.tx,
+                                             con.ref_table)
 
     def apply(self, fact: F.Fact, migration: int) -> None:
         method = getattr(self, "_apply_" + type(fact).__name__, None)

@@ -147,38 +147,193 @@ class _EmptyResult:
 
 
 class _Maybe:
-    """What reflection says about a table or column offline: unknown. A revision that branches
-    on it (`if not has_table(...): return`) stops rendering, and static reading then reads both
-    sides of the branch instead of guessing one."""
+    """What reflection says offline about a name the replayed history does not know (it starts
+    from tables made outside it, or a revision before could not be read): unknown. A revision
+    that branches on it (`if not has_table(...): return`) stops rendering, and static reading then
+    reads both sides of the branch instead of guessing one."""
 
     def __bool__(self):
         from migsafe.sources.alembic_static import Unreadable
 
-        raise Unreadable("the migration branches on what the database holds")
+        raise Unreadable("the migration branches on what the database holds, which the history before it"
+                         " does not fully tell")
 
 
-class _MaybeList(list):
-    """Reflected names offline: iterates as empty, but `x in names` is unknown (see _Maybe)."""
+class ReplayedSchema:
+    """In the worker: the schema the revisions before this one left, replayed from the statements
+    migsafe sends with each job (worker.Job.history), translated only when a revision reflects.
 
-    def __contains__(self, item):
-        return bool(_Maybe())
+    `complete` is whether that schema is what a database that ran the history holds: every
+    revision before was read whole, and every table the history touched was created in it (a
+    history that starts from tables made elsewhere knows only what it mentioned of them)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        from migsafe.schema import Schema
+
+        self.schema, self.pending, self.count, self.read_whole = Schema(), [], 0, True
+
+    def extend(self, start: int, statements: tuple, read_whole: bool) -> None:
+        if start != self.count:  # a fresh worker, or another project: the parent sends it all from 0
+            self.reset()
+        self.pending.extend(statements)
+        self.count = start + len(statements)
+        self.read_whole = read_whole
+
+    def now(self, dialect: str, current: list[Statement]):
+        """The schema as of the statement the revision is at (its own earlier statements applied)."""
+        import copy
+
+        self._apply(self.schema, self.pending, dialect)
+        self.pending = []
+        if not current:
+            return self.schema
+        view = copy.deepcopy(self.schema)
+        self._apply(view, current, dialect)
+        return view
+
+    @property
+    def complete(self) -> bool:
+        # (no table at all: a first revision that reflects works on tables made before Alembic)
+        tables = self.schema.tables.values()
+        return self.read_whole and bool(tables) and all(t.created_in is not None for t in tables)
+
+    @staticmethod
+    def _apply(schema, statements, dialect: str) -> None:
+        from migsafe.sql.translate import translate
+
+        for stmt in statements:
+            for fact in stmt.facts if stmt.facts is not None else translate(stmt.sql, dialect):
+                schema.apply(fact, 0)
 
 
-class _EmptyInspector:
-    """Reflection offline: nothing is listed, and whether a table or column exists is unknown."""
+REPLAYED = ReplayedSchema()  # the worker's; worker.render_contained extends it before each revision
+
+
+class _SchemaInspector:
+    """`sa.inspect(op.get_bind())` offline: the database the history before this revision (and
+    the revision's own statements so far) left, as SQLAlchemy's Inspector reports it. Names the
+    history does not know are unknown (see ReplayedSchema.complete): asking about them stops
+    rendering, and static reading reads the revision instead."""
 
     def __init__(self, bind):
         self.bind = self.engine = bind
         self.dialect = bind.dialect
         self.default_schema_name = "public" if bind.dialect.name == "postgresql" else None
+        self._replayed = bind.schema_now()  # (a revision makes one per question; the view is cached)
 
-    def has_table(self, *args, **kwargs):
-        return _Maybe()
+    # -- what is known ----------------------------------------------------------------------
 
-    has_index = has_sequence = has_schema = has_table
+    def _unknown(self, what: str):
+        from migsafe.sources.alembic_static import Unreadable
 
-    def get_pk_constraint(self, *args, **kwargs):
-        return {"constrained_columns": [], "name": None}
+        raise Unreadable(f"the migration reflects {what}, which the history before it does not fully tell")
+
+    def _find(self, name: str, schema: str | None):
+        tables = self._replayed.tables
+        for key in (name, f"{schema}.{name}" if schema else name, name.lower()):
+            if key in tables:
+                return tables[key]
+        return None
+
+    def _table(self, name: str, schema: str | None = None):
+        """The table, NoSuchTableError where a database that ran the history has none."""
+        from sqlalchemy.exc import NoSuchTableError
+
+        table = self._find(name, schema)
+        if table is None and not self.bind.history_complete():
+            self._unknown(f"table {name}")
+        if table is None:
+            raise NoSuchTableError(name)
+        if table.created_in is None or not self.bind.history_complete():
+            self._unknown(f"the columns of {name}")
+        return table
+
+    def has_table(self, table_name, schema=None, **kwargs):
+        if self._find(table_name, schema) is not None:
+            return True
+        return False if self.bind.history_complete() else _Maybe()
+
+    def has_index(self, table_name, index_name, schema=None, **kwargs):
+        self._table(table_name, schema)
+        return any(i.name == index_name for i in self._indexes(table_name))
+
+    def has_sequence(self, *args, **kwargs):
+        return _Maybe()  # sequences are not replayed
+
+    has_schema = has_sequence
+
+    def get_table_names(self, schema=None, **kwargs):
+        if not self.bind.history_complete():
+            self._unknown("the list of tables")
+        return sorted(self._replayed.tables)
+
+    def get_columns(self, table_name, schema=None, **kwargs):
+        table = self._table(table_name, schema)
+        pk = self._pk(table)
+        return [{"name": c.name, "type": _sa_type(c.type, self.dialect), "nullable": c.nullable and c.name not in pk,
+                 "default": c.default.text if c.default else None,
+                 "autoincrement": bool(c.type and c.type.text.lower().endswith("serial")), "comment": None}
+                for c in table.columns.values()]
+
+    @staticmethod
+    def _pk(table) -> list[str]:
+        return next((list(c.columns) for c in table.constraints.values() if c.kind == "primary_key"), [])
+
+    def get_pk_constraint(self, table_name, schema=None, **kwargs):
+        table = self._table(table_name, schema)
+        name = next((c.name for c in table.constraints.values() if c.kind == "primary_key"), None)
+        return {"constrained_columns": self._pk(table), "name": name}
+
+    def get_foreign_keys(self, table_name, schema=None, **kwargs):
+        table = self._table(table_name, schema)
+        out = []
+        for c in table.constraints.values():
+            if c.kind == "foreign_key":
+                target = self._find(c.ref_table or "", None)
+                out.append({"name": c.name, "constrained_columns": list(c.columns), "referred_schema": None,
+                            "referred_table": c.ref_table, "referred_columns": self._pk(target) if target else [],
+                            "options": {}})
+        return out
+
+    def get_unique_constraints(self, table_name, schema=None, **kwargs):
+        table = self._table(table_name, schema)
+        return [{"name": c.name, "column_names": list(c.columns)} for c in table.constraints.values()
+                if c.kind == "unique"]
+
+    def get_check_constraints(self, table_name, schema=None, **kwargs):
+        table = self._table(table_name, schema)
+        return [{"name": c.name, "sqltext": c.expression or ""} for c in table.constraints.values() if c.kind == "check"]
+
+    def _indexes(self, table_name: str):
+        return [i for i in self._replayed.indexes.values() if i.table in (table_name, table_name.lower())]
+
+    def get_indexes(self, table_name, schema=None, **kwargs):
+        self._table(table_name, schema)
+        out = []
+        for i in self._indexes(table_name):
+            plain = [c if c.replace("_", "").isalnum() else None for c in i.columns]
+            entry = {"name": i.name, "column_names": plain, "unique": i.unique, "dialect_options": {}}
+            if None in plain:
+                entry["expressions"] = [c for c in i.columns]
+            out.append(entry)
+        return out
+
+    def get_pk_constraint_names(self, *args, **kwargs):
+        return []
+
+    def get_view_names(self, *args, **kwargs):
+        return []  # views are not replayed; what a revision does per view is not seen (rare)
+
+    get_materialized_view_names = get_sequence_names = get_temp_table_names = get_view_names
+
+    def get_enums(self, *args, **kwargs):
+        return []
+
+    def get_schema_names(self, **kwargs):
+        return [self.default_schema_name] if self.default_schema_name else []
 
     def get_table_comment(self, *args, **kwargs):
         return {"text": None}
@@ -190,26 +345,81 @@ class _EmptyInspector:
     def _inspection_context(self):  # how Table(..., autoload_with=bind) and MetaData.reflect use it
         yield self
 
-    def reflect_table(self, table, *args, **kwargs):
-        """`Table(name, metadata, autoload_with=bind)`: the table as declared, its columns
-        unknown. Using one of them then fails, and static reading reads the revision instead."""
+    def reflect_table(self, table, include_columns=None, exclude_columns=(), *args, **kwargs):
+        """`Table(name, metadata, autoload_with=bind)`: the table's columns and primary key as
+        replayed; columns declared in the Table() call itself are kept as declared. Of a table
+        the history does not fully know, the columns it knows: using another one then fails
+        inside SQLAlchemy, and static reading reads the revision instead."""
+        from sqlalchemy import Column, text
+        from sqlalchemy.exc import NoSuchTableError
 
-    def __getattr__(self, name):
-        if name.startswith("get_"):
-            return lambda *args, **kwargs: _MaybeList()  # get_table_names, get_columns, get_indexes, ...
-        raise AttributeError(name)
+        known = self._find(table.name, table.schema)
+        if known is None and self.bind.history_complete():
+            raise NoSuchTableError(table.name)
+        pk = self._pk(known) if known else []
+        for c in known.columns.values() if known else ():
+            if (include_columns and c.name not in include_columns) or c.name in (exclude_columns or ()) \
+                    or c.name in table.c:
+                continue
+            table.append_column(Column(c.name, _sa_type(c.type, self.dialect), nullable=c.nullable and c.name not in pk,
+                                       primary_key=c.name in pk,
+                                       server_default=text(c.default.text) if c.default else None))
+
+
+def _sa_type(ref, sa_dialect):
+    """A replayed column type as the SQLAlchemy type the dialect's reflection would give."""
+    import re
+
+    from sqlalchemy.sql import sqltypes
+
+    if ref is None:
+        return sqltypes.NullType()
+    base = re.sub(r"\s+", " ", re.sub(r"\(.*", "", ref.text or ref.name)).strip().lower()
+    base = {"serial": "integer", "serial4": "integer", "bigserial": "bigint", "serial8": "bigint",
+            "smallserial": "smallint", "int": "integer", "int4": "integer", "int8": "bigint", "int2": "smallint",
+            "bool": "boolean", "float8": "double precision", "float4": "real"}.get(base, base)
+    names = getattr(sa_dialect, "ischema_names", {})
+    kind = names.get(base) or names.get(base.split(" ")[0]) or getattr(sqltypes, ref.name.upper(), None)
+    if not isinstance(kind, type) or not issubclass(kind, sqltypes.TypeEngine):
+        return sqltypes.NullType()
+    try:
+        made = kind(*ref.params)
+    except TypeError:
+        made = kind()
+    if ref.array and sa_dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return ARRAY(made)
+    return made
 
 
 class OfflineBind:
-    """`op.get_bind()` offline: the real dialect (so dialect branches render), queries return no
-    rows, and DDL or DML sent through it is captured like `op.execute`."""
+    """`op.get_bind()` offline: the real dialect (so dialect branches render), reflection answered
+    from the replayed history (_SchemaInspector), queries return no rows, and DDL or DML sent
+    through it is captured like `op.execute`. Also what SQLAlchemy code commonly touches on a
+    Connection or Engine: `engine.url`, transactions, `connect()`, an ORM Session bound to it."""
 
-    def __init__(self, ctx):
+    def __init__(self, ctx, dialect: str = "postgresql", statements: list[Statement] | None = None):
+        from sqlalchemy.engine import make_url
+
         self._ctx = ctx
         self.dialect = ctx.dialect
         self.engine = self
         self.name = ctx.dialect.name  # Engine.name
+        self.url = make_url(f"{ctx.dialect.name}://")
         self.info: dict = {}
+        self.rows_read = False  # a query's rows were asked for (offline there are none)
+        self._dialect_name, self._statements = dialect, statements if statements is not None else []
+        self._view: tuple[int, object] | None = None
+
+    def schema_now(self):
+        """The replayed schema as of the revision's last statement (cached until the next one)."""
+        if self._view is None or self._view[0] != len(self._statements):
+            self._view = len(self._statements), REPLAYED.now(self._dialect_name, self._statements)
+        return self._view[1]
+
+    def history_complete(self) -> bool:
+        return REPLAYED.complete
 
     def execute(self, statement, *args, **kwargs):
         from sqlalchemy import text as sql_text
@@ -219,6 +429,8 @@ class OfflineBind:
         compiled = str(statement.compile(dialect=self.dialect)).lstrip().upper()
         if not compiled.startswith(("SELECT", "WITH", "SHOW", "PRAGMA", "VALUES")):
             self._ctx.impl._exec(statement)
+        else:
+            self.rows_read = True
         return _EmptyResult()
 
     def schema_for_object(self, obj):
@@ -259,22 +471,34 @@ class OfflineBind:
     def in_transaction(self):
         return True
 
+    def get_transaction(self):
+        return self  # begin() gives the same: commit() and rollback() do nothing offline
+
+    get_nested_transaction = get_transaction
+    is_active = True
+    closed = invalidated = False
+
+    def execution_options(self, **kwargs):
+        return self
+
+    def dispose(self, *args, **kwargs):
+        pass
+
 
 def _register_offline_inspection() -> None:
     from sqlalchemy import inspection
 
     if OfflineBind not in inspection._registrars:
-        inspection._inspects(OfflineBind)(_EmptyInspector)
-        inspection._inspects(_EmptyInspector)(lambda inspector: inspector)
+        inspection._inspects(OfflineBind)(_SchemaInspector)
+        inspection._inspects(_SchemaInspector)(lambda inspector: inspector)
 
 
 @contextlib.contextmanager
 def _offline_sqlalchemy():
     """Two things SQLAlchemy does with a database that offline rendering must do without one:
 
-    - `metadata.reflect(bind, only=[...])`: each named table as declared (its columns unknown,
-      see _EmptyInspector.reflect_table); without `only`, nothing is known to reflect. SQLAlchemy's
-      own reflect would refuse names the (empty) database does not list.
+    - `metadata.reflect(bind, only=...)`: each table reflected from the replayed history, as
+      `Table(name, metadata, autoload_with=bind)` does (see _SchemaInspector.reflect_table).
     - a value for an untyped column (`sa.table("t", sa.column("status"))`), which a live database
       takes as a bound parameter, written as a literal of the value's own Python type."""
     from sqlalchemy import MetaData, Table
@@ -286,9 +510,14 @@ def _offline_sqlalchemy():
     def reflect(self, bind=None, schema=None, views=False, only=None, extend_existing=False, **kwargs):
         if not isinstance(bind, OfflineBind):
             return original_reflect(self, bind, schema, views, only, extend_existing, **kwargs)
-        for name in only if isinstance(only, (list, tuple, set, frozenset)) else ():
-            if (f"{schema}.{name}" if schema else name) not in self.tables:
-                Table(name, self, schema=schema)
+        if only is None or callable(only):
+            names = _SchemaInspector(bind).get_table_names(schema)
+            names = [n for n in names if only(n, self)] if callable(only) else names
+        else:
+            names = list(only)
+        for name in names:
+            if (f"{schema}.{name}" if schema else name) not in self.tables or extend_existing:
+                Table(name, self, schema=schema, autoload_with=bind, extend_existing=extend_existing)
 
     def literal_processor(self, dialect):
         def process(value):
@@ -301,9 +530,37 @@ def _offline_sqlalchemy():
 
     MetaData.reflect, sqltypes.NullType.literal_processor = reflect, literal_processor
     try:
-        yield
+        with _orm_sessions_offline():
+            yield
     finally:
         MetaData.reflect, sqltypes.NullType.literal_processor = original_reflect, original_literal
+
+
+@contextlib.contextmanager
+def _orm_sessions_offline():
+    """`Session(bind=op.get_bind())`: what it executes goes through the offline bind (UPDATE and
+    DELETE captured, queries answered with no rows), as SQLAlchemy's ORM would need a database
+    cursor for."""
+    from sqlalchemy import orm  # (the worker imports it ahead: warm_up)
+    from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
+
+    original = orm.Session.execute
+
+    def execute(self, statement, params=None, *args, **kwargs):
+        bind = self.bind
+        if not isinstance(bind, OfflineBind):
+            return original(self, statement, params, *args, **kwargs)
+        if getattr(statement, "is_select", False) or isinstance(statement, str):
+            bind.rows_read = True
+            keys = [getattr(c, "key", None) or str(i) for i, c in enumerate(getattr(statement, "selected_columns", ()))]
+            return IteratorResult(SimpleResultMetaData(keys), iter(()))
+        return bind.execute(statement)
+
+    orm.Session.execute = execute
+    try:
+        yield
+    finally:
+        orm.Session.execute = original
 
 
 @contextlib.contextmanager
@@ -423,7 +680,7 @@ def render_revision(path: Path, text: str, dialect: str, project_root: Path, exe
     if not execute:
         return _render(path, text, dialect, project_root, static=True)
     rendered = _render(path, text, dialect, project_root, static=False)
-    if rendered.error is None:
+    if rendered.error is None or rendered.how == "raised":
         return rendered
     fallback = _render(path, text, dialect, project_root, static=True)
     if fallback.error is not None:
@@ -508,7 +765,7 @@ def _render(path: Path, text: str, dialect: str, project_root: Path, static: boo
     ctx.impl.alter_column = _stating_existing(ctx.impl.alter_column, ctx.dialect, dialect, statements)
     ctx.impl.create_table = _creating(ctx.impl.create_table)
     _register_offline_inspection()
-    ctx.impl.connection = OfflineBind(ctx)  # what op.get_bind() returns
+    ctx.impl.connection = OfflineBind(ctx, dialect, statements)  # what op.get_bind() returns
     # Named by a digest, not hash(): a name may show in a message, which must not vary by run.
     module_name = f"migsafe_revision_{hashlib.sha1(str(path).encode()).hexdigest()[:16]}"
     if static:
@@ -528,15 +785,39 @@ def _render(path: Path, text: str, dialect: str, project_root: Path, static: boo
     except BaseException as err:  # noqa: BLE001 - a revision may raise anything, even SystemExit
         if isinstance(err, (KeyboardInterrupt, RenderTimeout)):
             raise
+        if _raised_by_revision(err, str(path)):
+            # `alembic upgrade` stops here too: what ran before is judged, the rest is not there to judge.
+            reason = f"upgrade() raised {_describe(err)}"
+            source = traceback.extract_tb(err.__traceback__)[-1].line or ""
+            if ctx.impl.connection.rows_read and not source.startswith(("raise", "assert")):
+                reason += " (offline, the queries it made returned no rows)"
+            return Rendered(statements, reason, _error_line(err, str(path)), how="raised")
         return Rendered(statements, _describe(err), _error_line(err, str(path)))
     return Rendered(statements)
+
+
+def _raised_by_revision(err: BaseException, filename: str) -> bool:
+    """Whether the revision's own code failed (a `raise`, a failing `assert`, `1 / 0`, a name it
+    misspelled), as it would against a real database, rather than something offline rendering
+    could not give it: a module of the project that is not installed, an answer only the
+    database has (Unreadable), or an attribute of migsafe's offline stand-ins. Only the latter
+    are worth reading again statically."""
+    from migsafe.sources.alembic_static import Unreadable
+
+    if isinstance(err, (ImportError, Unreadable)):
+        return False
+    frames = traceback.extract_tb(err.__traceback__)
+    if not frames or frames[-1].filename != filename:
+        return False  # raised inside the project's code or a library: static reading may still see the ops
+    offline = (OfflineBind, _EmptyResult, _SchemaInspector)
+    return not (isinstance(err, AttributeError) and isinstance(getattr(err, "obj", None), offline))
 
 
 def _read_statically(path: Path, text: str, env, tracer: Tracer, statements: list[Statement],
                      project_root: Path) -> Rendered:
     import ast
 
-    from migsafe.sources.alembic_static import StaticReader, Unreadable
+    from migsafe.sources.alembic_static import Raised, StaticReader, Unreadable
 
     try:
         tree = ast.parse(text, filename=str(path))
@@ -548,6 +829,8 @@ def _read_statically(path: Path, text: str, env, tracer: Tracer, statements: lis
             reader.load_module_level(op)
             with env.get_context().begin_transaction():
                 reader.run("upgrade")
+    except Raised as err:
+        return Rendered(statements, str(err), err.line, how="static", unreadable=reader.unreadable)
     except Unreadable as err:
         return Rendered([], str(err), 1)
     except BaseException as err:  # noqa: BLE001 - library code refused what we gave it
@@ -613,6 +896,7 @@ def load_alembic_migrations(version_dirs: list[Path], root: Path, cwd: Path, dia
                             report=rev.id not in history, irreversible=rev.irreversible)
             if rev.error is not None:
                 mig.error, mig.error_line = rev.error, rev.error_line
+                renderer.remember([], whole=False)
             else:
                 mig.text = rev.path.read_text(encoding="utf-8-sig", errors="replace")
                 chain = digest(chain, rev.path, mig.text)
@@ -622,6 +906,7 @@ def load_alembic_migrations(version_dirs: list[Path], root: Path, cwd: Path, dia
                     if rendered.error is None:  # a failure may be the machine's (time limit, memory)
                         cache.put(chain, rendered)
                 mig.statements, mig.how, mig.unreadable = rendered.statements, rendered.how, rendered.unreadable
+                renderer.remember(rendered.statements, whole=rendered.error is None and not rendered.unreadable)
                 if rendered.error is not None:
                     mig.error, mig.error_line = rendered.error, rendered.error_line
             out.append((mig, rev.path))

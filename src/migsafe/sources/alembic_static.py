@@ -40,6 +40,15 @@ class Unreadable(Exception):
     """This expression needs something only the running project has."""
 
 
+class Raised(Exception):
+    """upgrade() stops here, as `alembic upgrade` would: a `raise`, or an `assert` found false,
+    on the path read. What was read before it is still judged."""
+
+    def __init__(self, line: int, reason: str):
+        super().__init__(reason)
+        self.line = line
+
+
 @dataclass
 class StaticReader:
     path: Path
@@ -161,13 +170,28 @@ class StaticReader:
                 for side in (node.body, node.orelse):
                     try:
                         self._block(side, scope, depth)
-                    except _Return:  # a `return` on one side ends only that side
+                    except (_Return, Raised):  # a `return` or `raise` on one side ends only that side
                         pass
                 return
             self._block(branch, scope, depth)
         elif isinstance(node, ast.Try):
-            self._block(node.body, scope, depth)
+            try:
+                self._block(node.body, scope, depth)
+            except Raised:
+                if not node.handlers:  # (an `except` may catch it: what it does then is not guessed)
+                    self._block(node.finalbody, scope, depth)
+                    raise
             self._block(node.finalbody, scope, depth)
+        elif isinstance(node, ast.Raise):
+            what = ast.unparse(node.exc)[:80] if node.exc else "the exception being handled"
+            raise Raised(self._line(node), f"upgrade() raises {what}")
+        elif isinstance(node, ast.Assert):
+            try:
+                holds = self._eval(node.test, scope)
+            except Unreadable:
+                return  # a condition only the running project knows: read on
+            if not holds:
+                raise Raised(self._line(node), f"upgrade() fails its assert {ast.unparse(node.test)[:80]}")
         elif isinstance(node, ast.Return):
             raise _Return()
         elif strict and _mentions_op(node, scope):
@@ -564,8 +588,11 @@ class StaticReader:
         return None
 
     def _unreadable(self, node: ast.AST, reason: str) -> None:
+        self.unreadable.append((self._line(node), reason))
+
+    def _line(self, node: ast.AST) -> int:
         where = self._site[0] if self._site else node  # inside project code: the revision's call
-        self.unreadable.append((getattr(where, "lineno", 1), reason))
+        return getattr(where, "lineno", 1)
 
 
 def _message(err: BaseException) -> str:

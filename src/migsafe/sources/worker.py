@@ -121,6 +121,12 @@ class Job:
     cwd: str  # migsafe's working directory and environment: revisions run with them, as they
     environ: dict  # would in migsafe's own process, whenever the worker was started
     django: object = None  # a django.DjangoStep for a Django migration, None for an Alembic revision
+    # Alembic: the statements of the revisions before this one that this worker has not been sent
+    # (they start at index `history_start` of the whole history), for reflection to answer from
+    # (alembic.ReplayedSchema); `history_whole`: every revision before was read whole.
+    history: tuple = ()
+    history_start: int = 0
+    history_whole: bool = True
 
 
 def timeout_message(timeout: float) -> str:
@@ -214,6 +220,9 @@ class Renderer:
         self._seen: set[str] = set()
         self._worker: _ForkedWorker | _SpawnedWorker | None = None
         self._outstanding = False  # a job submitted whose result was not taken
+        self._history: list = []  # statements of the revisions so far, in run order (see remember)
+        self._history_whole = True
+        self._sent: tuple[object, int] = (None, 0)  # (worker, how many of them it was sent)
 
     def __enter__(self) -> Renderer:
         self.start()
@@ -255,8 +264,16 @@ class Renderer:
         """Start rendering; result() waits for it. Meanwhile migsafe may judge the one before."""
         self.start()
         self._outstanding = True
+        sent = self._sent[1] if self._sent[0] is self._worker else 0
+        self._sent = self._worker, len(self._history)
         self._worker.send(Job(path, text, self.dialect, project_root, execute, self.timeout, os.getcwd(),
-                              dict(os.environ), django))
+                              dict(os.environ), django, tuple(self._history[sent:]), sent, self._history_whole))
+
+    def remember(self, statements: list, whole: bool) -> None:
+        """A revision's statements (rendered, or taken from the cache), in run order: the next
+        revisions' reflection answers from them. `whole`: the revision was read whole."""
+        self._history.extend(statements)
+        self._history_whole = self._history_whole and whole
 
     def result(self) -> Rendered:
         rendered, taint = self._worker.receive()
@@ -312,7 +329,7 @@ def warm_up(dialect: str, kind: str = "alembic") -> None:
 def render_contained(job: Job) -> tuple[Rendered, bool]:
     """alembic.render_revision under the worker's own time limit (where SIGALRM exists).
     Returns the result and whether the time limit went off."""
-    from migsafe.sources.alembic import Rendered, _error_line, render_revision
+    from migsafe.sources.alembic import REPLAYED, Rendered, _error_line, render_revision
 
     alarm = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     fired: list[int] = []
@@ -331,6 +348,7 @@ def render_contained(job: Job) -> tuple[Rendered, bool]:
 
                 rendered = render_step(job.path, job.text, job.dialect, job.django)
             else:
+                REPLAYED.extend(job.history_start, job.history, job.history_whole)
                 rendered = render_revision(job.path, job.text, job.dialect, job.project_root, job.execute)
         finally:
             if alarm:
