@@ -185,3 +185,18 @@ def test_sessions_and_connection_attributes_work_offline(tmp_path):
     assert (mig.how, mig.error, mig.unreadable) == ("rendered", None, [])
     assert findings(versions, tmp_path) == [("r002_x.py", "unbatched-backfill", 18),
                                             ("r002_x.py", "add-unique-constraint", 21)]
+
+
+def test_an_error_after_a_query_with_no_rows_is_read_statically(tmp_path):
+    """Offline a query returns no rows; `row[0]` then fails where the live database had a row:
+    not the revision's fault, so it is read without running it, and its DDL is judged."""
+    versions = revisions(tmp_path, CREATED, """
+        def upgrade():
+            bind = op.get_bind()
+            if bind.dialect.server_version_info >= (11,):
+                count = bind.execute(sa.text("SELECT count(*) FROM users")).fetchone()[0]
+            op.drop_column("users", "legacy")
+    """)
+    [_, mig] = loaded(versions)
+    assert (mig.how, mig.error) == ("static", None)
+    assert findings(versions, tmp_path) == [("r002_x.py", "drop-column", 12)]

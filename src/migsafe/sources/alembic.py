@@ -32,6 +32,9 @@ from migsafe.sources.alembic_graph import import_roots
 from migsafe.sources.worker import DEFAULT_TIMEOUT, RenderTimeout
 
 ALEMBIC_DIALECT = {"postgresql": "postgresql", "mysql": "mysql", "sqlite": "sqlite"}
+# What an offline dialect reports as the server's version: the oldest still supported upstream
+# (the default --target-version; the revision is rendered before the engine knows the setting).
+SERVER_VERSION = {"postgresql": (15, 0), "mysql": (8, 4, 0), "sqlite": (3, 45, 0)}
 
 
 @dataclass
@@ -703,6 +706,9 @@ def _environment(dialect: str):
     env = EnvironmentContext(Config(), None, as_sql=True)
     env.is_offline_mode = lambda: False
     env.configure(dialect_name=ALEMBIC_DIALECT.get(dialect, dialect), output_buffer=io.StringIO(), literal_binds=True)
+    sa_dialect = env.get_context().dialect
+    if sa_dialect.server_version_info is None:  # `if bind.dialect.server_version_info >= (12,)`
+        sa_dialect.server_version_info = SERVER_VERSION.get(dialect)
     return env
 
 
@@ -785,23 +791,19 @@ def _render(path: Path, text: str, dialect: str, project_root: Path, static: boo
     except BaseException as err:  # noqa: BLE001 - a revision may raise anything, even SystemExit
         if isinstance(err, (KeyboardInterrupt, RenderTimeout)):
             raise
-        if _raised_by_revision(err, str(path)):
+        if _raised_by_revision(err, str(path), ctx.impl.connection.rows_read):
             # `alembic upgrade` stops here too: what ran before is judged, the rest is not there to judge.
-            reason = f"upgrade() raised {_describe(err)}"
-            source = traceback.extract_tb(err.__traceback__)[-1].line or ""
-            if ctx.impl.connection.rows_read and not source.startswith(("raise", "assert")):
-                reason += " (offline, the queries it made returned no rows)"
-            return Rendered(statements, reason, _error_line(err, str(path)), how="raised")
+            return Rendered(statements, f"upgrade() raised {_describe(err)}", _error_line(err, str(path)), how="raised")
         return Rendered(statements, _describe(err), _error_line(err, str(path)))
     return Rendered(statements)
 
 
-def _raised_by_revision(err: BaseException, filename: str) -> bool:
+def _raised_by_revision(err: BaseException, filename: str, rows_read: bool) -> bool:
     """Whether the revision's own code failed (a `raise`, a failing `assert`, `1 / 0`, a name it
     misspelled), as it would against a real database, rather than something offline rendering
     could not give it: a module of the project that is not installed, an answer only the
-    database has (Unreadable), or an attribute of migsafe's offline stand-ins. Only the latter
-    are worth reading again statically."""
+    database has (Unreadable), an attribute of migsafe's offline stand-ins, or rows (a query
+    answered with none, then `row[0]`). Only the latter are worth reading again statically."""
     from migsafe.sources.alembic_static import Unreadable
 
     if isinstance(err, (ImportError, Unreadable)):
@@ -809,8 +811,10 @@ def _raised_by_revision(err: BaseException, filename: str) -> bool:
     frames = traceback.extract_tb(err.__traceback__)
     if not frames or frames[-1].filename != filename:
         return False  # raised inside the project's code or a library: static reading may still see the ops
+    if (frames[-1].line or "").startswith(("raise", "assert")):
+        return True
     offline = (OfflineBind, _EmptyResult, _SchemaInspector)
-    return not (isinstance(err, AttributeError) and isinstance(getattr(err, "obj", None), offline))
+    return not rows_read and not (isinstance(err, AttributeError) and isinstance(getattr(err, "obj", None), offline))
 
 
 def _read_statically(path: Path, text: str, env, tracer: Tracer, statements: list[Statement],
