@@ -5,6 +5,13 @@ BIN := $(VENV)/bin
 # The Django tests run a second time under the oldest supported Django (4.2 LTS); .venv has the newest.
 VENV42 := .venv-django42
 DJANGO_TESTS = tests/test_django_fixture.py tests/test_rule_docs.py $(wildcard tests/sources/test_django*.py)
+# The Alembic tests (not the Django ones: -k 'not django') run a third time under the oldest
+# SQLAlchemy and Alembic that pyproject.toml allows; tests/test_packaging.py checks these pins are
+# its lower bounds.
+VENV_OLDEST := .venv-sqlalchemy14
+OLDEST_PINS := sqlalchemy==1.4.32 alembic==1.13.0
+ALEMBIC_TESTS = $(wildcard tests/sources/test_alembic*.py) tests/sources/test_isolation.py tests/test_fixtures.py \
+	tests/test_cli.py tests/fixes/test_plans_self_check.py
 
 .PHONY: demo test
 
@@ -27,12 +34,20 @@ $(VENV42)/.installed-test: pyproject.toml | $(VENV42)/bin/python
 	$(VENV42)/bin/pip install -e '.[test,django]' 'django>=4.2,<5'
 	touch $@
 
+$(VENV_OLDEST)/bin/python:
+	$(PYTHON) -m venv $(VENV_OLDEST)
+
+$(VENV_OLDEST)/.installed-test: pyproject.toml Makefile | $(VENV_OLDEST)/bin/python  # (OLDEST_PINS are in this file)
+	$(VENV_OLDEST)/bin/pip install -e '.[test]' $(OLDEST_PINS)
+	touch $@
+
 # The demo is meant to show findings: exit 1 (findings) is fine, exit 2 (migsafe failed) is not.
 demo: $(VENV)/.installed
 	$(BIN)/migsafe check fixtures/demo || [ $$? -eq 1 ]
 	$(BIN)/migsafe check fixtures/alembic_shop || [ $$? -eq 1 ]
 	$(BIN)/migsafe check fixtures/django_shop || [ $$? -eq 1 ]
 
-test: $(VENV)/.installed-test $(VENV42)/.installed-test
+test: $(VENV)/.installed-test $(VENV42)/.installed-test $(VENV_OLDEST)/.installed-test
 	$(BIN)/python -m pytest
 	$(VENV42)/bin/python -m pytest $(DJANGO_TESTS)
+	$(VENV_OLDEST)/bin/python -m pytest $(ALEMBIC_TESTS) -k 'not django'

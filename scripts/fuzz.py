@@ -18,6 +18,22 @@ taking longer than --timeout seconds. Failing inputs are saved below --out (one 
 with the files and meta.json) and the summary is printed at the end.
 
 Needs the test extras (`pip install -e '.[test]'`): the generators live in tests/fuzzgen.py.
+
+Differential mode (issue 15): statements of real migrations, mutated, against the engine's own parser.
+
+    python scripts/fuzz.py --collect statements.json        # harvest (Alembic + Django corpora, fixtures)
+    python scripts/fuzz.py --statements statements.json --dialect postgresql -n 100000
+
+`--collect` runs migsafe over the projects of benchmarks/corpus.py and scripts/django_corpus.py
+already unpacked in .corpus-cache/ (run those scripts once to download them) and over every .sql
+file of fixtures/ and tests/, and keeps the text of each statement migsafe judged, with its dialect.
+`--statements` keeps those the engine's parser accepts as seeds (PostgreSQL's own parser through
+pglast; SQLite's through the standard library, a statement EXPLAINed in an empty database), makes
+mutants (a token deleted, inserted, duplicated or swapped, a parenthesis dropped, a comma added
+at the end, the text cut short), writes each as one .sql file and runs migsafe on them, a batch of
+files per run. A mutant the engine's parser rejects and migsafe does not report `not-analyzed` is
+a silent pass: the run fails and the mutants are saved below --out. Mutants the parser accepts
+but migsafe cannot read are counted (syntax it does not read yet), not failures.
 """
 
 from __future__ import annotations
@@ -233,6 +249,231 @@ def worker(job: tuple[int, int, int, int, float, int, str]) -> dict:
     return {"tried": tried, "runs": runs, "by_kind": by_kind, "failed": failed}
 
 
+# --- differential mode ---------------------------------------------------------------------
+
+COLLECT_SQLITE_TOO = ("mlflow", "optuna", "prefect")  # Alembic projects also rendered for SQLite
+# Alembic corpora of issue 15 not (yet) in benchmarks/corpus.py: (unpacked folder, versions folder, dialect).
+MORE_ALEMBIC = [
+    ("nova-34.0.0", "nova/db/main/migrations/versions", "mysql"),
+    ("nova-34.0.0", "nova/db/api/migrations/versions", "mysql"),
+    ("cinder-29.0.0", "cinder/db/migrations/versions", "mysql"),
+    ("glance-33.0.0", "glance/db/sqlalchemy/alembic_migrations/versions", "mysql"),
+    ("ironic-39.0.0", "ironic/db/sqlalchemy/alembic/versions", "mysql"),
+    ("octavia-19.0.0", "octavia/db/migration/alembic_migrations/versions", "mysql"),
+    ("lemur-1.9.3", "lemur/migrations/versions", "postgresql"),
+    ("pgadmin4-9.18", "pgadmin4/migrations/versions", "sqlite"),
+    ("mindsdb-26.1.0", "mindsdb/migrations/versions", "postgresql"),
+    ("arize-phoenix-20.26.1", "phoenix/db/migrations/versions", "postgresql"),
+    ("arize-phoenix-20.26.1", "phoenix/db/migrations/versions", "sqlite"),
+]
+
+
+def corpus_targets() -> list[tuple[Path, list[str], str]]:
+    """(working directory, paths to check, dialect) of every unpacked corpus project."""
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    import corpus
+    import django_corpus
+
+    cache = REPO_ROOT / ".corpus-cache"
+    targets = []
+    for name, spec, folders in corpus.PROJECTS:
+        root = cache / spec.replace("==", "-") / "unpacked"
+        for folder, dialect in folders:
+            if (root / folder).is_dir():
+                targets.append((root, [folder], dialect))
+                if name in COLLECT_SQLITE_TOO and dialect != "sqlite":
+                    targets.append((root, [folder], "sqlite"))
+    for name, folder, dialect in MORE_ALEMBIC:
+        target = (cache / name / "unpacked", [folder], dialect)
+        if (cache / name / "unpacked" / folder).is_dir() and target not in targets:
+            targets.append(target)
+    for app in django_corpus.APPS:
+        root = cache / app.spec.replace("==", "-") / "unpacked"
+        if root.is_dir():
+            targets.append((root, list(app.packages), "postgresql"))
+    return targets
+
+
+def collect_child(dialect: str, paths: list[str]) -> None:
+    """Print (JSON) the text of every statement migsafe judges when checking `paths` from here."""
+    import migsafe.judge as J
+
+    seen: dict[str, None] = {}
+    judge = J.judge
+
+    def recording(migration, *args):
+        seen.update((s.sql, None) for s in migration.statements if not s.sql.lstrip().startswith("--"))
+        return judge(migration, *args)
+
+    J.judge = recording
+    G.run_inprocess(["check", *paths, "--dialect", dialect, "--no-cache", "--format", "json"], Path.cwd())
+    print(json.dumps(list(seen)))
+
+
+def collect(out: Path) -> None:
+    import subprocess
+
+    from migsafe.sql.split import SplitError, split_sql
+
+    statements: dict[tuple[str, str], str] = {}
+    for root, paths, dialect in corpus_targets():
+        child = subprocess.run([sys.executable, __file__, "--collect-child", dialect, *paths], cwd=root,
+                               capture_output=True, text=True)
+        found = json.loads(child.stdout.strip().splitlines()[-1]) if child.returncode == 0 and child.stdout else []
+        print(f"  {root.parent.name} {' '.join(paths)} ({dialect}): {len(found)} statements", flush=True)
+        for sql in found:
+            statements.setdefault((dialect, sql), root.parent.name)
+    for path in sorted(REPO_ROOT.glob("fixtures/**/*.sql")) + sorted(REPO_ROOT.glob("tests/**/*.sql")):
+        for dialect in ("postgresql", "sqlite"):
+            try:
+                for stmt in split_sql(path.read_text("utf-8", "replace"), dialect):
+                    statements.setdefault((dialect, stmt.sql), str(path.relative_to(REPO_ROOT)))
+            except SplitError:
+                pass
+    rows = [{"dialect": d, "sql": sql, "from": origin} for (d, sql), origin in statements.items()]
+    out.write_text(json.dumps(rows, indent=0) + "\n")
+    print(f"{len(rows)} statements written to {out}: " + ", ".join(
+        f"{d} {n}" for d, n in Counter(r["dialect"] for r in rows).items()))
+
+
+# Tokens for mutating: strings, quoted names, dollar bodies and comments kept whole.
+MUTATION_TOKEN = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|`[^`]*`|\$(\w*)\$.*?\$\1\$|--[^\n]*|/\*.*?\*/"""
+                            r"""|::|<>|!=|<=|>=|\|\||\w+|\S""", re.S)
+INSERTED = ("(", ")", ",", "NOT", "NULL", "DEFAULT", "+", "=", "'x'", "1", "TABLE", "COLUMN", "ADD", "DROP",
+            "ON", "AS", "KEY", "CHECK", "(1", "varchar(", ".", "*", "SET", "TO", "INDEX", "PRIMARY")
+
+
+def mutant(rng: random.Random, sql: str) -> str:
+    """`sql` changed in one or two places, at token boundaries."""
+    for _ in range(rng.choice((1, 1, 1, 2))):
+        spans = [m.span() for m in MUTATION_TOKEN.finditer(sql)]
+        if not spans:
+            return sql
+        k = rng.randrange(len(spans))
+        a, b = spans[k]
+        op = rng.randrange(7)
+        if op == 0:  # delete a token
+            sql = sql[:a] + sql[b:]
+        elif op == 1:  # insert a token
+            sql = sql[:a] + rng.choice(INSERTED + (sql[slice(*rng.choice(spans))],)) + " " + sql[a:]
+        elif op == 2:  # duplicate a token
+            sql = sql[:b] + " " + sql[a:b] + sql[b:]
+        elif op == 3 and k + 1 < len(spans):  # swap two neighbours
+            c, d = spans[k + 1]
+            sql = sql[:a] + sql[c:d] + sql[b:c] + sql[a:b] + sql[d:]
+        elif op == 4:  # drop a parenthesis
+            parens = [s for s in spans if sql[s[0]:s[1]] in "()"]
+            if parens:
+                a, b = rng.choice(parens)
+                sql = sql[:a] + sql[b:]
+        elif op == 5:  # a comma at the end
+            sql = sql.rstrip() + ","
+        else:  # cut short
+            sql = sql[:a].rstrip()
+    return sql
+
+
+def engine_rejects(sql: str, dialect: str) -> bool | None:
+    """The engine's own parser on one file's text: True rejected, False accepted, None cannot say
+    (SQLite: several statements). SQLite stops at a table it does not know before reading on, so
+    each table it asks for is made and the text read again."""
+    if dialect == "postgresql":
+        from pglast import parser
+
+        try:
+            parser.parse_sql(sql)
+        except parser.ParseError:
+            return True
+        return False
+    import sqlite3
+
+    if re.fullmatch(r"\s*((--[^\n]*|/\*.*?\*/)\s*)*", sql, re.S):
+        return False  # no statement at all
+    db = sqlite3.connect(":memory:")
+    try:
+        for _ in range(5):
+            try:
+                db.execute(sql if re.match(r"\s*explain\b", sql, re.I) else "EXPLAIN " + sql)
+                return False
+            except sqlite3.ProgrammingError:
+                return None  # "You can only execute one statement at a time."
+            except sqlite3.Error as err:
+                missing = re.match(r"no such table: (?:main\.)?(\S+)$", str(err))
+                if missing is None:
+                    return bool(re.search(r"syntax error|incomplete input|unrecognized token", str(err)))
+                try:
+                    db.execute('CREATE TABLE "%s" (x)' % missing.group(1).replace('"', '""'))
+                except sqlite3.Error:
+                    return None
+            except ValueError:  # a NUL character
+                return None
+        return None
+    finally:
+        db.close()
+
+
+def differential(a) -> int:
+    rows = json.loads(Path(a.statements).read_text())
+    seeds = [r["sql"] for r in rows if r["dialect"] == a.dialect and r["sql"].strip()]
+    accepted = [s for s in seeds if engine_rejects(s, a.dialect) is False]
+    print(f"{len(seeds)} {a.dialect} statements, {len(accepted)} accepted by the engine's parser as seeds "
+          f"({len(seeds) - len(accepted)} left out)", flush=True)
+    if not accepted:
+        return 1
+    rng = random.Random(a.seed)
+    counts: Counter = Counter()
+    silent: list[tuple[str, str]] = []
+    crashed: list[dict] = []
+    scratch = Path(tempfile.mkdtemp(prefix="migsafe-difffuzz-"))
+    started = time.monotonic()
+    batch = 200
+    try:
+        for first in range(0, a.inputs, batch):
+            mutants = {}
+            for k in range(first, min(first + batch, a.inputs)):
+                seed = rng.choice(accepted)
+                text = mutant(rng, seed)
+                verdict = engine_rejects(text, a.dialect)
+                if verdict is None or text.strip() == seed.strip():
+                    counts["skipped (several statements, or unchanged)"] += 1
+                    continue
+                mutants[f"db/V{k + 1}__mutant.sql"] = (text, verdict)
+            write_case(scratch, {"files": {rel: (t + ";\n").encode() for rel, (t, _) in mutants.items()}})
+            code, out, err, problem = run(["check", ".", "--format", "json", "--no-cache", "--dialect", a.dialect],
+                                          scratch, a.timeout)
+            if problem or code not in (0, 1):  # a crash: the batch is kept for a look
+                counts["migsafe failed (batches saved)"] += len(mutants)
+                crashed.append({"problem": problem or err.strip()[:300], "mutants": [t for t, _ in mutants.values()]})
+                print(f"  batch at {first}: {crashed[-1]['problem']}", flush=True)
+                continue
+            flagged = {f["path"] for f in json.loads(out)["findings"] if f["rule"] == "not-analyzed"}
+            for rel, (text, rejected) in mutants.items():
+                reported = rel in flagged
+                if rejected and not reported:
+                    silent.append((rel, text))
+                counts[{(True, True): "rejected, not-analyzed", (True, False): "rejected, SILENT PASS",
+                        (False, True): "accepted, not-analyzed (syntax migsafe does not read)",
+                        (False, False): "accepted, analysed"}[rejected, reported]] += 1
+            if (first // batch) % 50 == 0:
+                print(f"  {first + batch} mutants, {len(silent)} silent passes, "
+                      f"{(first + batch) / (time.monotonic() - started):.0f}/s", flush=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(f"\n{a.dialect}: {sum(counts.values())} mutants in {time.monotonic() - started:.0f}s")
+    for what, n in counts.most_common():
+        print(f"  {n:7d}  {what}")
+    if silent or crashed:
+        out_dir = Path(a.out).resolve()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / f"silent-{a.dialect}-{a.seed}.json").write_text(
+            json.dumps({"silent": silent, "crashed": crashed}, indent=1) + "\n")
+        for rel, text in silent[:20]:
+            print(f"  silent: {text[:200]!r}")
+        print(f"saved to {out_dir}")
+    return 1 if silent or crashed else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", "--inputs", type=int, default=100_000)
@@ -242,7 +483,20 @@ def main() -> int:
     parser.add_argument("--sample-every", type=int, default=25, help="rerun every Nth input (determinism)")
     parser.add_argument("--out", default="fuzz-failures", help="folder for failing inputs")
     parser.add_argument("--replay", type=int, metavar="INDEX", help="run one input and print the details")
+    parser.add_argument("--collect", metavar="FILE", help="differential mode: harvest statements into FILE")
+    parser.add_argument("--collect-child", nargs="+", metavar="ARG", help=argparse.SUPPRESS)
+    parser.add_argument("--statements", metavar="FILE", help="differential mode: mutate the statements of FILE")
+    parser.add_argument("--dialect", choices=("postgresql", "sqlite"), default="postgresql")
     a = parser.parse_args()
+    if a.collect_child:
+        collect_child(a.collect_child[0], a.collect_child[1:])
+        return 0
+    if a.collect:
+        collect(Path(a.collect))
+        return 0
+    if a.statements:
+        signal.signal(signal.SIGALRM, _alarm)
+        return differential(a)
 
     if a.replay is not None:
         signal.signal(signal.SIGALRM, _alarm)

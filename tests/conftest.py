@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from fuzzgen import run_inprocess
+# Before any fixture, module-scoped ones included: no test writes into the user's own cache
+# (~/.cache/migsafe); tests/test_cache.py checks it. _own_empty_cache below gives each test a fresh one besides.
+os.environ["MIGSAFE_CACHE_DIR"] = tempfile.mkdtemp(prefix="migsafe-test-cache-")
+
+from fuzzgen import run_inprocess  # noqa: E402  (after the cache is set aside)
 
 
 @pytest.fixture

@@ -191,3 +191,18 @@ def test_many_statements_are_translated_half_in_another_process_to_the_same_fact
     many.prefetch(texts)
     assert list(many.used) == list(dict.fromkeys(texts))
     assert all(many.used[t] == translate(t, "postgresql") for t in texts)
+
+
+@pytest.fixture(scope="module")
+def cache_dir_seen_by_module_fixtures():
+    from migsafe.cache import cache_dir
+
+    return cache_dir()
+
+
+def test_module_scoped_fixtures_never_use_the_users_cache(cache_dir_seen_by_module_fixtures):
+    """Module-scoped fixtures run before the autouse fixture that gives each test its own cache:
+    they too must never write into ~/.cache/migsafe (make test once left 1,575 files there)."""
+    home_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "migsafe"
+    seen = Path(cache_dir_seen_by_module_fixtures).resolve()
+    assert home_cache.resolve() != seen and home_cache.resolve() not in seen.parents

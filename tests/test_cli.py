@@ -479,9 +479,45 @@ def test_start_after_naming_no_migration_exits_2(run_cli, tmp_path):
     assert code == 2 and "V9__nope.sql" in err and len(err.strip().splitlines()) == 1
 
 
-def test_nothing_found_is_said_on_stderr(run_cli, tmp_path):
-    (tmp_path / "app" / "migrations").mkdir(parents=True)
-    (tmp_path / "app" / "migrations" / "0001_initial.py").write_text("from django.db import migrations\n")
-    code, out, err = run_cli(["check", "."], cwd=tmp_path)
-    assert code == 0 and "All checks passed: 0 migrations" in out
-    assert "no migrations found under ." in err and "Django" in err
+def test_folder_without_migrations_exits_2(run_cli, tmp_path):
+    # A typo in CI (db/migration for db/migrations) must not pass as "All checks passed".
+    write(tmp_path, {"db/migrations/V1__users.sql": USERS, "db/migration/README.md": "notes\n",
+                     "app/migrations/0001_initial.py": "from django.db import migrations\n"})
+    for args in (["db/migration"], ["db/migrations", "db/migration"], ["app"]):
+        code, out, err = run_cli(["check", *args], cwd=tmp_path)
+        assert (code, out) == (2, ""), args
+        line = assert_one_error_line(err)
+        assert line.startswith(f"migsafe: error: no migrations found under {args[-1]} (looked for") and "Django" in line
+    code, out, err = run_cli(["fix", "db/migration"], cwd=tmp_path)
+    assert code == 2 and "no migrations found under db/migration" in assert_one_error_line(err)
+    assert run_cli(["check", "db"], cwd=tmp_path)[0] == 0  # found under one of its folders
+
+
+def test_files_named_one_by_one_that_are_not_migrations_pass_quietly(run_cli, tmp_path):
+    # What pre-commit passes: any changed file, migration or not.
+    write(tmp_path, {"README.md": "notes\n", "app/models.py": "class Migration:\n    pass\n",
+                     "app/__init__.py": ""})
+    code, out, err = run_cli(["check", "README.md", "app/models.py"], cwd=tmp_path)
+    assert (code, err) == (0, "") and out.startswith("All checks passed: 0 migrations")
+
+
+# --- fix ----------------------------------------------------------------------------------------
+
+
+def test_fix_dry_run_takes_back_what_fix_takes_back(run_cli, tmp_path):
+    # The lock_timeout prelude would land between V4's suppression comment and its DROP COLUMN:
+    # `fix` takes that rewrite back, so the dry run must neither show nor count it.
+    drop = "-- migsafe: ignore[drop-column] nothing reads email any more\nALTER TABLE users DROP COLUMN email;\n"
+    write(tmp_path, {"V1__users.sql": USERS, "V2__index.sql": "CREATE INDEX users_name ON users (name);\n",
+                     "V4__drop_b.sql": drop, "migsafe.toml": 'start-after = { sql = "V1__users.sql" }\n'})
+    before = (tmp_path / "V4__drop_b.sql").stat()
+    code, out, err = run_cli(["fix", "--dry-run", "."], cwd=tmp_path)
+    assert "V4__drop_b.sql" not in out and "+CREATE INDEX CONCURRENTLY users_name" in out
+    assert "left V4__drop_b.sql untouched: the rewrite would raise drop-column" in err
+    assert "would fix 1 finding in 1 file; 1 finding left" in err
+    after = (tmp_path / "V4__drop_b.sql").stat()
+    assert (tmp_path / "V4__drop_b.sql").read_text() == drop and after.st_mtime_ns == before.st_mtime_ns
+    assert "CONCURRENTLY" not in (tmp_path / "V2__index.sql").read_text()
+    code, out, err = run_cli(["fix", "."], cwd=tmp_path)
+    assert "fixed 1 finding in 1 file; 1 finding left" in err
+    assert (tmp_path / "V4__drop_b.sql").read_text() == drop

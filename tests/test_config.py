@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -105,8 +106,19 @@ def test_defaults_without_file():
 def test_config_keys_table():
     assert set(config_keys()) == {
         "dialect", "target-version", "fail-on", "select", "ignore", "exclude",
-        "start-after", "sql-transaction", "severity", "no-exec", "render-timeout",
+        "start-after", "sql-transaction", "severity", "no-exec", "render-timeout", "django-settings",
+        "runner-sets-lock-timeout",
     }
+
+
+@pytest.mark.parametrize("value", ["", "shop settings", "shop..settings", 3, ["shop.settings"]])
+def test_django_settings_must_be_a_module_name(tmp_path, value):
+    config = tmp_path / "migsafe.toml"
+    config.write_text(f"django-settings = {json.dumps(value)}\n")
+    with pytest.raises(ConfigError, match='"django-settings" must be a dotted module name'):
+        load_settings(config, {}, set())
+    config.write_text('django-settings = "shop.settings.production"\n')
+    assert load_settings(config, {}, set()).django_settings == "shop.settings.production"
 
 
 def test_readme_example_shows_every_key():

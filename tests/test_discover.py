@@ -183,3 +183,105 @@ def test_many_paths_are_each_read_once(tmp_path, monkeypatch):
     found = discover(paths, [], tmp_path)
     assert len(found.django_roots) == 30
     assert len(calls) <= 30 * 3 * 2  # each file at most twice (as a possible revision, as one of a versions folder)
+
+
+# --- Alembic projects found from a part of them ---------------------------------------------
+
+
+def alembic_project(root: Path, url: str = "mysql://h/db") -> dict[str, Path]:
+    """alembic.ini at `root`, revisions in db/versions/ and a sub-folder of it."""
+    (root / "db/versions/2024").mkdir(parents=True)
+    (root / "db/env.py").write_text("")
+    (root / "alembic.ini").write_text(f"[alembic]\nscript_location = db\nsqlalchemy.url = {url}\n")
+    files = {"a": root / "db/versions/a_x.py", "b": root / "db/versions/2024/b_x.py"}
+    files["a"].write_text("revision = 'a'\ndown_revision = None\n")
+    files["b"].write_text("revision = 'b'\ndown_revision = 'a'\n")
+    return files
+
+
+def test_a_revision_file_finds_the_alembic_ini_above_it(tmp_path):
+    files = alembic_project(tmp_path)
+    result = discover([Path("db/versions/2024/b_x.py"), Path("db/env.py")], [], tmp_path)  # env.py: no migration
+    [project] = result.alembic
+    assert (project.version_dirs, project.dialect, project.origin) == (
+        [tmp_path / "db/versions"], "mysql", tmp_path / "alembic.ini")
+    assert result.report_only == {files["b"]}
+
+
+def test_a_sub_folder_is_replayed_with_its_project_and_reported_alone(tmp_path):
+    files = alembic_project(tmp_path)
+    result = discover([Path("db/versions/2024")], [], tmp_path)
+    assert [p.origin for p in result.alembic] == [tmp_path / "alembic.ini"]
+    assert result.report_only == {files["b"]}
+    whole = discover([Path("db")], [], tmp_path)  # the script folder holds every revision: all reported
+    assert [p.dialect for p in whole.alembic] == ["mysql"] and whole.report_only is None
+
+
+def test_several_paths_of_one_project_are_one_graph(tmp_path):
+    files = alembic_project(tmp_path)
+    result = discover([Path("db/versions/2024/b_x.py"), Path("db/versions/a_x.py")], [], tmp_path)
+    assert len(result.alembic) == 1 and result.report_only == set(files.values())
+
+
+def test_the_walk_up_stops_at_the_repository_root(tmp_path):
+    alembic_project(tmp_path)  # an alembic.ini above the repository is not its project's
+    repo = tmp_path / "db/versions"
+    (repo / ".git").mkdir()
+    [project] = discover([Path("db/versions/2024/b_x.py")], [], tmp_path).alembic
+    assert project.origin == repo and project.dialect is None  # the versions folder alone
+
+
+def test_a_file_outside_any_version_location_is_not_a_revision(tmp_path):
+    alembic_project(tmp_path)
+    (tmp_path / "db/helpers.py").write_text("revision = 'h'\ndown_revision = None\n")
+    result = discover([Path("db/helpers.py")], [], tmp_path)
+    assert result.alembic == [] and result.report_only is None
+
+
+def test_a_repository_root_looks_no_further_up(tmp_path):
+    alembic_project(tmp_path)
+    repo = tmp_path / "db"
+    (repo / ".git").mkdir()
+    [project] = discover([Path(".")], [], repo).alembic
+    assert project.origin == repo / "versions"
+
+
+# --- what is not a migration ------------------------------------------------------------------
+
+
+def test_a_folder_without_migrations_is_a_usage_error(tmp_path):
+    touch(tmp_path, "db/migrations/V1__a.sql", "db/migration/notes.txt")
+    with pytest.raises(UsageError) as info:
+        discover([Path("db/migrations"), Path("db/migration")], [], tmp_path)
+    assert str(info.value).startswith("no migrations found under db/migration (looked for .sql files")
+    with pytest.raises(UsageError):
+        discover([Path("db")], ["*.sql"], tmp_path)  # excluded: nothing left to check
+    assert found(tmp_path, ["db", "db/migrations"]) == ["db/migrations/V1__a.sql"]
+    assert found(tmp_path, ["db/migration/notes.txt"]) == []  # a file named alone may be anything
+
+
+DJANGO_MIGRATION = "from django.db import migrations\n\n\nclass Migration(migrations.Migration):\n    operations = []\n"
+# nova.db.main.models: a model named Migration is no Django migration.
+NOVA_MODELS = "class Migration(BASE, NovaBase, models.SoftDeleteMixin):\n    __tablename__ = 'migrations'\n"
+
+
+def test_a_models_module_defining_class_migration_is_no_django_migration(tmp_path):
+    for name, text in {"nova/__init__.py": "", "nova/db/__init__.py": "", "nova/db/main/__init__.py": "",
+                       "nova/db/main/models.py": NOVA_MODELS}.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    with pytest.raises(UsageError, match="no migrations found under nova/db/main"):
+        discover([Path("nova/db/main")], [], tmp_path)
+    named = discover([Path("nova/db/main/models.py")], [], tmp_path)  # as pre-commit passes it
+    assert named == Discovered()
+
+
+def test_a_django_migrations_package_of_another_name_holds_numbered_modules(tmp_path):
+    # MIGRATION_MODULES = {"shop": "shop.db_migrations"}
+    package = tmp_path / "shop" / "db_migrations"
+    package.mkdir(parents=True)
+    for name, text in {"__init__.py": "", "0001_initial.py": DJANGO_MIGRATION}.items():
+        (package / name).write_text(text)
+    (tmp_path / "shop" / "__init__.py").write_text("")
+    assert discover([Path("shop/db_migrations")], [], tmp_path).django_roots == [package]
+    assert discover([Path("shop/db_migrations/0001_initial.py")], [], tmp_path).django_roots == [package]

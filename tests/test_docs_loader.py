@@ -120,3 +120,17 @@ def test_all_rule_docs_sorted_and_skips_readme(tmp_path, monkeypatch):
 def test_rule_doc_dir_in_source_tree():
     # Editable install: the package has no rule_docs/, so the repository's rules/ is used.
     assert docs.rule_doc_dir() == Path(docs.__file__).resolve().parents[2] / "rules"
+
+
+def test_explain_shows_clean_fences(run_cli):
+    """The test suite's words on a page's code fences (`unsafe`, `also=...`, `file=...`) are not
+    for readers: `migsafe explain` shows the language only."""
+    import re
+
+    from migsafe.docs import all_rule_docs
+
+    for doc in all_rule_docs():
+        code, out, _ = run_cli(["explain", doc.id])
+        assert code == 0
+        fences = [line for line in out.splitlines() if re.match(r"\s*(```|~~~)", line)]
+        assert fences and all(len(line.split()) <= 1 for line in fences), (doc.id, fences)

@@ -321,8 +321,8 @@ def test_names_with_spaces_and_unicode(run_cli, tmp_path, name):
 
 def test_folder_named_like_a_sql_file_is_a_folder(run_cli, tmp_path):
     (tmp_path / "db/x.sql").mkdir(parents=True)
-    code, out, err = run_cli(["check", "db", "--format", "json"], cwd=tmp_path)
-    assert code == 0 and json.loads(out)["findings"] == [] and err.startswith("migsafe: no migrations found")
+    code, _, err = check(run_cli, tmp_path, "db")
+    assert code == 2 and err.startswith("migsafe: error: no migrations found under db")
     write(tmp_path / "db/x.sql/V1__drop.sql", f"SET lock_timeout = '5s';\n{DROP};\n")
     for path in ("db", "db/x.sql"):
         code, report, _ = check(run_cli, tmp_path, path)
@@ -374,7 +374,7 @@ def alembic(run_cli, tmp_path: Path, data: bytes, *extra: str):
 @pytest.mark.parametrize("data", [b"", bytes(range(256)) * 4], ids=["empty", "garbage"])
 def test_alembic_file_that_is_no_revision_is_not_a_migration(run_cli, tmp_path, data):
     code, report, err = alembic(run_cli, tmp_path, data)
-    assert code == 0 and report["findings"] == [] and err.startswith("migsafe: no migrations found")
+    assert code == 2 and err.startswith("migsafe: error: no migrations found under proj/versions")
 
 
 def test_alembic_revision_not_utf8(run_cli, tmp_path):

@@ -1,11 +1,20 @@
-"""The wheel ships the rule pages, and `migsafe explain` reads them from an installed copy."""
+"""The wheel ships the rule pages, and `migsafe explain` reads them from an installed copy; the
+oldest SQLAlchemy and Alembic it may be installed with are the ones `make test` runs."""
 
+import re
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,3 +45,18 @@ def test_explain_from_installed_copy(wheel, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert 'id = "drop-column"' in proc.stdout or "drop-column" in proc.stdout.splitlines()[0]
     assert "## Why it is unsafe" in proc.stdout
+
+
+def test_make_test_runs_the_oldest_sqlalchemy_and_alembic_that_pyproject_allows():
+    """Widening a lower bound in pyproject.toml (a project pinned to an older SQLAlchemy could not
+    install migsafe) must come with the Makefile testing that version."""
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    lowest = {}
+    for requirement in map(Requirement, dependencies):
+        if requirement.name.lower() in ("sqlalchemy", "alembic"):
+            [bound] = [Version(s.version) for s in requirement.specifier if s.operator == ">="]
+            lowest[requirement.name.lower()] = bound
+    pins = re.search(r"^OLDEST_PINS := (.+)$", (ROOT / "Makefile").read_text(encoding="utf-8"), re.MULTILINE)
+    assert pins, "the Makefile names no OLDEST_PINS"
+    tested = {name.lower(): Version(version) for name, version in re.findall(r"([\w-]+)==([\w.]+)", pins.group(1))}
+    assert tested == lowest

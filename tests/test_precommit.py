@@ -4,15 +4,18 @@ pre-commit installs a hook from a git repository at a commit, so the tests first
 tree (tracked and untracked files, as they are now) into a throwaway repository and commit it
 there. Each hook install builds a virtualenv and pip-installs migsafe into it (from PyPI for the
 dependencies): about 15 s each; the whole file takes well under a minute with a warm pip cache.
+The Django tests (slow) also install Django from PyPI into the migsafe-django hook's virtualenv.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -34,7 +37,7 @@ DROP_FINDING = "db/V3__drop_email.sql:2:1: error[drop-column] Dropping column us
 
 
 def test_hook_manifest_is_what_the_contract_says():
-    [hook] = yaml.safe_load((REPO_ROOT / ".pre-commit-hooks.yaml").read_text())
+    hook, django_hook = yaml.safe_load((REPO_ROOT / ".pre-commit-hooks.yaml").read_text())
     assert hook["id"] == "migsafe"
     assert hook["entry"] == "migsafe check"
     assert hook["language"] == "python"
@@ -42,6 +45,12 @@ def test_hook_manifest_is_what_the_contract_says():
     assert hook["require_serial"] is True
     assert hook["minimum_pre_commit_version"] == "2.9.0"
     assert hook.get("pass_filenames", True) is True  # the staged files are the PATHs
+    # migsafe-django: the same hook with the `django` extra's requirements in its virtualenv.
+    extra = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["django"]
+    assert django_hook.pop("additional_dependencies") == extra
+    assert django_hook.pop("id") == "migsafe-django"
+    same = {k: v for k, v in hook.items() if k not in ("id", "name", "description")}
+    assert {k: v for k, v in django_hook.items() if k not in ("name", "description")} == same
     done = subprocess.run([sys.executable, "-m", "pre_commit", "validate-manifest", ".pre-commit-hooks.yaml"],
                           cwd=REPO_ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -176,3 +185,75 @@ def test_installed_hook_blocks_an_unsafe_commit_and_lets_a_safe_one_through(sand
     assert git(proj, env, "rev-parse", "HEAD").stdout != head
     committed = git(proj, env, "show", "--name-only", "--format=", "HEAD").stdout.split()
     assert committed == ["db/V2__widen_name.sql"]
+
+
+# --- a Django project ---------------------------------------------------------------------------
+
+DJANGO_INITIAL = """from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    initial = True
+    operations = [
+        migrations.CreateModel(
+            name="Order",
+            fields=[("id", models.BigAutoField(primary_key=True)), ("note", models.TextField(null=True))],
+        ),
+    ]
+"""
+# The app's own module, as migrations often import one (a field, a validator, a default).
+DJANGO_FIELDS = "import yaml  # a dependency of the project, not of migsafe\n\n\ndef empty():\n    return ''\n"
+DJANGO_DROP = """from django.db import migrations
+
+{app_import}
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0001_initial")]
+    operations = [
+        migrations.RemoveField(model_name="order", name="note"),
+    ]
+"""
+DJANGO_FINDING = "shop/migrations/0002_remove_order_note.py:9:9: error[drop-column] Dropping column shop_order.note"
+
+
+def django_project(root: Path, env: dict[str, str], app_import: str = "", config: str = "") -> Path:
+    """A Django app with its first migration committed and a second, unsafe one staged."""
+    root.mkdir()
+    git(root, env, "init", "-q")
+    write(root, {"shop/__init__.py": "", "shop/fields.py": DJANGO_FIELDS, "shop/migrations/__init__.py": "",
+                 "shop/migrations/0001_initial.py": DJANGO_INITIAL, **({".pre-commit-config.yaml": config} if config else {})})
+    git(root, env, "add", "-A")
+    git(root, env, "commit", "-q", "-m", "history")
+    write(root, {"shop/migrations/0002_remove_order_note.py": DJANGO_DROP.format(app_import=app_import)})
+    git(root, env, "add", "-A")
+    return root
+
+
+@pytest.mark.slow
+def test_migsafe_django_hook_renders_django_migrations(sandbox, env, hook_repo):
+    """pre-commit builds the hook's virtualenv with Django from PyPI (about 30 s the first time)."""
+    hook, _ = hook_repo
+    proj = django_project(sandbox / "django-hook", env)
+    done = pre_commit(proj, env, "try-repo", str(hook), "migsafe-django", "--color", "never")
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert DJANGO_FINDING in output and "not-analyzed" not in output
+    # The plain hook's virtualenv has no Django: the migration cannot be rendered.
+    done = pre_commit(proj, env, "try-repo", str(hook), "migsafe", "--color", "never")
+    output = done.stdout + done.stderr
+    assert done.returncode == 1 and "Django is not installed where migsafe runs" in output, output
+
+
+@pytest.mark.slow
+def test_local_hook_runs_in_the_projects_environment(sandbox, env):
+    """The README's local hook: migsafe, Django and the project's own dependencies (here PyYAML,
+    which the app's fields module imports) from the environment the commit runs in."""
+    blocks = re.findall(r"```yaml\n(.*?)```", (REPO_ROOT / "README.md").read_text(), re.S)
+    [config] = [b for b in blocks if "repo: local" in b]
+    proj = django_project(sandbox / "local-hook", env, "import shop.fields", config)
+    project_env = {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"}  # its virtualenv
+    done = pre_commit(proj, project_env, "run", "--color", "never")
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert DJANGO_FINDING in output and "not-analyzed" not in output

@@ -292,6 +292,18 @@ def test_volatile_default_names_only_the_volatile_function(tmp_path):
     assert "calls random()," in f.message and "md5" not in f.message.split("calls")[1]
 
 
+@pytest.mark.parametrize("default, called", [
+    ("(random() * (random() + 1))::int", "calls random(), which is volatile"),  # an operator before "(" is no call
+    ("CASE WHEN random() IN (1, 2) THEN 1 ELSE 0 END", "calls random(), which is volatile"),
+    ("my_func(1) + clock_timestamp()::int", "calls my_func() and clock_timestamp(), which are volatile"),
+])
+def test_volatile_default_names_each_function_once(tmp_path, default, called):
+    (tmp_path / "V1__history.sql").write_text(HISTORY)
+    (tmp_path / "V2__change.sql").write_text(f"SET lock_timeout = '1s';\nALTER TABLE users ADD COLUMN h int DEFAULT {default};")
+    [f] = engine.check([tmp_path], load_settings(None, {}, set(default_severities())), tmp_path).findings
+    assert f.rule == "volatile-default" and called in f.message, f.message
+
+
 def test_a_file_named_alone_is_judged_against_its_folder_history(tmp_path):
     (tmp_path / "V1__history.sql").write_text(HISTORY)
     (tmp_path / "V2__widen.sql").write_text("ALTER TABLE users ALTER COLUMN status TYPE varchar(40);\nCREATE INDEX i ON users (name);")
@@ -313,3 +325,29 @@ def test_postgresql_version_gates_do_not_apply_to_other_databases(tmp_path, dial
 def test_mysql_backquoted_names_parse(tmp_path):
     found = lint(tmp_path, "ALTER TABLE `users` DROP COLUMN `name`;", dialect="mysql")
     assert ("drop-column", 1) in found and not any(r == "not-analyzed" for r, _ in found)
+
+
+BATCH_REBUILD = '''revision = "r2"
+down_revision = "r1"
+from alembic import op
+import sqlalchemy as sa
+
+
+def upgrade():
+    with op.batch_alter_table("users") as batch:
+        batch.alter_column("age", type_=sa.BigInteger)
+'''
+
+
+def test_sqlite_rebuild_plan_does_not_advise_the_rebuild_the_code_already_does(tmp_path):
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    (versions / "r1.py").write_text('revision = "r1"\ndown_revision = None\nfrom alembic import op\n'
+                                    'import sqlalchemy as sa\n\n\ndef upgrade():\n    op.create_table("users",'
+                                    ' sa.Column("id", sa.Integer, primary_key=True), sa.Column("age", sa.Integer))\n')
+    (versions / "r2.py").write_text(BATCH_REBUILD)
+    settings = load_settings(None, {"dialect": "sqlite"}, set(default_severities()))
+    [f] = [f for f in engine.check([tmp_path], settings, tmp_path).findings if f.rule == "table-rewrite"]
+    plan = f.fix.summary + "".join(step.code for step in f.fix.steps)
+    assert "batch_alter_table" not in plan and "users_new" not in plan, plan
+    assert "maintenance window" in plan

@@ -37,7 +37,7 @@ def one(sql: str) -> F.Fact:
     ("ALTER TABLE users RENAME COLUMN email TO mail", F.RenameColumn("users", "email", "mail")),
     ("ALTER TABLE users RENAME TO people", F.RenameTable("users", "people")),
     ("ALTER TABLE public.users SET SCHEMA archive", F.RenameTable("users", "archive.users")),
-    ("DROP INDEX CONCURRENTLY IF EXISTS a", F.DropIndex("a", True)),
+    ("DROP INDEX CONCURRENTLY IF EXISTS a", F.DropIndex("a", True, if_exists=True)),
     ("ALTER TABLE t SET TABLESPACE fast", F.TableRewrite("t", "SET TABLESPACE")),
     ("ALTER TABLE t SET UNLOGGED", F.TableRewrite("t", "SET UNLOGGED")),
     ("ALTER TABLE t SET LOGGED", F.TableRewrite("t", "SET LOGGED")),

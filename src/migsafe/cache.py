@@ -2,7 +2,7 @@
 re-checks in a fraction of the cold time and a commit hook renders only the revision it is about.
 
 Three kinds of entries, all keyed by a digest of everything that can change them (`salt()`: the
-versions of migsafe, its own source files, Alembic, SQLAlchemy, sqlglot and Python):
+versions of migsafe, its own source files, Alembic, SQLAlchemy, sqlglot, pglast and Python):
 
 - the whole `Result` of a run (engine.check), keyed also by the settings, the working directory,
   the --diff/named-file limits and the content of every file the run read or a revision could
@@ -77,7 +77,7 @@ def salt() -> str:
 
         parts: list[object] = [sys.version, migsafe.__version__]
         files = sorted(Path(migsafe.__file__).parent.rglob("*.py"))
-        for lib in ("alembic", "sqlalchemy", "sqlglot", "sqlglotc", "django"):
+        for lib in ("alembic", "sqlalchemy", "sqlglot", "sqlglotc", "pglast", "django"):
             spec = importlib.util.find_spec(lib)
             parts.append(lib)
             if spec is not None and spec.origin:

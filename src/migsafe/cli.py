@@ -154,10 +154,6 @@ def check(
         else:
             _say(f"migsafe: --diff {diff_ref}: no migration was added or changed since the merge "
                  f"base; nothing judged ({total} replayed for the schema only)")
-    elif result.migrations == 0:
-        # Never a silent pass: a PATH with nothing migsafe can read is said out loud.
-        _say(f"migsafe: no migrations found under {', '.join(str(t) for t in targets)} (looked for .sql files"
-             ", Alembic projects and Django migrations packages)")
     if debug:
         _say(f"migsafe: checked in {time.perf_counter() - started:.3f}s (cache {cache.directory or 'off'}: "
              f"{cache.hits} hits, {cache.misses} misses)")
@@ -170,7 +166,7 @@ def check(
 @click.argument("rule")
 def explain(rule: str) -> None:
     """Explain a rule: why it is unsafe and the safe alternative."""
-    from migsafe.docs import all_rule_docs
+    from migsafe.docs import all_rule_docs, reader_body
 
     docs = {d.id: d for d in all_rule_docs()}
     if rule not in docs:
@@ -178,7 +174,7 @@ def explain(rule: str) -> None:
     d = docs[rule]
     dialects = ", ".join(d.dialects) if d.dialects else "all"
     sys.stdout.write(f"{d.id} ({d.severity.value}; dialects: {dialects})\n{d.summary}\n\n")
-    sys.stdout.write(d.body.strip() + "\n")
+    sys.stdout.write(reader_body(d).strip() + "\n")
     from migsafe.fixes.explain import example_fixes
 
     # The plan for the page's first unsafe example, as each framework writes it.
@@ -209,7 +205,8 @@ def rules() -> None:
 
 @cli.command()
 @_discovery_options
-@click.option("--dry-run", is_flag=True, help="Print the patch (a unified diff) instead of writing.")
+@click.option("--dry-run", is_flag=True,
+              help="Print the patch (a unified diff); files are rewritten only to be checked again, then put back.")
 @click.option("--debug", is_flag=True, help="Tracebacks on stderr.")
 def fix(
     paths: tuple[Path, ...],
@@ -240,39 +237,51 @@ def fix(
     for path, findings in sorted(blocked.items()):
         why = "; ".join(f"{f.rule} at line {f.span.line}" for f in findings)
         _say(f"migsafe fix: left {path} untouched: no safe mechanical rewrite for {why}")
-    originals: dict[str, tuple[Path, str]] = {}
+    rewritten: dict[str, tuple[Path, str, str]] = {}  # path -> (real path, its text, the rewrite)
     for path, file_edits in sorted(edits.items()):
         real = Path(os.path.realpath(cwd / path))  # a symlink stays one: its target is rewritten
         try:
             with open(real, encoding="utf-8", newline="") as fh:
                 text = fh.read()
-            new = apply_edits(text, file_edits)
+            rewritten[path] = (real, text, apply_edits(text, file_edits))
         except (OSError, UnicodeDecodeError, ValueError) as e:
             _say(f"migsafe fix: left {path} untouched: {e}")
-            continue
-        if dry_run:
-            sys.stdout.writelines(difflib.unified_diff(
-                text.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{path}", f"b/{path}"))
-        else:
-            _write_atomic(real, new, mode=real.stat().st_mode & 0o7777)
-        originals[path] = (real, text)
-    if dry_run:
-        left = [f for f in before.findings if f.path not in originals or not (f.fix and f.fix.edits)]
-    else:
-        # Checked again: a rewrite that raised a finding, or left one it should fix, is taken back.
-        after = engine.check(targets, settings, cwd, only=only)
-        raised = _raised(before.findings, after.findings, set(originals))
+    # The rewrites are written and checked again, a dry run's too (so it promises what `fix`
+    # does): a rewrite that raised a finding, or left one it should fix, is taken back. A dry
+    # run then puts every file back as it was, its times included.
+    written: dict[Path, tuple[str, os.stat_result]] = {}
+    try:
+        for real, text, new in rewritten.values():
+            info = real.stat()
+            _write_atomic(real, new, mode=info.st_mode & 0o7777)
+            written[real] = (text, info)
+        after = engine.check(targets, settings, cwd, only=only) if rewritten else before
+        raised = _raised(before.findings, after.findings, set(rewritten))
         for path, why in raised.items():
-            real, text = originals.pop(path)
-            _write_atomic(real, text, mode=real.stat().st_mode & 0o7777)
+            real = rewritten.pop(path)[0]
+            _put_back(real, *written.pop(real))
             _say(f"migsafe fix: left {path} untouched: the rewrite {why}")
         left = engine.check(targets, settings, cwd, only=only).findings if raised else after.findings
-    fixed = sum(1 for f in before.findings if f.path in originals and f.fix and f.fix.edits)
+    finally:
+        if dry_run:
+            for real, (text, info) in written.items():
+                _put_back(real, text, info)
+    if dry_run:
+        for path, (_, text, new) in rewritten.items():
+            sys.stdout.writelines(difflib.unified_diff(
+                text.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{path}", f"b/{path}"))
+    fixed = sum(1 for f in before.findings if f.path in rewritten and f.fix and f.fix.edits)
     verb = "would fix" if dry_run else "fixed"
-    _say(f"migsafe fix: {verb} {_plural(fixed, 'finding')} in {_plural(len(originals), 'file')};"
+    _say(f"migsafe fix: {verb} {_plural(fixed, 'finding')} in {_plural(len(rewritten), 'file')};"
          f" {_plural(len(left), 'finding')} left for a human (see 'migsafe check')")
     failing = any(f.severity.rank >= settings.fail_on.rank for f in left)
     return ExitCode.FINDINGS if failing else ExitCode.OK
+
+
+def _put_back(real: Path, text: str, info: os.stat_result) -> None:
+    """A rewritten file as it was: its text, mode and times."""
+    _write_atomic(real, text, mode=info.st_mode & 0o7777)
+    os.utime(real, ns=(info.st_atime_ns, info.st_mtime_ns))
 
 
 def _raised(before: list, after: list, paths: set[str]) -> dict[str, str]:

@@ -97,6 +97,15 @@ def _seconds(label: str, value: Any, rules: set[str]) -> float:
     return float(value)
 
 
+_MODULE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+def _module(label: str, value: Any, rules: set[str]) -> str:
+    if not isinstance(value, str) or not _MODULE.fullmatch(value):
+        raise _Bad(f'{label} must be a dotted module name such as "shop.settings", got {_show(value)}')
+    return value
+
+
 def _sub(label: str, key: str) -> str:
     """The label of a nested key: "severity" -> "severity.drop-column"."""
     return f'{label[:-1]}.{key}"' if label.endswith('"') else f"{label}.{key}"
@@ -169,6 +178,8 @@ class Settings:
     severity: tuple[tuple[str, Severity], ...] = _key((), _severity)  # (rule, level), sorted
     no_exec: bool = _key(False, _bool)
     render_timeout: float = _key(30.0, _seconds)  # per Alembic revision, rendered in a worker process
+    runner_sets_lock_timeout: bool = _key(False, _bool)  # the runner sets lock_timeout: no migration needs to
+    django_settings: str | None = _key(None, _module)  # the project's settings module; None: DJANGO_SETTINGS_MODULE
     # --- not config keys ---
     config_path: Path | None = None  # the file the settings came from, if any
 

@@ -110,6 +110,17 @@ def parse_rule_doc(path: Path) -> RuleDoc:
     )
 
 
+def reader_body(doc: RuleDoc) -> str:
+    """The page as a reader sees it (`migsafe explain`): code fences keep their language only,
+    not the test suite's words (```sql unsafe also=missing-lock-timeout -> ```sql)."""
+    out = []
+    for line in doc.body.split("\n"):
+        opening = _FENCE.fullmatch(line)
+        words = opening.group(2).split() if opening else []
+        out.append(f"{line[:line.index(opening.group(1))]}{opening.group(1)}{words[0]}" if words else line)
+    return "\n".join(out)
+
+
 def iter_examples(doc: RuleDoc) -> list[Example]:
     lines = doc.body.split("\n")
     examples: list[Example] = []

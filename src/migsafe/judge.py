@@ -39,16 +39,19 @@ def analyze(migrations: Iterable[Migration], settings: Settings, files: int | No
     translations = Translations(cache or Cache(None), dialect_name(dialect), Path.cwd())  # cwd: one entry per repository
     translations.prefetch(list(prefetch))
     judged: list[Migration] = []
+    suppressed: list[Finding] = []
     for index, migration in enumerate(migrations):
         judged.append(migration)
+        migration.runner_lock_timeout = migration.runner_lock_timeout or settings.runner_sets_lock_timeout
         raw = judge(migration, index, schema, dialect, active, by_fact, translations)
         statements += len(migration.statements)
         if migration.report:
-            findings += finish(raw, migration, settings, severities)
+            findings += finish(raw, migration, settings, severities, suppressed)
     translations.save()
     findings.sort(key=Finding.sort_key)
     return Result(findings, len(judged) if files is None else files, len(judged), statements, settings.dialect,
-                  dialect.version_text, checked=[(m.source, m.name, m.path) for m in judged if m.report])
+                  dialect.version_text, checked=[(m.source, m.name, m.path) for m in judged if m.report],
+                  suppressed=len(suppressed))
 
 
 def selected(rule_id: str, settings: Settings) -> bool:
@@ -71,15 +74,21 @@ def judge(migration: Migration, index: int, schema: Schema, dialect, active: lis
         line = migration.error_line
         out.append(finding(migration, "not-analyzed", f"Could not analyse this migration: {migration.error}",
                            Span(line, 1, line, 1)))
+    if migration.error is not None or migration.unreadable:
+        schema.gaps.add("migration")  # what it did is not all known (Schema.knows_all)
+
+    def facts_of(stmt: Statement) -> list[F.Fact]:
+        return stmt.facts if stmt.facts is not None else translations.facts(stmt.sql)
+
     in_tx = migration.starts_in_transaction
-    timeout_set = False
+    timeout_set = migration.runner_lock_timeout
     state: set[str] = set()
     changed = False
     schema.tx += 1  # a migration never shares a transaction with the one before
     for stmt in migration.statements:
         if not (stmt.in_transaction if stmt.in_transaction is not None else in_tx):
             schema.tx += 1  # outside a transaction block every statement is its own transaction
-        facts = stmt.facts if stmt.facts is not None else translations.facts(stmt.sql)
+        facts = facts_of(stmt)
         for fact in facts:
             if isinstance(fact, F.ParseFailed):
                 out.append(finding(migration, "not-analyzed", f"Could not parse this statement: {fact.message}",
@@ -97,7 +106,8 @@ def judge(migration: Migration, index: int, schema: Schema, dialect, active: lis
             # History (not reported) is only replayed: rules keep nothing from one migration to
             # the next but the schema (ctx.state is per migration), so they need not run on it.
             ctx = R.Context(schema, dialect, migration, index, stmt,
-                            stmt.in_transaction if stmt.in_transaction is not None else in_tx, timeout_set, state)
+                            stmt.in_transaction if stmt.in_transaction is not None else in_tx, timeout_set, state,
+                            facts_of)
             for rule in rules_for(fact, active, cache) if migration.report else ():
                 for hit in rule.check(fact, ctx):
                     out.append(finding(migration, rule.id, hit.message, stmt.span, stmt, hit))
@@ -140,8 +150,9 @@ def finding(migration: Migration, rule: str, message: str, span: Span, stmt: Sta
 
 
 def finish(raw: list[Finding], migration: Migration, settings: Settings,
-           severities: dict[str, Severity]) -> list[Finding]:
-    """Suppression comments, bad-suppression, select/ignore and severity overrides."""
+           severities: dict[str, Severity], suppressed: list[Finding] | None = None) -> list[Finding]:
+    """Suppression comments, bad-suppression, select/ignore and severity overrides. Findings a
+    comment silenced are added to `suppressed`, to be counted."""
     sup = parse_suppressions(migration.text, set(severities))
     out = []
     for line, column, message in sup.problems:
@@ -152,6 +163,8 @@ def finish(raw: list[Finding], migration: Migration, settings: Settings,
             continue
         end_line = f.span.end_line if f.statement and f.source == "sql" else None
         if sup.is_suppressed(f.rule, f.span.line, end_line):
+            if suppressed is not None:
+                suppressed.append(f)
             continue
         f.severity = severities.get(f.rule, f.severity)
         if f.fix is None:

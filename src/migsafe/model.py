@@ -60,6 +60,7 @@ class Migration:
     irreversible: tuple[int, str] | None = None
     how: str = "read"  # "read" (SQL file), "rendered" or "static" (Python migrations)
     unreadable: list[tuple[int, str]] = field(default_factory=list)  # (line, why): parts not analysed
+    runner_lock_timeout: bool = False  # the runner sets a lock timeout before it runs (sources/runner.py)
 
 
 @dataclass
@@ -119,3 +120,4 @@ class Result:
     # (source, name, path) of each reported migration in run order, for reports that list the
     # migrations that passed too (JUnit: one test case each). None: not recorded.
     checked: list[tuple[str, str, str]] | None = None
+    suppressed: int = 0  # findings silenced by a `migsafe: ignore[...]` comment with a reason

@@ -45,6 +45,12 @@ class Backfill(Action):
     column: str
     value: str  # SQL expression; "<value>" only where no value is known
     dialect: str = "postgresql"  # how a batch is picked: batch_where()
+    from_row: bool = False  # the value reads the row (a copied column): NULL where the row's is NULL
+
+    def pending(self, column: str) -> str:
+        """The rows still to fill. Where the value comes from the row, a row whose value is NULL
+        stays NULL after its update: it is not pending, or the batches would pick it forever."""
+        return f"{column} IS NULL" + (f" AND ({self.value}) IS NOT NULL" if self.from_row else "")
 
 
 def batch_where(dialect: str, table: str, condition: str) -> str:
@@ -156,6 +162,16 @@ class CodeChange(Action):
     """A change to the application, deployed between two migrations."""
 
     text: str
+
+
+@dataclass(frozen=True)
+class SwitchColumn(CodeChange):
+    """The code change of a switch: the app reads and writes `new` in place of `old`, a column
+    added beside it (Django: the field moves to the new column in the migration state)."""
+
+    table: str = ""
+    old: str = ""
+    new: str = ""
 
 
 @dataclass(frozen=True)

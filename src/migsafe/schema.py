@@ -54,6 +54,12 @@ class Schema:
     indexes: dict[str, Index] = field(default_factory=dict)
     domains_with_check: set[str] = field(default_factory=set)
     tx: int = 0  # the current transaction, counted by the engine across the whole replay
+    # Whether what the model lacks, the database lacks too (knows_all): the history starts from an
+    # empty database when its first migration creates tables; `gaps` are the kinds of object
+    # ("table", "column", "index", "constraint") a statement used without the history having made
+    # them, or made without a name (the database picks it); "migration": one could not be read.
+    starts_empty: bool = False
+    gaps: set[str] = field(default_factory=set)
 
     def table(self, name: str) -> Table | None:
         return self.tables.get(name)
@@ -66,6 +72,11 @@ class Schema:
         """Created earlier in this same migration: empty, so locks and rewrites do not matter."""
         t = self.tables.get(table) if table else None
         return t is not None and t.created_in == migration
+
+    def knows_all(self, kind: str) -> bool:
+        """Every table, and every object of `kind`, the database holds is in the model: so an
+        object the model lacks does not exist (a drop `IF EXISTS` of it does nothing)."""
+        return self.starts_empty and not self.gaps & {kind, "table", "migration"}
 
     def has_valid_not_null_check(self, table: str, column: str) -> bool:
         """A validated `CHECK (col IS NOT NULL)` lets PostgreSQL 12+ skip SET NOT NULL's scan."""
@@ -81,9 +92,14 @@ class Schema:
     def _ensure(self, name: str) -> Table:
         if name not in self.tables:
             self.tables[name] = Table(name)
+            self.gaps.add("table")
         return self.tables[name]
 
     def _add_constraint(self, table: Table, con: F.ConstraintDef, validated: bool) -> None:
+        if con.name is None:
+            self.gaps.add("constraint")
+        if con.ref_table is not None and con.ref_table not in self.tables and con.ref_table != table.name:
+            self.gaps.add("table")  # a foreign key to a table the history did not make
         name = con.name or f"{table.name}_{'_'.join(con.columns) or con.kind}_{con.kind}"
         table.constraints[name] = Constraint(name, con.kind, con.columns, con.expression, validated, self.tx,
                                              con.ref_table)
@@ -95,6 +111,9 @@ class Schema:
 
     def _apply_CreateTable(self, f: F.CreateTable, migration: int) -> None:
         t = Table(f.table, created_in=migration)
+        self.starts_empty = self.starts_empty or migration == 0
+        if not f.columns:  # CREATE TABLE ... AS SELECT, LIKE, PARTITION OF: columns not listed
+            self.gaps.add("column")
         for col in f.columns:
             t.columns[col.name] = Column(col.name, col.type, col.nullable, col.default)
             for con in col.constraints:
@@ -104,11 +123,14 @@ class Schema:
         self.tables[f.table] = t
 
     def _apply_DropTable(self, f: F.DropTable, migration: int) -> None:
-        self.tables.pop(f.table, None)
+        if self.tables.pop(f.table, None) is None and not f.if_exists:
+            self.gaps.add("table")
         for name in [n for n, i in self.indexes.items() if i.table == f.table]:
             del self.indexes[name]
 
     def _apply_RenameTable(self, f: F.RenameTable, migration: int) -> None:
+        if f.table not in self.tables:
+            self.gaps.add("table")
         t = self.tables.pop(f.table, None) or Table(f.new_name)
         t.name = f.new_name
         self.tables[f.new_name] = t
@@ -123,22 +145,28 @@ class Schema:
             self._add_constraint(t, con, True)
 
     def _apply_DropColumn(self, f: F.DropColumn, migration: int) -> None:
-        self._ensure(f.table).columns.pop(f.column, None)
+        if self._ensure(f.table).columns.pop(f.column, None) is None and not f.if_exists:
+            self.gaps.add("column")
 
     def _apply_RenameColumn(self, f: F.RenameColumn, migration: int) -> None:
         t = self._ensure(f.table)
+        if f.column not in t.columns:
+            self.gaps.add("column")
         col = t.columns.pop(f.column, None) or Column(f.new_name, None)
         col.name = f.new_name
         t.columns[f.new_name] = col
 
     def _column(self, table: str, column: str) -> Column:
         t = self._ensure(table)
+        if column not in t.columns:
+            self.gaps.add("column")
         return t.columns.setdefault(column, Column(column, None))
 
     def _apply_KnownColumn(self, f: F.KnownColumn, migration: int) -> None:
         """What the migration says the column is: replayed history, where it has one, wins."""
         t, c = self._ensure(f.table), f.column
         if c.name not in t.columns:
+            self.gaps.add("column")
             t.columns[c.name] = Column(c.name, c.type, c.nullable, c.default)
         elif t.columns[c.name].type is None:
             t.columns[c.name].type = c.type
@@ -165,9 +193,12 @@ class Schema:
         con = self._ensure(f.table).constraints.get(f.name)
         if con is not None:
             con.validated = True
+        else:
+            self.gaps.add("constraint")
 
     def _apply_DropConstraint(self, f: F.DropConstraint, migration: int) -> None:
-        self._ensure(f.table).constraints.pop(f.name, None)
+        if self._ensure(f.table).constraints.pop(f.name, None) is None and not f.if_exists:
+            self.gaps.add("constraint")
 
     def _apply_RenameConstraint(self, f: F.RenameConstraint, migration: int) -> None:
         t = self._ensure(f.table)
@@ -175,19 +206,28 @@ class Schema:
             con = t.constraints.pop(f.name)
             con.name = f.new_name
             t.constraints[f.new_name] = con
+        else:
+            self.gaps.add("constraint")
 
     def _apply_CreateIndex(self, f: F.CreateIndex, migration: int) -> None:
+        if f.table not in self.tables:
+            self.gaps.add("table")
         if f.name:
             self.indexes[f.name] = Index(f.name, f.table, f.unique, f.columns)
+        else:
+            self.gaps.add("index")
 
     def _apply_DropIndex(self, f: F.DropIndex, migration: int) -> None:
-        self.indexes.pop(f.name, None)
+        if self.indexes.pop(f.name, None) is None and not f.if_exists:
+            self.gaps.add("index")
 
     def _apply_RenameIndex(self, f: F.RenameIndex, migration: int) -> None:
         if f.name in self.indexes:
             index = self.indexes.pop(f.name)
             index.name = f.new_name
             self.indexes[f.new_name] = index
+        else:
+            self.gaps.add("index")
 
     def _apply_CreateDomain(self, f: F.CreateDomain, migration: int) -> None:
         if f.has_check:

@@ -87,7 +87,8 @@ NATIVE = {
                     'state_operations=[migrations.RemoveField(model_name="member", name="nick")]'),
     "not-null-without-default": (
         'migrations.AddField(model_name="member", name="score", field=models.IntegerField(default=0))',
-        'migrations.AddField(model_name="member", name="score", field=models.IntegerField(null=True))'),
+        # the default stays in the database (and Django 5.0+'s db_default is offered)
+        'database_operations=[migrations.RunSQL("ALTER TABLE users ADD COLUMN score integer DEFAULT 0 NOT NULL"'),
     "non-concurrent-index": (
         'migrations.AddIndex(model_name="member", index=models.Index(fields=["nick"], name="member_nick_idx"))',
         'AddIndexConcurrently(model_name="member", index=models.Index(fields=["nick"], name="member_nick_idx"))'),

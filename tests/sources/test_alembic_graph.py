@@ -117,18 +117,68 @@ def test_ini_without_url(tmp_path):
     assert read_alembic_ini(ini).dialect is None
 
 
-def test_ini_package_reference(tmp_path):
-    (tmp_path / "myapp/db/migrations").mkdir(parents=True)
-    ini = write(tmp_path / "alembic.ini", "[alembic]\nscript_location = myapp.db:migrations\n")
-    assert read_alembic_ini(ini).script_location == tmp_path / "myapp/db/migrations"
+@pytest.mark.parametrize(
+    "value, folder",
+    [
+        ("myapp.db:migrations", "myapp/db/migrations"),
+        ("myapp:db/migrations", "myapp/db/migrations"),
+        ("myapp:db:migrations", "myapp/db/migrations"),  # each ":" part is a path step, as in Alembic
+    ],
+)
+def test_ini_package_resource(tmp_path, value, folder):
+    (tmp_path / folder).mkdir(parents=True)
+    ini = write(tmp_path / "alembic.ini", f"[alembic]\nscript_location = {value}\n")
+    assert read_alembic_ini(ini).script_location == tmp_path / folder
+
+
+def test_ini_package_resource_in_src_or_above_the_ini(tmp_path):
+    (tmp_path / "src/myapp/migrations").mkdir(parents=True)
+    ini = write(tmp_path / "alembic.ini", "[alembic]\nscript_location = myapp:migrations\n")
+    assert read_alembic_ini(ini).script_location == tmp_path / "src/myapp/migrations"
+    # dagster: the ini deep inside the package names the package's own folder
+    (tmp_path / "pkg/_core/storage/alembic").mkdir(parents=True)
+    ini = write(tmp_path / "pkg/_core/storage/runs/alembic.ini",
+                "[alembic]\nscript_location = pkg:_core/storage/alembic\n")
+    assert read_alembic_ini(ini).script_location == tmp_path / "pkg/_core/storage/alembic"
+
+
+def test_ini_package_resource_on_prepend_sys_path(tmp_path):
+    (tmp_path / "lib/myapp/migrations").mkdir(parents=True)
+    ini = write(tmp_path / "alembic.ini", "[alembic]\nscript_location = myapp:migrations\nprepend_sys_path = . lib\n")
+    assert read_alembic_ini(ini).script_location == tmp_path / "lib/myapp/migrations"
+
+
+def test_ini_package_resource_installed_is_located_not_imported(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    write(site / "installedpkg/__init__.py", "raise SystemExit('the package was imported')\n")
+    write(site / "installedpkg/sub/__init__.py", "raise SystemExit('the package was imported')\n")
+    (site / "installedpkg/sub/migrations").mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    ini = write(tmp_path / "proj/alembic.ini", "[alembic]\nscript_location = installedpkg.sub:migrations\n")
+    assert read_alembic_ini(ini).script_location == site / "installedpkg/sub/migrations"
+
+
+def test_ini_package_resource_not_found(tmp_path):
     ini = write(tmp_path / "alembic.ini", "[alembic]\nscript_location = nowhere:migrations\n")
-    with pytest.raises(UsageError, match='"nowhere:migrations" names a package folder'):
+    with pytest.raises(UsageError) as e:
         read_alembic_ini(ini)
+    assert str(e.value) == ('alembic: alembic.ini: "nowhere:migrations": package nowhere was found neither '
+                            "beside alembic.ini or in a folder above it, nor installed")
 
 
-def test_ini_recursive_version_locations(tmp_path):
-    ini = write(tmp_path / "alembic.ini", "[alembic]\nscript_location = m\nrecursive_version_locations = true\n")
-    assert read_alembic_ini(ini).recursive_version_locations is True
+def test_ini_version_location_as_package_resource(tmp_path):
+    (tmp_path / "plugin/migrations").mkdir(parents=True)
+    ini = write(tmp_path / "alembic.ini",
+                "[alembic]\nscript_location = m\nversion_locations = plugin:migrations m/versions\n")
+    assert read_alembic_ini(ini).version_locations == [tmp_path / "plugin/migrations", tmp_path / "m/versions"]
+
+
+@pytest.mark.parametrize("setting, value", [("true", True), ("True", False), ("false", False), (None, False)])
+def test_ini_flags_as_alembic_reads_them(tmp_path, setting, value):
+    extra = f"sourceless = {setting}\nrecursive_version_locations = {setting}\n" if setting else ""
+    ini = write(tmp_path / "alembic.ini", "[alembic]\nscript_location = m\n" + extra)
+    cfg = read_alembic_ini(ini)
+    assert cfg.sourceless is value and cfg.recursive is value  # Alembic: the string "true" only
 
 
 def test_ini_paths_from_pyproject(tmp_path):
@@ -267,11 +317,17 @@ def test_several_version_locations_form_one_graph(tmp_path):
     assert ids(graph) == ["c1", "p1", "c2"]
 
 
-def test_recursive_version_locations(tmp_path):
+def test_sub_folders_of_a_version_location_are_read(tmp_path):
+    # recursive_version_locations, or neutron-db-manage adding each release's folders at run time
     rev(tmp_path / "v", "1.py", "r1", None)
     rev(tmp_path / "v/2024", "2.py", "r2", "r1")
-    assert ids(load_revisions([tmp_path / "v"])) == ["r1"]
-    assert ids(load_revisions([tmp_path / "v"], recursive=True)) == ["r1", "r2"]
+    rev(tmp_path / "v/liberty/expand", "3.py", "r3", "r2", extra="branch_labels = ('expand',)")
+    rev(tmp_path / "v/liberty/contract", "4.py", "r4", "r2", extra="depends_on = ('expand',)")
+    write(tmp_path / "v/.ipynb_checkpoints/1-checkpoint.py", "revision = 'r1'\ndown_revision = None\n")
+    write(tmp_path / "v/2024/__pycache__/2.cpython-312.py", "revision = 'r2'\ndown_revision = None\n")
+    assert ids(load_revisions([tmp_path / "v"])) == ["r1", "r2", "r3", "r4"]
+    # a folder listed beside the one that holds it: each file is read once, as Alembic does
+    assert ids(load_revisions([tmp_path / "v", tmp_path / "v/2024"])) == ["r1", "r2", "r3", "r4"]
 
 
 def test_order_is_deterministic(tmp_path):
@@ -367,16 +423,65 @@ def test_missing_version_location(tmp_path):
 # --- files that are not revisions, or cannot be read ---------------------------------------
 
 
-def test_non_revision_files_are_ignored(tmp_path):
+def test_files_alembic_never_loads_are_ignored(tmp_path):
     v = tmp_path / "versions"
     rev(v, "1.py", "a", None)
     write(v / "__init__.py", "")
-    write(v / "_helpers.py", "import sqlalchemy as sa\n\ndef make():\n    return sa.Column('x')\n")
+    write(v / "__init__backup.py", "")  # Alembic's pattern: any name starting __init__
     write(v / ".#1.py", "emacs lock")
     write(v / "notes.txt", "revision = 'zz'\n")
-    write(v / "sub/2.py", "revision = 'b'\ndown_revision = 'a'\n")  # not recursive
+    write(v / "1.pyc", b"\x00compiled")  # not sourceless
     graph = load_revisions([v])
     assert ids(graph) == ["a"] and graph.broken_files == []
+
+
+REFUSED = "the file assigns no module-level revision: Alembic refuses it"
+
+
+@pytest.mark.parametrize(
+    "name, text, error",
+    [
+        ("2_empty.py", "", REFUSED),
+        ("2_garbage.py", "this is not a revision\n", "file does not parse: invalid syntax"),
+        ("_helpers.py", "import sqlalchemy as sa\n\ndef make():\n    return sa.Column('x')\n", REFUSED),
+        (".hidden.py", "x = 1\n", REFUSED),
+    ],
+)
+def test_a_file_alembic_refuses_is_reported(tmp_path, name, text, error):
+    # `alembic upgrade` stops on it: "Could not determine revision id from filename"
+    v = tmp_path / "versions"
+    rev(v, "1.py", "a", None)
+    write(v / name, text)
+    graph = load_revisions([v])
+    assert ids(graph) == ["a"]
+    [bad] = graph.broken_files
+    assert bad.path == v / name and bad.id is None and bad.error_line == 1
+    assert bad.error.startswith(error)
+
+
+def test_legacy_file_name_is_the_revision_id(tmp_path):
+    # Alembic 0.1 layout: no `revision`, the id is the (hexadecimal) file name
+    v = tmp_path / "versions"
+    write(v / "ae10.py", "down_revision = None\n")
+    write(v / "bb20.py", "down_revision = 'ae10'\n")
+    write(v / "cc30.py", "")  # Alembic: the module has no attribute down_revision
+    graph = load_revisions([v])
+    assert ids(graph) == ["ae10", "bb20", "cc30"]
+    assert graph.revisions[2].error == "the file has no module-level down_revision"
+
+
+def test_sourceless_compiled_revisions_without_source_are_reported(tmp_path):
+    v = tmp_path / "versions"
+    rev(v, "1.py", "a", None)
+    write(v / "__pycache__/1.cpython-312.pyc", b"\x00")  # its source is there: not loaded
+    write(v / "__pycache__/2.cpython-312.pyc", b"\x00")  # source deleted: Alembic loads it
+    write(v / "3.pyc", b"\x00")
+    write(v / "1.pyc", b"\x00")  # beside its source: not loaded
+    graph = load_revisions([v], sourceless=True)
+    assert ids(graph) == ["a"]
+    assert [r.path.name for r in graph.broken_files] == ["3.pyc", "2.cpython-312.pyc"]
+    assert graph.broken_files[0].error.startswith("a compiled revision without its source")
+    assert load_revisions([v]).broken_files == []
 
 
 def test_syntax_error_keeps_its_place(tmp_path):
@@ -421,13 +526,37 @@ def test_broken_files_without_an_id(tmp_path):
 
 def test_non_literal_down_revision_is_an_error_not_a_crash(tmp_path):
     v = tmp_path / "versions"
-    write(v / "1.py", "revision = 'a'\nPARENT = None\ndown_revision = PARENT\n")
+    write(v / "1.py", "revision = 'a'\nimport x\ndown_revision = parent()\n")
     write(v / "2.py", "revision = 'b'\n")
     graph = load_revisions([v])
     by_id = {r.id: r for r in graph.revisions}
     assert by_id["a"].error == "down_revision is not a literal (string, tuple of strings or None)"
     assert by_id["a"].error_line == 3
     assert by_id["b"].error == "the file has no module-level down_revision"
+
+
+def test_names_bound_to_constants_of_the_project_are_read(tmp_path):
+    # OpenStack: the branch labels are constants of the project's own modules
+    write(tmp_path / "proj/neutron/__init__.py", "")
+    write(tmp_path / "proj/neutron/db/__init__.py", "import os\nraise SystemExit('imported')\n")
+    write(tmp_path / "proj/neutron/db/cli.py", "EXPAND_BRANCH = 'expand'\nCONTRACT_BRANCH = 'contract'\n")
+    write(tmp_path / "proj/neutron/db/migration.py", "FIRST = 'k0'\n")
+    v = tmp_path / "proj/neutron/db/versions"
+    write(v / "__init__.py", "")
+    write(v / "0.py", "revision = 'k0'\ndown_revision = None\n")
+    write(v / "e/1.py", "from neutron.db import cli\nrevision = 'e1'\ndown_revision = 'k0'\n"
+                        "branch_labels = (cli.EXPAND_BRANCH,)\n")
+    write(v / "c/2.py", "import neutron.db.migration\nfrom neutron.db.cli import CONTRACT_BRANCH as C\n"
+                        "revision = 'c1'\ndown_revision = neutron.db.migration.FIRST\nbranch_labels = C\n"
+                        "DEP = 'expand'\ndepends_on = [DEP]\n")
+    graph = load_revisions([v])
+    assert ids(graph) == ["k0", "e1", "c1"]
+    e1, c1 = graph.revisions[1:]
+    assert (e1.error, e1.branch_labels) == (None, ("expand",))
+    assert (c1.error, c1.branch_labels, c1.down_revisions, c1.depends_on) == (None, ("contract",), ("k0",), ("expand",))
+    write(v / "c/3.py", "from neutron.db import cli\nrevision = 'c3'\ndown_revision = 'c1'\nbranch_labels = cli.NOPE\n")
+    [c3] = [r for r in load_revisions([v]).revisions if r.id == "c3"]
+    assert c3.error == "branch_labels is not a literal (string, tuple of strings or None)"
 
 
 def test_docstring_revision_id_is_not_authoritative(tmp_path):

@@ -200,3 +200,22 @@ def test_an_error_after_a_query_with_no_rows_is_read_statically(tmp_path):
     [_, mig] = loaded(versions)
     assert (mig.how, mig.error) == ("static", None)
     assert findings(versions, tmp_path) == [("r002_x.py", "drop-column", 12)]
+
+
+def test_ddl_that_depends_on_rows_read_back_is_said_not_judged(tmp_path):
+    versions = revisions(tmp_path, CREATED, """
+        def upgrade():
+            bind = op.get_bind()
+            for (name,) in bind.execute(sa.text("SELECT indexname FROM pg_indexes WHERE tablename = 'users'")):
+                op.drop_index(name, table_name="users")
+            rows = bind.execute(sa.text("SELECT id FROM orgs")).fetchall()
+            for row in rows:
+                bind.execute(sa.text("UPDATE users SET org_id = :id").bindparams(id=row.id))  # data, not DDL
+            if bind.execute(sa.text("SELECT 1 FROM users WHERE legacy IS NOT NULL LIMIT 1")).scalar():
+                op.execute("ALTER TABLE users ALTER COLUMN legacy SET NOT NULL")
+            op.drop_column("users", "legacy")
+    """)
+    [_, mig] = loaded(versions)
+    assert (mig.how, [line for line, _ in mig.unreadable]) == ("rendered", [10, 15])
+    assert findings(versions, tmp_path) == [("r002_x.py", "not-analyzed", 10), ("r002_x.py", "not-analyzed", 15),
+                                            ("r002_x.py", "drop-column", 17)]

@@ -322,7 +322,7 @@ EVERY_RULE = [
     ("rename-column", 'op.alter_column("users", "age", new_column_name="years")'),
     ("rename-table", 'op.rename_table("orders", "purchases")'),
     ("not-null-without-default", 'op.add_column("users", sa.Column("nick", sa.Text(), nullable=False))'),
-    ("volatile-default", 'op.add_column("users", sa.Column("token", sa.Uuid(), server_default=sa.text("gen_random_uuid()")))'),
+    ("volatile-default", 'op.add_column("users", sa.Column("token", sa.dialects.postgresql.UUID(), server_default=sa.text("gen_random_uuid()")))'),
     ("change-column-type", 'op.alter_column("users", "age", type_=sa.BigInteger(), existing_type=sa.Integer())'),
     ("set-not-null", 'op.alter_column("users", "email", nullable=False, existing_type=sa.String(100))'),
     ("non-concurrent-index", 'op.create_index("ix_users_email", "users", ["email"])'),

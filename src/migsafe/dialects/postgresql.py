@@ -128,7 +128,8 @@ class Dialect:
                 funcs = " and ".join(f + "()" for f in col.default.functions)
                 if col.default.text.strip().lower() == funcs.lower():
                     return f"the default {funcs} is volatile (or not known to be stable), so it is computed for every row"
-                return (f"the default {col.default.text} calls {funcs}, which is volatile (or not known to be"
+                are = "is" if len(col.default.functions) == 1 else "are"
+                return (f"the default {col.default.text} calls {funcs}, which {are} volatile (or not known to be"
                         " stable), so it is computed for every row")
         return None
 

@@ -31,6 +31,8 @@ class Names:
     column: str | None = None
     operation: str | None = None  # the operation's class name, e.g. "AddIndex"
     index: str | None = None  # AddIndex/RemoveIndex: the index's source text
+    source: str | None = None  # the whole operation, as `migrations.<Operation>(...)`
+    imports: tuple[str, ...] = ()  # the migration's import lines that the operation's text needs
 
 
 @functools.lru_cache(maxsize=4)

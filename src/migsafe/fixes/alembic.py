@@ -16,13 +16,14 @@ from migsafe.fixes import sql as S
 LANGUAGE = "python"
 AUTOCOMMIT = "with op.get_context().autocommit_block():"
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
-# SQL type -> SQLAlchemy type, for op.add_column; other types go through op.execute.
+# SQL type -> SQLAlchemy type, for op.add_column; other types go through op.execute. Names that
+# SQLAlchemy 1.4 has too (no sa.Uuid or sa.Double there).
 _TYPES = {"integer": "sa.Integer()", "int": "sa.Integer()", "int4": "sa.Integer()", "bigint": "sa.BigInteger()",
           "int8": "sa.BigInteger()", "smallint": "sa.SmallInteger()", "text": "sa.Text()",
-          "boolean": "sa.Boolean()", "bool": "sa.Boolean()", "date": "sa.Date()", "uuid": "sa.Uuid()",
+          "boolean": "sa.Boolean()", "bool": "sa.Boolean()", "date": "sa.Date()", "uuid": "postgresql.UUID()",
           "timestamp": "sa.DateTime()", "timestamptz": "sa.DateTime(timezone=True)",
           "timestamp with time zone": "sa.DateTime(timezone=True)", "jsonb": "postgresql.JSONB()",
-          "double precision": "sa.Double()", "float8": "sa.Double()", "real": "sa.REAL()"}
+          "double precision": "sa.Float(53)", "float8": "sa.Float(53)", "real": "sa.REAL()"}
 _PARAM_TYPES = {"varchar": "sa.String({})", "character varying": "sa.String({})", "numeric": "sa.Numeric({})",
                 "decimal": "sa.Numeric({})", "char": "sa.CHAR({})"}
 

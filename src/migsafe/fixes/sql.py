@@ -63,7 +63,7 @@ def _(a: P.Backfill) -> str:
     t, c = q(a.table), q(a.column)
     return (f"-- repeat until it updates 0 rows, each batch in its own transaction:\n"
             f"UPDATE {t} SET {c} = {a.value}\n"
-            f"WHERE {P.batch_where(a.dialect, t, f'{c} IS NULL')};")
+            f"WHERE {P.batch_where(a.dialect, t, a.pending(c))};")
 
 
 @sql.register

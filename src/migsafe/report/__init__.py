@@ -11,7 +11,7 @@ from typing import Callable, TextIO
 from migsafe import __version__
 from migsafe.model import Result, Severity
 from migsafe.sources.sql import MAX_FILE_BYTES, UnreadableFile, read_regular_file
-from migsafe.report import github, gitlab, json_, junit, rdjson, sarif, text
+from migsafe.report import concise, github, gitlab, json_, junit, rdjson, sarif, text
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ Renderer = Callable[[Result, TextIO, ReportContext], None]
 
 FORMATS: dict[str, Renderer] = {
     "text": text.render,
+    "concise": concise.render,
     "json": json_.render,
     "sarif": sarif.render,
     "github": github.render,
@@ -55,4 +56,4 @@ FORMATS: dict[str, Renderer] = {
 }
 
 # Every --format value the contract names; those missing from FORMATS are "not available yet".
-FORMAT_NAMES = ("text", "json", "sarif", "github", "junit", "gitlab", "rdjson")
+FORMAT_NAMES = ("text", "concise", "json", "sarif", "github", "junit", "gitlab", "rdjson")

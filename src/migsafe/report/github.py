@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def render(result: Result, out: TextIO, ctx: ReportContext) -> None:
     lines = [command(f) for f in result.findings]
-    lines.append(text._summary(result, ctx))  # the text report's own line: both read the same
+    lines.append(text.summary(result, ctx))  # the text report's own line: both read the same
     out.write("".join(line + "\n" for line in lines))
 
 

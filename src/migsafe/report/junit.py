@@ -1,8 +1,10 @@
 """--format junit: JUnit XML for the test-report pages of Jenkins and GitLab.
 
 A <testsuite> per source kind (alembic, django, sql), a <testcase> per migration (name: the
-migration, classname and file: its path), a <failure> per finding at or above --fail-on, and
-the findings below it as the test case's <system-out>, so they are seen without failing it.
+migration, classname and file: its path), one <failure> for a migration with findings at or
+above --fail-on (all of them in its text: Jenkins and GitLab count failures per element, so a
+suite never states more failures than tests), and the findings below it as the test case's
+<system-out>, so they are seen without failing it.
 """
 
 from __future__ import annotations
@@ -31,10 +33,13 @@ def render(result: Result, out: TextIO, ctx: ReportContext) -> None:
             case = ET.SubElement(suite, "testcase", name=_x(name), classname=_x(path), file=_x(path))
             failing = [f for f in findings if f.severity.rank >= ctx.fail_on.rank]
             passing = [f for f in findings if f.severity.rank < ctx.fail_on.rank]
-            for f in failing:
-                failure = ET.SubElement(case, "failure", type=f.rule, message=_x(f.message))
-                failure.text = _x(_details(f))
-            failures += len(failing)
+            if failing:
+                rules = ", ".join(dict.fromkeys(f.rule for f in failing))
+                message = failing[0].message if len(failing) == 1 else \
+                    f"{len(failing)} findings: " + "; ".join(f"line {f.span.line} {f.rule}" for f in failing)
+                failure = ET.SubElement(case, "failure", type=rules, message=_x(message))
+                failure.text = _x("\n\n".join(_details(f) for f in failing))
+                failures += 1
             if passing:
                 ET.SubElement(case, "system-out").text = _x("\n\n".join(_details(f) for f in passing))
         # Counted as junitparser and JUnit's own reporters count: failures are <failure> elements.

@@ -20,7 +20,7 @@ def render(result: Result, out: TextIO, ctx: ReportContext) -> None:
     for f in result.findings:
         lines += _finding(f, ctx)
         lines.append("")
-    lines.append(_summary(result, ctx))
+    lines.append(summary(result, ctx))
     # No trailing spaces anywhere (CI logs, snapshot diffs).
     out.write("".join(line.rstrip() + "\n" for line in lines))
 
@@ -91,14 +91,16 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _summary(result: Result, ctx: ReportContext) -> str:
+def summary(result: Result, ctx: ReportContext) -> str:
     files = _plural(result.files, "file")
     statements = _plural(result.statements, "statement")
     judged = result.migrations if result.checked is None else len(result.checked)
     # Migrations only replayed for the schema (start-after, pre-commit, --diff) are said so.
     replayed = f"; {result.migrations - judged} more replayed as history" if judged < result.migrations else ""
+    # Silenced findings are counted: a reviewer sees that the run was not clean by itself.
+    silenced = f", {result.suppressed} suppressed" if result.suppressed else ""
     if not result.findings:
-        text = f"All checks passed: {_plural(judged, 'migration')}{replayed}, {statements}."
+        text = f"All checks passed: {_plural(judged, 'migration')}{replayed}, {statements}{silenced}."
         return _style(text, ctx, _BOLD)
     errors = sum(f.severity is Severity.ERROR for f in result.findings)
     warnings = len(result.findings) - errors
@@ -107,4 +109,4 @@ def _summary(result: Result, ctx: ReportContext) -> str:
     )
     affected = len({(f.path, f.migration) for f in result.findings})
     total = _plural(judged, "migration")
-    return _style(f"Found {counts} in {affected} of {total}{replayed} ({files}, {statements}).", ctx, _BOLD)
+    return _style(f"Found {counts} in {affected} of {total}{replayed} ({files}, {statements}{silenced}).", ctx, _BOLD)

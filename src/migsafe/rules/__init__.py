@@ -7,8 +7,11 @@ findings with location, severity and suppression.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, Iterator
 
@@ -42,6 +45,8 @@ class Context:
     in_transaction: bool
     lock_timeout_set: bool
     state: set[str] = field(default_factory=set)  # per-migration flags, e.g. "reported once"
+    # The facts of any statement of the migration (rules that look ahead or back: _swap.py).
+    facts_of: Callable[[Statement], list[F.Fact]] | None = None
 
     def is_new(self, table: str | None) -> bool:
         return self.schema.is_new(table, self.migration_index)
@@ -55,6 +60,19 @@ class Rule:
 
     def check(self, fact: F.Fact, ctx: Context) -> Iterator[Hit]:
         raise NotImplementedError
+
+    def __init_subclass__(cls, **kwargs):
+        """Every rule's messages say a name known only at run time in words (in_words)."""
+        super().__init_subclass__(**kwargs)
+        check = cls.__dict__.get("check")
+        if check is not None:
+            @functools.wraps(check)
+            def worded(self, fact, ctx):
+                for hit in check(self, fact, ctx):
+                    hit.message = in_words(hit.message, run_time_names(fact, hit))
+                    yield hit
+
+            cls.check = worded
 
 
 _REGISTRY: dict[str, type[Rule]] = {}
@@ -125,6 +143,78 @@ def constraint_cost(fact: F.AddConstraint | F.AddColumn, ctx: Context, kinds: tu
     con = fact.constraint
     what = {"foreign_key": "foreign key", "check": "CHECK", "primary_key": "PRIMARY KEY"}.get(con.kind, con.kind.upper())
     return engine_cost(fact, ctx, f"Adding {what} constraint {con.name + ' ' if con.name else ''}on {fact.table}")
+
+
+ALEMBIC_TEMPORARY = "_alembic_tmp_"  # Alembic batch mode's copy of a table while it rebuilds it
+
+
+def does_nothing(fact: F.Fact, ctx: Context) -> bool:
+    """A drop `IF EXISTS` of an object the database does not have. Known when the replayed history
+    holds everything the database does (Schema.knows_all: it starts from an empty database and
+    has no gap), or for Alembic batch mode's temporary table, which no app version uses."""
+    if not getattr(fact, "if_exists", False):
+        return False
+    schema = ctx.schema
+    if isinstance(fact, F.DropTable):
+        return fact.table not in schema.tables and (
+            schema.knows_all("table") or fact.table.rpartition(".")[2].startswith(ALEMBIC_TEMPORARY))
+    if isinstance(fact, F.DropColumn):
+        table = schema.table(fact.table)
+        return table is not None and fact.column not in table.columns and schema.knows_all("column")
+    if isinstance(fact, F.DropConstraint):
+        table = schema.table(fact.table)
+        return table is not None and fact.name not in table.constraints and schema.knows_all("constraint")
+    if isinstance(fact, F.DropIndex):
+        # A constraint's index has the constraint's name. MySQL, whose DROP INDEX names the table,
+        # drops it so; PostgreSQL refuses to.
+        kinds = ("index", "constraint") if fact.table else ("index",)
+        return fact.name not in schema.indexes and all(schema.knows_all(k) for k in kinds) and not any(
+            fact.name in t.constraints for t in schema.tables.values())
+    return False
+
+
+# Where a revision gives a name only the running project knows (a loop over reflected indexes),
+# static reading renders it as `<the expression>` (sources/alembic_static.py, _Placeholder).
+_RUN_TIME_NAME = re.compile(r"<[^<>]+>")
+_ARTICLE = {"index": "an", "unique index": "a"}
+
+
+def run_time_names(fact: F.Fact, hit: Hit) -> dict[str, str]:
+    """The placeholders among the names `fact` and `hit` hold, each with what it names (table,
+    column, index, constraint). Expressions (a CHECK's, a default's) are not names: left alone."""
+    own = ("column" if isinstance(fact, (F.RenameColumn, F.DropColumn)) else "index" if "Index" in type(fact).__name__
+           else "constraint" if "Constraint" in type(fact).__name__ else "table")
+    names = [(hit.table, "table"), (hit.column, "column"), (getattr(fact, "name", None), own),
+             (getattr(fact, "new_name", None), own)]
+    names += [(getattr(fact, f, None), "table") for f in ("table", "ref_table", "partition", "partition_of")]
+    column, constraint = getattr(fact, "column", None), getattr(fact, "constraint", None)
+    names.append((column.name if isinstance(column, F.ColumnDef) else column, "column"))
+    if isinstance(constraint, F.ConstraintDef):
+        names += [(constraint.name, "constraint"), (constraint.ref_table, "table")]
+    found: dict[str, str] = {}
+    for value, kind in names:
+        for m in _RUN_TIME_NAME.finditer(value if isinstance(value, str) else ""):
+            found.setdefault(m[0], kind)
+    return found
+
+
+def in_words(message: str, names: dict[str, str]) -> str:
+    """`Dropping index <index['name']>` as "Dropping an index whose name is computed at run time
+    (`index['name']`)"; `t.<col>` as "a column of t whose ..."; `<t>.c` as "column c of a table whose ..."."""
+    for text, kind in names.items():
+        said = f"whose name is computed at run time (`{text[1:-1]}`)"
+        name = re.escape(text)
+        if kind == "table":
+            message = re.sub(rf"(?:column )?{name}\.(\w+)", lambda m: f"column {m[1]} of a table {said}", message)
+        if kind == "column":
+            message = re.sub(rf"(?:column )?([\w.]+)\.{name}", lambda m: f"a column of {m[1]} {said}", message)
+
+        def spelled(m: re.Match) -> str:
+            what = m[1] or kind
+            return f"{_ARTICLE.get(what, 'a')} {what} {said}"
+
+        message = re.sub(rf"(?:\b(unique index|index|table|column|constraint|foreign key) )?{name}", spelled, message)
+    return message
 
 
 def later_deploy(text: str) -> str:

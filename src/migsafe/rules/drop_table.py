@@ -1,5 +1,5 @@
 from migsafe import plans as P
-from migsafe.rules import Hit, Rule, register
+from migsafe.rules import Hit, Rule, does_nothing, register
 from migsafe.sql import facts as F
 
 
@@ -9,7 +9,7 @@ class DropTable(Rule):
     facts = (F.DropTable,)
 
     def check(self, fact: F.DropTable, ctx):
-        if ctx.is_new(fact.table):
+        if ctx.is_new(fact.table) or does_nothing(fact, ctx):
             return
         yield Hit(
             f"Dropping table {fact.table} breaks the running app version that still queries it, and its"

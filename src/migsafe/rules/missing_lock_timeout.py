@@ -1,6 +1,6 @@
 from migsafe import plans as P
 from migsafe.model import Severity
-from migsafe.rules import Hit, Rule, register
+from migsafe.rules import Hit, Rule, does_nothing, register
 from migsafe.sql import facts as F
 
 @register
@@ -13,6 +13,8 @@ class MissingLockTimeout(Rule):
     def check(self, fact, ctx):
         if ctx.lock_timeout_set or self.id in ctx.state:
             return
+        if isinstance(fact, (F.DropTable, F.DropIndex)) and does_nothing(fact, ctx):
+            return  # nothing to lock (an ALTER TABLE's IF EXISTS drop still locks its table)
         lock = ctx.dialect.lock(fact)
         if lock != ctx.dialect.exclusive_lock:
             return

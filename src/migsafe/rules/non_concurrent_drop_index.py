@@ -1,6 +1,6 @@
 from migsafe import plans as P
 from migsafe.model import Severity
-from migsafe.rules import Hit, Rule, register
+from migsafe.rules import Hit, Rule, does_nothing, register
 from migsafe.sql import facts as F
 
 
@@ -14,7 +14,7 @@ class NonConcurrentDropIndex(Rule):
     def check(self, fact: F.DropIndex, ctx):
         index = ctx.schema.indexes.get(fact.name)
         table = index.table if index else None
-        if fact.concurrently or (table and ctx.is_new(table)):
+        if fact.concurrently or (table and ctx.is_new(table)) or does_nothing(fact, ctx):
             return
         on = f" on {table}" if table else ""
         yield Hit(

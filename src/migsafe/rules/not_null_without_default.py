@@ -24,6 +24,12 @@ def not_null_plan(table: str, column: str, type_text: str, value: str, add: bool
                   " validated CHECK.", phases)
 
 
+# A default added with the column and dropped in the same migration (what Django's AddField does with a
+# field's default): the existing rows get it, the running app's inserts do not.
+_DROPPED = ("with a default that the same migration drops again: the existing rows get the value, but the"
+            " running app version does not write the column, so its inserts would fail")
+
+
 @register
 class NotNullWithoutDefault(Rule):
     id = "not-null-without-default"
@@ -31,14 +37,13 @@ class NotNullWithoutDefault(Rule):
 
     def check(self, fact, ctx):
         if isinstance(fact, F.DropDefault):
-            # Django's AddField with a Python-side default adds the column with a DB default and
-            # drops it again in the same migration: the net result is NOT NULL without default.
+            # ADD COLUMN ... DEFAULT x, then DROP DEFAULT in the same migration: NOT NULL without default.
             added = f"{self.id}:{fact.table}.{fact.column}"
             if added in ctx.state:
                 ctx.state.discard(added)
                 col = ctx.schema.column(fact.table, fact.column)
-                yield self._hit(fact.table, fact.column, col.type if col else None, ctx,
-                                "loses its default again in the same migration, so it ends up without one")
+                yield self._hit(fact.table, fact.column, col.type if col else None, ctx, _DROPPED,
+                                col.default if col else None)
             return
         col = fact.column
         if ctx.is_new(fact.table) or col.nullable or col.identity or col.serial or col.generated:
@@ -46,19 +51,32 @@ class NotNullWithoutDefault(Rule):
         if col.default is not None:
             ctx.state.add(f"{self.id}:{fact.table}.{col.name}")
             return
-        yield self._hit(fact.table, col.name, col.type, ctx, f"without a default {ctx.dialect.not_null_add}")
+        if col.dropped_default is not None:  # Django's AddField with a Python default
+            yield self._hit(fact.table, col.name, col.type, ctx, _DROPPED, col.dropped_default)
+            return
+        yield self._hit(fact.table, col.name, col.type, ctx, f"without a default {ctx.dialect.not_null_add}, and"
+                        " the running app version does not write it, so its inserts would fail too")
 
     @staticmethod
-    def _hit(table: str, column: str, type_ref, ctx, what: str) -> Hit:
+    def _hit(table: str, column: str, type_ref, ctx, what: str, known: F.Default | None = None) -> Hit:
         type_text = type_ref.text if type_ref else "<type>"
         if ctx.dialect.cost(F.AddColumn(table, F.ColumnDef(column, type_ref)), ctx.schema) is None:
-            plan = not_null_plan(table, column, type_text, "<value>", add=True)
+            kept = F.ColumnDef(column, type_ref, nullable=False, default=known)
+            if known is not None and known.volatility == "constant" \
+                    and ctx.dialect.add_column_rewrite(kept, ctx.schema.domains_with_check) is None:
+                plan = P.Plan("Keep the default in the database, so that existing rows and the running app's"
+                              " inserts get it (adding a column with a constant default writes no row).", [
+                    P.Phase("single", "Add the column with its default, and keep the default", [
+                        ctx.dialect.set_lock_timeout(),
+                        P.AddColumn(table, column, type_text, default=known.text, nullable=False)])])
+            else:
+                plan = not_null_plan(table, column, type_text, known.text if known else "<value>", add=True)
         else:  # MySQL/MariaDB, SQLite: a column with a constant default is added in place
             plan = P.Plan("Give the column a default, so that existing rows and the running app's inserts get it.", [
                 P.Phase("single", "Add the column with a default", [
                     ctx.dialect.set_lock_timeout(),
-                    P.AddColumn(table, column, type_text, default="<value>", nullable=False)])])
+                    P.AddColumn(table, column, type_text, default=known.text if known else "<value>",
+                                nullable=False)])])
         return Hit(
-            f"Adding NOT NULL column {table}.{column} {what}, and the running app version does not write it,"
-            " so its inserts would fail too.",
+            f"Adding NOT NULL column {table}.{column} {what}.",
             table, column, ctx.dialect.lock(F.AddColumn(table, F.ColumnDef(column, type_ref))), plan)

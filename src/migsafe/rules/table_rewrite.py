@@ -1,4 +1,6 @@
-from migsafe.rules import Hit, Rule, engine_cost, register
+import dataclasses
+
+from migsafe.rules import Hit, Rule, does_nothing, engine_cost, register
 from migsafe.sql import facts as F
 from migsafe import plans as P
 
@@ -16,8 +18,14 @@ class TableRewrite(Rule):
     facts = (F.TableRewrite,) + OTHER_CHANGES + JUDGED_ELSEWHERE
 
     def check(self, fact, ctx):
+        if does_nothing(fact, ctx):
+            return
         subject = fact.what if isinstance(fact, F.TableRewrite) else _describe(ctx.statement.sql)
         judged = engine_cost(fact, ctx, subject, asked=True if isinstance(fact, JUDGED_ELSEWHERE) else None)
+        if judged is not None and isinstance(fact, F.TableRewrite) and ctx.dialect.name == "sqlite":
+            # The statement is already the rebuild SQLite needs (Alembic's batch_alter_table,
+            # Django's schema editor): the dialect's plan, to rebuild the table, is what it does.
+            judged = [dataclasses.replace(hit, plan=_rebuild_plan(fact)) for hit in judged]
         if judged is not None:
             yield from judged
             return
@@ -33,6 +41,14 @@ class TableRewrite(Rule):
                 P.Phase("single", "Leave the rewrite out of the migration", [
                     P.CodeChange(f"run {fact.what} on {fact.table} in a maintenance window, or use pg_repack"
                                  " (online rewrite without the long lock)")])]))
+
+
+def _rebuild_plan(fact: F.TableRewrite) -> P.Plan:
+    return P.Plan("The rebuild is how SQLite makes this change: run it when the app can do without"
+                  " writes for as long as the copy takes, or leave the change out.", [
+        P.Phase("single", "Rebuild when writes can wait", [
+            P.CodeChange(f"deploy this migration in a maintenance window (or while {fact.table} is small),"
+                         " or leave the change out of the migration")])])
 
 
 def _describe(sql: str) -> str:

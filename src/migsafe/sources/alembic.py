@@ -123,20 +123,29 @@ class _LinedBatch(list):
 
 
 class _EmptyResult:
-    """What a query returns offline: no rows. Enough of SQLAlchemy's Result for migrations."""
+    """What a query returns offline: no rows. Enough of SQLAlchemy's Result for migrations.
+    Reading it tells the bind (OfflineBind.rows_taken), to find the DDL that depends on rows."""
 
     rowcount = 0
 
+    def __init__(self, bind: OfflineBind | None = None):
+        self._bind = bind
+
+    def _taken(self, value):
+        if self._bind is not None:
+            self._bind.took_rows()
+        return value
+
     def __iter__(self):
-        return iter(())
+        return self._taken(iter(()))
 
     def fetchall(self):
-        return []
+        return self._taken([])
 
-    all = fetchall
+    all = fetchmany = fetchall
 
     def fetchone(self):
-        return None
+        return self._taken(None)
 
     first = scalar = one_or_none = scalar_one_or_none = fetchone
 
@@ -412,6 +421,8 @@ class OfflineBind:
         self.url = make_url(f"{ctx.dialect.name}://")
         self.info: dict = {}
         self.rows_read = False  # a query's rows were asked for (offline there are none)
+        self.rows_taken: set[int] = set()  # lines of the revision where such rows were read
+        self.tracer: Tracer | None = None
         self._dialect_name, self._statements = dialect, statements if statements is not None else []
         self._view: tuple[int, object] | None = None
 
@@ -424,6 +435,11 @@ class OfflineBind:
     def history_complete(self) -> bool:
         return REPLAYED.complete
 
+    def took_rows(self) -> None:
+        span = self.tracer.caller_span() if self.tracer is not None else None
+        if span is not None:
+            self.rows_taken.add(span.line)
+
     def execute(self, statement, *args, **kwargs):
         from sqlalchemy import text as sql_text
 
@@ -434,7 +450,7 @@ class OfflineBind:
             self._ctx.impl._exec(statement)
         else:
             self.rows_read = True
-        return _EmptyResult()
+        return _EmptyResult(self)
 
     def schema_for_object(self, obj):
         return obj.schema
@@ -556,8 +572,27 @@ def _orm_sessions_offline():
         if getattr(statement, "is_select", False) or isinstance(statement, str):
             bind.rows_read = True
             keys = [getattr(c, "key", None) or str(i) for i, c in enumerate(getattr(statement, "selected_columns", ()))]
-            return IteratorResult(SimpleResultMetaData(keys), iter(()))
+            return _NoRows(SimpleResultMetaData(keys), bind)
         return bind.execute(statement)
+
+    class _NoRows(IteratorResult):
+        """The ORM's result of a query offline: no rows, and reading them tells the bind."""
+
+        def __init__(self, metadata, bind: OfflineBind):
+            super().__init__(metadata, iter(()))
+            self._offline_bind = bind
+
+        def _fetchiter_impl(self):
+            self._offline_bind.took_rows()
+            return super()._fetchiter_impl()
+
+        def _fetchall_impl(self):
+            self._offline_bind.took_rows()
+            return super()._fetchall_impl()
+
+        def _fetchone_impl(self, *args, **kwargs):
+            self._offline_bind.took_rows()
+            return super()._fetchone_impl(*args, **kwargs)
 
     orm.Session.execute = execute
     try:
@@ -582,6 +617,7 @@ def _batches_traced(tracer: Tracer, statements: list[Statement]):
         self.batch = _LinedBatch(tracer)
 
     def flush(self):
+        span = tracer.caller_span() or Span(1, 1, 1, 1)  # the `with` line: before the batch's replay unpins it
         if not self._should_recreate():
             return original_flush(self)
         table = f"{self.schema}.{self.table_name}" if self.schema else self.table_name
@@ -589,8 +625,7 @@ def _batches_traced(tracer: Tracer, statements: list[Statement]):
         what = f"batch_alter_table recreate ({ops})"
         sql = (f"-- batch_alter_table(\"{table}\") rebuilds the table for {ops}: CREATE TABLE _alembic_tmp_{self.table_name},"
                f" INSERT ... SELECT, DROP TABLE {table}, ALTER TABLE _alembic_tmp_{self.table_name} RENAME TO {self.table_name}")
-        statements.append(Statement(sql, tracer.caller_span() or Span(1, 1, 1, 1),
-                                    facts=[TableRewrite(table.lower(), what)]))
+        statements.append(Statement(sql, span, facts=[TableRewrite(table.lower(), what)]))
 
     BatchOperationsImpl.__init__, BatchOperationsImpl.flush = init, flush
     try:
@@ -772,6 +807,7 @@ def _render(path: Path, text: str, dialect: str, project_root: Path, static: boo
     ctx.impl.create_table = _creating(ctx.impl.create_table)
     _register_offline_inspection()
     ctx.impl.connection = OfflineBind(ctx, dialect, statements)  # what op.get_bind() returns
+    ctx.impl.connection.tracer = tracer
     # Named by a digest, not hash(): a name may show in a message, which must not vary by run.
     module_name = f"migsafe_revision_{hashlib.sha1(str(path).encode()).hexdigest()[:16]}"
     if static:
@@ -795,7 +831,55 @@ def _render(path: Path, text: str, dialect: str, project_root: Path, static: boo
             # `alembic upgrade` stops here too: what ran before is judged, the rest is not there to judge.
             return Rendered(statements, f"upgrade() raised {_describe(err)}", _error_line(err, str(path)), how="raised")
         return Rendered(statements, _describe(err), _error_line(err, str(path)))
-    return Rendered(statements)
+    return Rendered(statements, unreadable=_ddl_per_row(text, ctx.impl.connection.rows_taken))
+
+
+# Alembic operations that send no DDL of their own.
+_NOT_DDL = frozenset({"execute", "bulk_insert", "inline_literal", "get_bind", "get_context", "f", "implementation_for",
+                      "invoke", "run_async"})
+_DDL_WORDS = ("alter", "create", "drop", "truncate", "rename", "comment", "grant", "revoke")
+
+
+def _ddl_per_row(text: str, lines: set[int]) -> list[tuple[int, str]]:
+    """The `for` loops and `if`s of the revision that iterate or test rows a query read back
+    (offline there are none) and hold DDL: it never ran, so it was not judged; say so at the
+    loop. Rows read into a name first (`rows = conn.execute(q).fetchall()`, then `for r in
+    rows:`) count too."""
+    import ast
+
+    if not lines:
+        return []
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return []
+    names = {target.id for node in ast.walk(tree) if isinstance(node, ast.Assign) and node.lineno in lines
+             for target in node.targets if isinstance(target, ast.Name)}
+    out = []
+    for node in ast.walk(tree):
+        head = node.iter if isinstance(node, ast.For) else node.test if isinstance(node, (ast.If, ast.While)) else None
+        if head is None:
+            continue
+        on_rows = head.lineno in lines or any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(head))
+        if on_rows and any(_is_ddl_call(n) for stmt in node.body for n in ast.walk(stmt)):
+            out.append((node.lineno, "the DDL in this block runs once per row (or only if there are rows) that a"
+                                     " query reads back from the database; offline a query returns no rows, so it"
+                                     " never ran and was not judged"))
+    return sorted(out)
+
+
+def _is_ddl_call(node) -> bool:
+    import ast
+
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+        return False
+    if isinstance(node.func.value, ast.Name) and node.func.value.id == "op" and node.func.attr not in _NOT_DDL:
+        return True
+    first = node.args[0] if node.args else None
+    if isinstance(first, ast.Call) and first.args:  # execute(sa.text("ALTER ..."))
+        first = first.args[0]
+    return (node.func.attr in ("execute", "exec_driver_sql") and isinstance(first, ast.Constant)
+            and isinstance(first.value, str) and first.value.lstrip().lower().startswith(_DDL_WORDS))
 
 
 def _raised_by_revision(err: BaseException, filename: str, rows_read: bool) -> bool:
@@ -873,7 +957,8 @@ def _error_line(err: BaseException, filename: str) -> int:
 
 def load_alembic_migrations(version_dirs: list[Path], root: Path, cwd: Path, dialect: str,
                             start_after: str | None, execute: bool = True,
-                            timeout: float = DEFAULT_TIMEOUT, cache: Cache | None = None) -> list[tuple[Migration, Path]]:
+                            timeout: float = DEFAULT_TIMEOUT, cache: Cache | None = None,
+                            sourceless: bool = False) -> list[tuple[Migration, Path]]:
     """Every revision of one graph, in run order, rendered (or read statically). Revisions at or
     before `start_after` (it and its ancestors) are history: replayed, not reported. A rendering
     the cache holds is taken from it (keyed by a chain over the revisions, see cache.py).
@@ -886,11 +971,14 @@ def load_alembic_migrations(version_dirs: list[Path], root: Path, cwd: Path, dia
     from migsafe.sources.sql import relative_path
     from migsafe.sources.worker import Renderer
 
+    from migsafe.sources.runner import alembic_sets_lock_timeout
+
     out = []
     cache = cache or Cache(None)
+    runner_timeout = alembic_sets_lock_timeout(version_dirs)
     with Renderer(dialect, timeout) as renderer:  # the worker imports Alembic while the graph is read
         read = cache.revision_reader(version_dirs, root, read_revision)
-        graph = load_revisions(version_dirs, read=read)
+        graph = load_revisions(version_dirs, read=read, sourceless=sourceless)  # (alembic.ini's sourceless)
         if read is not read_revision:
             read.save()
         history = graph.ancestors(start_after) if start_after else set()
@@ -913,5 +1001,6 @@ def load_alembic_migrations(version_dirs: list[Path], root: Path, cwd: Path, dia
                 renderer.remember(rendered.statements, whole=rendered.error is None and not rendered.unreadable)
                 if rendered.error is not None:
                     mig.error, mig.error_line = rendered.error, rendered.error_line
+            mig.runner_lock_timeout = runner_timeout
             out.append((mig, rev.path))
     return out

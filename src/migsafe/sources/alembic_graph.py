@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import importlib.util
 import os
 import re
 import tokenize
@@ -16,7 +17,7 @@ from io import BytesIO
 from pathlib import Path
 
 from migsafe.errors import UsageError
-from migsafe.sources.sql import UnreadableFile, read_regular_file
+from migsafe.sources.sql import UnreadableFile, read_regular_file, real_path
 
 # Parsing a Python file takes about 180 bytes of memory per byte of source (10 MB: 1.9 GB, 40 s);
 # real revisions, even generated initial schemas, stay well below this.
@@ -30,7 +31,8 @@ class AlembicConfig:
     script_location: Path
     version_locations: list[Path]
     dialect: str | None  # "postgresql" | "mysql" | "sqlite", None when the url does not say
-    recursive_version_locations: bool = False
+    sourceless: bool = False  # Alembic also loads .pyc files that have no .py beside them
+    recursive: bool = False  # recursive_version_locations: sub-folders are part of the graph
 
 
 @dataclass
@@ -81,6 +83,8 @@ _DIALECTS = {"postgresql": "postgresql", "postgres": "postgresql", "mysql": "mys
 
 
 def read_alembic_ini(path: Path) -> AlembicConfig:
+    """The [alembic] section read as alembic.config.Config and ScriptDirectory.from_config read
+    it (Alembic itself is not imported: it costs more than the rest of a warm re-check)."""
     here = path.parent.absolute()
     # Alembic passes `here` the same way; `%` in the folder name must not start interpolation.
     parser = configparser.ConfigParser({"here": str(here).replace("%", "%%")})
@@ -98,28 +102,37 @@ def read_alembic_ini(path: Path) -> AlembicConfig:
         return value.strip() if value is not None else None
 
     toml = _pyproject_alembic(here)  # alembic >= 1.16 may keep the paths in pyproject.toml
+
+    def path_list(key: str, legacy: str) -> list[str]:  # as Config.get_version_locations_list
+        raw = get(key)
+        if not raw:
+            return toml.get(key) or []
+        name = get("path_separator") or (get("version_path_separator") if key == "version_locations" else None)
+        if name is not None and name not in _SEPARATORS:
+            if key != "version_locations":  # (only a hint where to look for packages: never fatal)
+                name = None
+            else:
+                known = ", ".join(_SEPARATORS)
+                raise UsageError(f'alembic: {_show(path)}: path_separator "{name}" is not one of {known}')
+        return [x.strip() for x in (raw.split(_SEPARATORS[name]) if name else re.split(legacy, raw)) if x.strip()]
+
+    search = [here / p for p in path_list("prepend_sys_path", r", *| +|:")]  # where `package:` imports from
     location = get("script_location") or toml.get("script_location")
-    script = _location(location, here, path) if location else None
+    script = _location(location, here, path, search) if location else None
     if (script is None or not script.is_dir()) and is_script_dir(here):
         # The ini sits in the script folder and the app sets script_location at run time
         # (Flask-Migrate: none in the file; mlflow: one relative to the app's working directory).
         script = here
     elif script is None:
         raise UsageError(f"alembic: {_show(path)}: no script_location in section [alembic]")
+    versions = [_location(x, here, path, search) for x in path_list("version_locations", r", *| +")]
 
-    raw = get("version_locations")
-    if raw:
-        name = get("path_separator") or get("version_path_separator")
-        if name is not None and name not in _SEPARATORS:
-            known = ", ".join(_SEPARATORS)
-            raise UsageError(f'alembic: {_show(path)}: path_separator "{name}" is not one of {known}')
-        parts = raw.split(_SEPARATORS[name]) if name else re.split(r", *| +", raw)
-        locations = [x.strip() for x in parts if x.strip()]
-    else:
-        locations = toml.get("version_locations") or []
-    versions = [_location(x, here, path) for x in locations] or [script / "versions"]
-    recursive = (get("recursive_version_locations") or "").lower() in ("true", "yes", "on", "1")
-    return AlembicConfig(script, versions, _url_dialect(get("sqlalchemy.url")), recursive)
+    def flag(key: str) -> bool:  # Config.get_alembic_boolean_option: exactly "true" in the ini
+        value = get(key)
+        return value == "true" if value is not None else toml.get(key) is True
+
+    return AlembicConfig(script, versions or [script / "versions"], _url_dialect(get("sqlalchemy.url")),
+                         flag("sourceless"), flag("recursive_version_locations"))
 
 
 def _pyproject_alembic(here: Path) -> dict:
@@ -139,29 +152,59 @@ def _pyproject_alembic(here: Path) -> dict:
     def sub(value: object) -> str | None:  # Alembic substitutes %(here)s in these values too
         return value.replace("%(here)s", str(here)) if isinstance(value, str) else None
 
-    locations = table.get("version_locations")
-    locations = [sub(v) for v in locations if sub(v)] if isinstance(locations, list) else []
-    return {"script_location": sub(table.get("script_location")), "version_locations": locations}
+    def subs(key: str) -> list[str]:
+        values = table.get(key)
+        return [sub(v) for v in values if sub(v)] if isinstance(values, list) else []
+
+    return {"script_location": sub(table.get("script_location")), "version_locations": subs("version_locations"),
+            "prepend_sys_path": subs("prepend_sys_path"), "sourceless": table.get("sourceless"),
+            "recursive_version_locations": table.get("recursive_version_locations")}
 
 
-def _location(value: str, here: Path, ini: Path) -> Path:
-    """A path (relative ones from the ini's folder, where CI runs alembic) or `package:dir`."""
-    p = Path(value)
-    if p.is_absolute() or ":" not in value:
-        return p if p.is_absolute() else here / p
-    package, _, sub = value.partition(":")  # myapp.db:migrations -> myapp/db/migrations
-    rel = Path(*package.split("."), *sub.split("/"))
-    for base in (here, here / "src"):
-        if (base / rel).is_dir():
-            return base / rel
-    raise UsageError(
-        f'alembic: {_show(ini)}: "{value}" names a package folder that is not below {_show(here)}'
-    )
+def _location(value: str, here: Path, ini: Path, search: list[Path]) -> Path:
+    """A path (relative ones from the ini's folder, where CI runs alembic) or a package resource
+    `pkg.sub:dir[:dir...]`, found as alembic.util.coerce_resource_to_filename finds it, but
+    without importing the package (that would run the project's code): see package_folder."""
+    if os.path.isabs(value) or ":" not in value:
+        return Path(value) if os.path.isabs(value) else here / value
+    package, *parts = value.split(":")
+    folder = package_folder(package, [*search, here, *here.parents])
+    if folder is None:
+        raise UsageError(f'alembic: {_show(ini)}: "{value}": package {package} was found neither beside '
+                         f"{ini.name} or in a folder above it, nor installed")
+    return folder.joinpath(*parts)
+
+
+def package_folder(package: str, bases: list[Path]) -> Path | None:
+    """The folder of an importable package, never importing anything: first below `bases`
+    (and their src/), as the checkout under review is usually not installed and rendering puts
+    the project first on sys.path; then where the installed one is (importlib's finders locate
+    a top-level package without running it; sub-packages are then plain folders)."""
+    names = package.split(".")
+    if not all(n.isidentifier() for n in names):
+        return None
+    for base in bases:
+        for folder in (base.joinpath(*names), base.joinpath("src", *names)):
+            if folder.is_dir():
+                return folder
+    try:
+        spec = importlib.util.find_spec(names[0])
+    except (ImportError, ValueError):
+        return None
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if Path(location, *names[1:]).is_dir():
+            return Path(location, *names[1:])
+    return None
 
 
 def _url_dialect(url: str | None) -> str | None:
     m = re.match(r"([A-Za-z][\w.]*?)(\+[\w.]+)?://", url or "")  # ${DB_URL}, "", driver:// -> None
-    return _DIALECTS.get(m.group(1).lower()) if m else None
+    return dialect_named(m.group(1)) if m else None
+
+
+def dialect_named(name: str) -> str | None:
+    """The dialect a URL scheme or a folder name ("postgres", "mariadb", ...) names, if any."""
+    return _DIALECTS.get(name.lower())
 
 
 # --- recognising Alembic folders and files -----------------------------------------------
@@ -171,22 +214,20 @@ def is_script_dir(folder: Path) -> bool:
     return (folder / "env.py").is_file() and (folder / "versions").is_dir()
 
 
-def is_versions_dir(folder: Path) -> bool:
-    return folder.is_dir() and any(is_revision_file(p) for p in _py_files(folder, False))
+def is_versions_dir(folder: Path, nested: bool = False) -> bool:
+    """Does the folder hold a revision file (`nested`: or one of its sub-folders)?"""
+    return folder.is_dir() and any(is_revision_file(p) for p in revision_paths(folder, nested=nested))
 
 
-def is_revision_file(path: Path, quick: bool = False) -> bool:
-    """`quick`: the one-line assignments Alembic writes are taken at their word without parsing
-    the file (for files already known to sit in a versions folder: read_revision, which parses
-    them anyway, drops any that are no revision)."""
-    if not (path.suffix == ".py" and path.is_file() and _candidate(path.name)):
+def is_revision_file(path: Path) -> bool:
+    """A file Alembic would load that assigns `revision` and `down_revision` (recognises a
+    versions folder; once one is known, every file it loads is read, see revision_paths)."""
+    if not (loads_name(path.name) and path.is_file()):
         return False
     try:
         data = read_regular_file(path, MAX_REVISION_BYTES)
     except UnreadableFile:  # read_revision reports it when its folder is read
         return False
-    if quick and _REVISION_LINES.search(data) and _DOWN_REVISION_LINES.search(data):
-        return True
     if b"down_revision" not in data:  # (Python source is ASCII-compatible, whatever its coding cookie)
         return False  # it assigns no down_revision: not worth parsing
     try:
@@ -196,22 +237,46 @@ def is_revision_file(path: Path, quick: bool = False) -> bool:
     return "revision" in names and "down_revision" in names
 
 
-_REVISION_LINES = re.compile(rb"^revision\s*(?::[^=\n]*)?=\s*['\"]", re.M)
-_DOWN_REVISION_LINES = re.compile(rb"^down_revision\s*(?::[^=\n]*)?=", re.M)
+# alembic/script/base.py: the file names ScriptDirectory loads (all others it never opens).
+_SOURCE = re.compile(r"(?!\.\#|__init__)(.*\.py)$")
+_SOURCELESS = re.compile(r"(?!\.\#|__init__)(.*\.py)(c|o)?$")
+_LEGACY_ID = re.compile(r"([a-f0-9]+)\.py$")  # Alembic 0.1: the id was the file name
 
 
-def _candidate(name: str) -> bool:
-    return not name.startswith(("__init__", ".#"))  # as Alembic's _only_source_rev_file
+def loads_name(name: str) -> bool:
+    """Is this a file name Alembic loads as a revision (a source file)?"""
+    return _SOURCE.match(name) is not None
 
 
-def _py_files(folder: Path, recursive: bool) -> list[Path]:
-    if not recursive:
-        return sorted(p for p in folder.glob("*.py") if p.is_file() and _candidate(p.name))
+def revision_paths(folder: Path, sourceless: bool = False, nested: bool = True) -> list[Path]:
+    """The files Alembic's ScriptDirectory loads from a version location: every `*.py` but
+    `__init__*` and editor locks (`.#*`), whatever it holds (Alembic refuses a file without
+    `revision`); with `sourceless = true`, also `.pyc`/`.pyo` files whose source is gone.
+
+    Sub-folders are read too (`nested`), whatever recursive_version_locations says: tools such
+    as neutron-db-manage add each release's expand/contract folder as a location at run time,
+    and a revision left unread would pass unseen. Hidden folders and __pycache__ are not."""
     found = []
     for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__pycache__")))
-        found += [Path(root, f) for f in sorted(files) if f.endswith(".py") and _candidate(f)]
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not d.endswith("__pycache__")) if nested else []
+        here = Path(root)
+        found += [here / f for f in sorted(files) if (_SOURCELESS if sourceless else _SOURCE).match(f)
+                  and _loads_compiled(here / f)]
+        cache = here / "__pycache__"
+        if sourceless and cache.is_dir():  # compiled files of sources that are gone
+            names = {f.split(".")[0] for f in files}
+            found += [p for p in sorted(cache.iterdir()) if p.name.split(".")[0] not in names
+                      and _SOURCELESS.match(p.name) and _loads_compiled(p)]
     return found
+
+
+def _loads_compiled(path: Path) -> bool:
+    """Script._from_path: a .pyc/.pyo is loaded only without its .py (and a .pyo without .pyc)."""
+    m = _SOURCELESS.match(path.name)
+    if m is None or m.group(2) is None:
+        return True
+    source = path.with_name(m.group(1))
+    return not (source.exists() or m.group(2) == "o" and source.with_name(source.name + "c").exists())
 
 
 # --- reading one revision file -------------------------------------------------------------
@@ -276,13 +341,14 @@ def _regex_assignments(text: str) -> dict[str, ast.expr]:
     return found
 
 
-def _strings(node: ast.expr | None, name: str) -> tuple[str, ...]:
-    """None, "a", ("a", "b") or ["a"] -> tuple of strings; anything else -> ValueError."""
+def _strings(node: ast.expr | None, name: str, constant=None) -> tuple[str, ...]:
+    """None, "a", ("a", "b") or ["a"] -> tuple of strings; anything else -> ValueError.
+    `constant`: how a name in it is read (see _constants)."""
     if node is None:
         return ()
     try:
-        value = ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, RecursionError):  # a name, a call, {[]: 1}, ...
+        value = _value(node, constant)
+    except (ValueError, TypeError, SyntaxError, RecursionError):  # a call, {[]: 1}, a name not found ...
         raise ValueError(f"{name} is not a literal (string, tuple of strings or None)") from None
     if value is None:
         return ()
@@ -293,13 +359,82 @@ def _strings(node: ast.expr | None, name: str) -> tuple[str, ...]:
     raise ValueError(f"{name} is not a literal (string, tuple of strings or None)")
 
 
-def read_revision(path: Path) -> Revision | None:
-    """One revision file; never raises. None: not a revision (no module-level `revision`).
+def _value(node: ast.expr, constant) -> object:
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        if constant is None:
+            raise
+        if isinstance(node, (ast.Tuple, ast.List)):
+            return tuple(_value(e, constant) for e in node.elts)
+        return constant(node)
 
-    A file that cannot be read or parsed is a Revision with `error` set; its id, parents and
-    depends_on are then salvaged from one-line assignments, else id is None.
+
+def _constants(tree: ast.Module, path: Path):
+    """`NAME` or `module.NAME` in a revision -> the literal its module assigns to it, read from
+    the project's source as the revision imports it, never run (OpenStack: `branch_labels =
+    (cli.EXPAND_BRANCH,)`, EXPAND_BRANCH = 'expand' in neutron/db/migration/cli.py); else
+    ValueError."""
+    bound: dict[str, list[str]] = {}  # a name the revision binds -> the dotted name it stands for
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            bound.update({a.asname or a.name: [*node.module.split("."), a.name] for a in node.names})
+        elif isinstance(node, ast.Import):
+            bound.update({a.asname or a.name.split(".")[0]: a.name.split(".")[: None if a.asname else 1]
+                          for a in node.names})
+    own = _literals(tree)
+
+    def constant(node: ast.expr) -> object:
+        attrs = []
+        while isinstance(node, ast.Attribute):
+            attrs.insert(0, node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name):
+            raise ValueError("not a name")
+        if not attrs and node.id in own:
+            return own[node.id]
+        if node.id not in bound:
+            raise ValueError(f"{node.id} is not bound by an import")
+        *module, name = bound[node.id] + attrs
+        for root in import_roots(path, path.parent) if module else ():
+            for file in (root.joinpath(*module[:-1], module[-1] + ".py"), root.joinpath(*module, "__init__.py")):
+                try:
+                    literals = _literals(_parse(_decode(read_regular_file(file, MAX_REVISION_BYTES))))
+                except (UnreadableFile, _BadEncoding, SyntaxError, ValueError):
+                    continue
+                if name in literals:
+                    return literals[name]
+        raise ValueError(f"{node.id} is not a constant of the project's modules")
+
+    return constant
+
+
+def _literals(tree: ast.Module) -> dict[str, object]:
+    """Module-level `NAME = <literal>`; the last one wins, as when run."""
+    found = {}
+    for node in tree.body:
+        if not isinstance(node, (ast.Assign, ast.AnnAssign)) or node.value is None:
+            continue
+        for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
+            if isinstance(t, ast.Name):
+                try:
+                    found[t.id] = ast.literal_eval(node.value)
+                except (ValueError, TypeError, SyntaxError, RecursionError):
+                    found.pop(t.id, None)
+    return found
+
+
+def read_revision(path: Path) -> Revision:
+    """One file of a version location (see revision_paths); never raises.
+
+    A file that Alembic would refuse, or that cannot be read or parsed, is a Revision with
+    `error` set; its id, parents and depends_on are then salvaged from one-line assignments,
+    else id is None.
     """
     rev = Revision(id=None, path=path)
+    if path.suffix != ".py":
+        rev.error = "a compiled revision without its source (sourceless = true): migsafe reads Python source only"
+        return rev
     try:
         data = read_regular_file(path, MAX_REVISION_BYTES)
     except UnreadableFile as e:
@@ -317,10 +452,15 @@ def read_revision(path: Path) -> Revision | None:
         rev.error_line = getattr(e, "lineno", None) or 1
         return _salvage(rev, text)
     names = _module_assignments(tree)
-    if "revision" not in names:
-        return None  # a helper module next to the revisions
+    legacy = _LEGACY_ID.match(path.name)
+    if "revision" not in names and legacy:  # Alembic takes the id from such a name
+        rev.id = legacy.group(1)
+    elif "revision" not in names:  # an empty file, a helper module: `alembic upgrade` stops on it
+        rev.error = ("the file assigns no module-level revision: Alembic refuses it (\"Could not determine"
+                     " revision id from filename\"); move it out of the versions folder or give it one")
+        return rev
     try:
-        ids = _strings(names["revision"], "revision")
+        ids = _strings(names.get("revision"), "revision") or (rev.id,)
         if len(ids) != 1 or not ids[0]:
             raise ValueError("revision is not one non-empty string")
         rev.id = ids[0]
@@ -330,9 +470,10 @@ def read_revision(path: Path) -> Revision | None:
     try:
         if "down_revision" not in names:
             raise ValueError("the file has no module-level down_revision")
-        rev.down_revisions = _strings(names["down_revision"], "down_revision")
-        rev.depends_on = _strings(names.get("depends_on"), "depends_on")
-        rev.branch_labels = _strings(names.get("branch_labels"), "branch_labels")
+        constant = _constants(tree, path)
+        rev.down_revisions = _strings(names["down_revision"], "down_revision", constant)
+        rev.depends_on = _strings(names.get("depends_on"), "depends_on", constant)
+        rev.branch_labels = _strings(names.get("branch_labels"), "branch_labels", constant)
     except ValueError as e:
         rev.error = str(e)
         rev.error_line = next((n.lineno for k, n in names.items() if str(e).startswith(k + " ")), 1)
@@ -405,27 +546,25 @@ def _judge_downgrade(rev: Revision, tree: ast.Module) -> None:
 # --- the graph -----------------------------------------------------------------------------
 
 
-def load_revisions(version_dirs: list[Path], recursive: bool = False, read=None) -> Graph:
-    """All revisions of the version folders as one graph, in an order Alembic could run them.
+def load_revisions(version_dirs: list[Path], read=None, sourceless: bool = False) -> Graph:
+    """All files of the version folders (revision_paths) as one graph, in an order Alembic
+    could run them; files Alembic would refuse are Graph.broken_files or carry an error.
     `read`: read_revision, or the cache's memo of it.
 
     A broken graph (unknown parent, cycle, duplicate id or branch label) raises UsageError.
     """
-    dirs, seen = [], set()
-    for d in version_dirs:  # the same folder listed twice is not a duplicate revision
-        if d.resolve() not in seen:
-            seen.add(d.resolve())
-            dirs.append(d)
-    graph, revs = Graph(), []
-    for d in dirs:
+    graph, revs, seen = Graph(), [], set()
+    for d in version_dirs:
         if not d.is_dir():  # Alembic skips it silently; we would then pass a typo as "all fine"
             raise UsageError(f"alembic: version location {_show(d)} is not a folder")
-        for p in _py_files(d, recursive):
+        for p in revision_paths(d, sourceless):
+            if real_path(p) in seen:  # a folder listed twice, or also below another: Alembic loads it once
+                continue
+            seen.add(real_path(p))
             rev = (read or read_revision)(p)
-            if rev is not None:
-                (revs if rev.id is not None else graph.broken_files).append(rev)
+            (revs if rev.id is not None else graph.broken_files).append(rev)
     _check_unique(revs)
-    where = ", ".join(_show(d) + "/" for d in dirs)
+    where = ", ".join(dict.fromkeys(_show(d) + "/" for d in version_dirs))
     index = _Index(revs)
     parents = {rev.id: index.parents(rev, where) for rev in revs}
     graph.revisions = _run_order(revs, parents)

@@ -57,7 +57,7 @@ class StaticReader:
     namespace: dict = field(default_factory=dict)  # the revision module's globals
     unreadable: list[tuple[int, str]] = field(default_factory=list)
     _modules: dict = field(default_factory=dict)  # project module name -> namespace (None: not found)
-    tracer: object | None = None  # alembic.Tracer: pinned to the revision's call while in project code
+    tracer: object | None = None  # alembic.Tracer: pinned to the place of what is evaluated (see _at)
     statements: list = field(default_factory=list)  # what the render writes (model.Statement)
     _site: list = field(default_factory=list)  # the revision-file call we are inside of, if any
 
@@ -215,11 +215,12 @@ class StaticReader:
             # Data code (conn.execute of app models, prints, ...), read only when it goes through
             # the bind and can be: SQL sent with `conn.execute("ALTER TABLE ...")` is rendered.
             if type(getattr(callee, "__self__", None)).__name__ == "OfflineBind":
-                with contextlib.suppress(Unreadable):
+                with contextlib.suppress(Unreadable), self._at(call):
                     self._eval(call, scope)
             return
         try:
-            self._eval_op(call, scope)
+            with self._at(call):
+                self._eval_op(call, scope)
         except Unreadable as err:
             self._unreadable(call, str(err))
             self._table_created_anyway(call, scope)
@@ -239,7 +240,7 @@ class StaticReader:
             return
         if isinstance(name, str) and not isinstance(name, _Placeholder) and self.tracer is not None:
             self.statements.append(Statement(f"-- op.create_table({name!r}, ...): some columns unknown",
-                                             self.tracer.pinned or self.tracer.node_span(call),
+                                             self.tracer.node_span(self._site[0] if self._site else call),
                                              facts=[CreateTable(name.lower())]))
 
     def _eval_op(self, call: ast.expr, scope: dict):
@@ -318,8 +319,6 @@ class StaticReader:
         foreign = func.path != self.path and not self._site  # entering project code from the revision
         if foreign:
             self._site.append(call)
-            if self.tracer is not None:
-                self.tracer.pinned = self.tracer.node_span(call)
         try:
             self._block(func.node.body, func.bind(args, kwargs), depth + 1)
         except _Return:
@@ -327,15 +326,14 @@ class StaticReader:
         finally:
             if foreign:
                 self._site.pop()
-                if self.tracer is not None:
-                    self.tracer.pinned = None
 
     def _assign(self, node, scope: dict, strict: bool = True) -> None:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         if node.value is None:
             return
         try:
-            value = self._eval(node.value, scope)
+            with self._at(node.value):
+                value = self._eval(node.value, scope)
         except Unreadable:
             value = _UNKNOWN
             if strict and _mentions_op(node.value, scope):
@@ -348,8 +346,9 @@ class StaticReader:
         managers = []
         for item in node.items:
             try:
-                manager = self._eval_op(item.context_expr, scope)
-                value = manager.__enter__()
+                with self._at(item.context_expr):  # autocommit_block() writes COMMIT here
+                    manager = self._eval_op(item.context_expr, scope)
+                    value = manager.__enter__()
             except (Unreadable, AttributeError) as err:
                 if _root_name(item.context_expr) == "op":  # an Alembic block (batch) we cannot open
                     self._exit(managers, node)
@@ -372,18 +371,12 @@ class StaticReader:
         """Close what a `with` opened. A batch writes its SQL here, and Alembic may refuse what
         it was given (a constraint on a column it cannot see): that block is unreadable."""
         # A batch that rebuilds the table is one statement: on the `with` line, as when rendered.
-        pin = self.tracer is not None and self.tracer.pinned is None
-        try:
-            for manager in reversed(managers):
-                if pin:
-                    self.tracer.pinned = self.tracer.node_span(node.items[0].context_expr)
-                try:
+        for manager in reversed(managers):
+            try:
+                with self._at(node.items[0].context_expr):
                     manager.__exit__(None, None, None)
-                except Exception as err:  # noqa: BLE001 - the library refused these values
-                    self._unreadable(node, _message(err))
-        finally:
-            if pin:
-                self.tracer.pinned = None
+            except Exception as err:  # noqa: BLE001 - the library refused these values
+                self._unreadable(node, _message(err))
 
     def _for(self, node: ast.For, scope: dict, depth: int) -> None:
         try:
@@ -589,6 +582,22 @@ class StaticReader:
 
     def _unreadable(self, node: ast.AST, reason: str) -> None:
         self.unreadable.append((self._line(node), reason))
+
+    @contextlib.contextmanager
+    def _at(self, node: ast.AST):
+        """What Alembic writes while `node` is evaluated is at its place in the revision (inside
+        project code: at the revision's call into it). Rendering finds that place from the frames
+        on the stack; code read here has none of the revision's while a batch is flushed, or
+        while a project module's code runs, so the place is pinned."""
+        if self.tracer is None:
+            yield
+            return
+        previous = self.tracer.pinned
+        self.tracer.pinned = self.tracer.node_span(self._site[0] if self._site else node)
+        try:
+            yield
+        finally:
+            self.tracer.pinned = previous
 
     def _line(self, node: ast.AST) -> int:
         where = self._site[0] if self._site else node  # inside project code: the revision's call
@@ -810,6 +819,7 @@ def _is_column_type(node: ast.ClassDef) -> bool:
 def _custom_type(name: str) -> type:
     """Stands for a project column type (used as `T` or `T(...)`): DDL shows the type by the
     project's own name; what it really maps to is only known when the project runs."""
+    from sqlalchemy.ext.compiler import compiles
     from sqlalchemy.types import UserDefinedType
 
     def __init__(self, *args, **kwargs):
@@ -824,8 +834,16 @@ def _custom_type(name: str) -> type:
         # the time of the run).
         return lambda value: f"'<{name} value>'"
 
-    return type(name, (UserDefinedType,), {"cache_ok": True, "__init__": __init__, "get_col_spec": get_col_spec,
+    made = type(name, (UserDefinedType,), {"cache_ok": True, "__init__": __init__, "get_col_spec": get_col_spec,
                                            "literal_processor": literal_processor})
+
+    @compiles(made)
+    def spelled(type_, compiler, **kw):
+        # A name the database reserves (`Array`, `User`) is quoted, or the server would refuse it.
+        preparer = compiler.dialect.identifier_preparer
+        return preparer.quote_identifier(name) if name.lower() in preparer.reserved_words else name
+
+    return made
 
 
 _CREATING_TABLE = contextvars.ContextVar("creating_table", default=False)
@@ -879,12 +897,13 @@ class _PackageStub:
 def _declare_table(attrs: dict) -> None:
     """A model's columns as declarative mapping makes them: named after their attributes and
     in a table named `__tablename__`, so `sa.ForeignKey(Model.id)` knows what it refers to."""
+    import sqlalchemy.orm
     from sqlalchemy import Column, MetaData, Table
-    from sqlalchemy.orm import MappedColumn
 
+    mapped_column_type = getattr(sqlalchemy.orm, "MappedColumn", ())  # none in SQLAlchemy 1.4
     columns = {}
     for name, value in attrs.items():
-        column = value.column if isinstance(value, MappedColumn) else value
+        column = value.column if isinstance(value, mapped_column_type) else value
         if isinstance(column, Column) and column.table is None:
             if column.name is None:
                 column.name = column.key = name

@@ -4,19 +4,29 @@ migsafe's process reads the migration graph statically (django_graph.py) and nev
 Django or project code. Each migration is rendered in the worker process (worker.py, the same
 machinery and time limit as Alembic revisions) by Django's own code:
 
-- Django is configured ad hoc (INSTALLED_APPS: the project's apps and the contrib apps the
-  graph uses; the user's settings only when DJANGO_SETTINGS_MODULE is set and importable).
+- Django is configured with the project's settings module (config django-settings, else
+  DJANGO_SETTINGS_MODULE), else ad hoc (INSTALLED_APPS: the project's apps and the contrib apps
+  the graph uses). Settings that cannot be set up are reported (a not-analyzed finding at the
+  settings file, a line on stderr) and ad hoc settings used. Every database of either is one that
+  never connects (_offline_engine).
 - The project state is built once and carried forward from one migration to the next inside
   the worker (rebuilding it per migration, as `sqlmigrate` does, is what makes it slow); a fresh
-  worker (after a crash or a time-out) replays the earlier migrations' state changes only.
+  worker (after a crash or a time-out) replays the earlier migrations' state changes only. A
+  migration that cannot be rendered carries its state changes forward all the same (each
+  operation's state_forwards; a failing operation is not-analyzed, the others are rendered), so
+  one failure never makes the migrations after it fail too, nor replays the history.
 - SQL is collected with the backend's schema editor in collect_sql mode through a connection
-  object that never connects: values are quoted here (stock PostgreSQL and MySQL quote through a
-  live driver connection), stand-in driver modules let the backends import without psycopg or
-  MySQLdb, and the constraint names Django would read from the database are served from the
-  replayed state (Django names them deterministically).
+  object that never connects: values are quoted here as the driver would send them (stock
+  PostgreSQL and MySQL quote through a live driver connection; quote()), stand-in driver modules
+  let the backends import without psycopg or MySQLdb, queries an operation makes get no rows, and
+  the constraint names Django would read from the database are served from the replayed state
+  (Django names them deterministically).
 - Packages the project imports but that are not installed get stand-ins (_MissingPackages); a
   migration that still cannot be imported, and every migration under --no-exec, is read
-  statically (django_static.py). An app whose models or ready() fail stays installed.
+  statically (django_static.py). An app whose models or ready() fail stays installed. Stand-ins
+  the SQL does not depend on (managers, validators, storages, ...) never fail a render; a field
+  class keeps what its deconstruction and the project's own source tell (_stand_in_field), and a
+  change of a type migsafe cannot know is said as such (_unknown_type_change).
 - Model classes are rendered on demand, per operation, only those its SQL needs (_on_demand);
   MIGSAFE_DJANGO_RENDER=full keeps Django's own whole-project rendering, the reference the
   tests compare with.
@@ -27,13 +37,16 @@ machinery and time limit as Alembic revisions) by Django's own code:
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
 import importlib
 import importlib.util
 import itertools
 import json
+import math
 import os
+import re
 import sys
 import types
 from collections.abc import Iterator
@@ -67,22 +80,31 @@ class DjangoStep:
     target_version: str | None
     execute: bool = True  # False (--no-exec): read statically (django_static.py), no project code
     history_from: int = 0
+    settings_module: str | None = None  # django-settings, else DJANGO_SETTINGS_MODULE; None: ad hoc settings
+    settings_file: str | None = None  # its file, where found (for the line of a failure)
+    # The swappable models it names literally (AUTH_USER_MODEL, ...): the ad hoc settings take them
+    # when it cannot be set up, as the graph's order did (django_graph.read_settings)
+    swappable: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
 class DjangoRendered(Rendered):
     irreversible: tuple[int, str] | None = None
+    carried: bool = False  # its state changes are in the worker's state (even if it could not be rendered)
+    settings_error: tuple[str, int] | None = None  # the project's settings could not be used: why, its line
 
 
 # --- migsafe's side ------------------------------------------------------------------------------
 
 def load_django_migrations(migration_dirs: list[Path], cwd: Path, dialect: str, start_after: tuple,
                            execute: bool = True, timeout: float = DEFAULT_TIMEOUT,
-                           target_version: str | None = None) -> Iterator[tuple[Migration, Path]]:
+                           target_version: str | None = None,
+                           settings_module: str | None = None) -> Iterator[tuple[Migration, Path]]:
     """Every migration of the apps below `migration_dirs` (and of the installed apps they depend
     on, as history), in the order migrate applies them. A broken graph raises UsageError (before
     the first migration). Each is yielded once the worker has been handed the next one, so that
-    the caller judges it while the worker renders."""
+    the caller judges it while the worker renders. `settings_module` (config django-settings),
+    else DJANGO_SETTINGS_MODULE: the project's settings; neither: ad hoc settings."""
     from migsafe.errors import ConfigError
     from migsafe.sources.django_graph import load_plan
     from migsafe.sources.worker import Renderer
@@ -90,7 +112,7 @@ def load_django_migrations(migration_dirs: list[Path], cwd: Path, dialect: str, 
     renderer = Renderer(dialect, timeout, kind="django")
     renderer.start()  # the worker imports Django while the graph is read
     try:
-        plan = load_plan(migration_dirs)
+        plan = load_plan(migration_dirs, settings_module or os.environ.get("DJANGO_SETTINGS_MODULE") or None, cwd)
         known = {n.key for n in plan.nodes} | {n.key for n in plan.squashed}
         for key in start_after:
             if key not in known:
@@ -112,18 +134,18 @@ def _render_plan(plan, cwd: Path, dialect: str, history: set, execute: bool, tim
     from migsafe.sources.sql import relative_path
     from migsafe.sources.worker import Renderer
 
-    def lane(renderer: Renderer, done: list) -> _Lane:
+    def lane(renderer: Renderer, done: list, notes: bool = True) -> _Lane:
         return _Lane(renderer, done, plan, cwd, history,
-                     tuple(dict.fromkeys(n.app.module for n in plan.nodes)),
-                     tuple(dict.fromkeys(str(n.app.import_root) for n in plan.nodes)), target_version, execute)
+                     tuple(dict.fromkeys(n.app.installed_as for n in plan.nodes)),
+                     tuple(dict.fromkeys(str(n.app.import_root) for n in plan.nodes)), target_version, execute, notes)
 
     nodes = plan.nodes
     split = _second_lane_start(nodes, plan) if execute else len(nodes)
     with renderer:
         first, second = lane(renderer, []), None
         if split < len(nodes):
-            assumed = [_key(n) for n in nodes[:split] if n.error is None and n.key not in plan.missing]
-            second = _SecondLane(lane(Renderer(dialect, timeout, kind="django", warm_here=False), assumed),
+            assumed = [_key(n) for n in nodes[:split] if n.error is None]
+            second = _SecondLane(lane(Renderer(dialect, timeout, kind="django", warm_here=False), assumed, notes=False),
                                  nodes[split:])
         try:
             yield from first.render(nodes[:split], announce=True)
@@ -153,7 +175,7 @@ def _second_lane_start(nodes: list, plan) -> int:
     sizes = []
     for node in nodes:
         with contextlib.suppress(OSError):
-            if node.error is None and node.key not in plan.missing:
+            if node.error is None:
                 sizes.append(node.path.stat().st_size)
                 continue
         sizes.append(0)
@@ -176,8 +198,13 @@ class _Lane:
     """Migrations rendered in order by one worker, after those in `done` (its history)."""
 
     def __init__(self, renderer, done: list, plan, cwd: Path, history: set, apps: tuple, roots: tuple,
-                 target_version: str | None, execute: bool) -> None:
+                 target_version: str | None, execute: bool, notes: bool = True) -> None:
         self.renderer, self.done, self.failed = renderer, list(done), []
+        self.notes = notes  # whether this lane reports that the settings could not be used (one lane does)
+        # DjangoStep's settings_module, settings_file and swappable
+        self.settings = (plan.settings_module, str(plan.settings_file) if plan.settings_file else None,
+                         tuple((k, v) for k, v in plan.settings.items()
+                               if k.endswith("_MODEL") and isinstance(v, str) and v.count(".") == 1))
         self.told_worker, self.told = None, 0  # the worker last sent a history, and how long it was
         self.plan, self.cwd, self.history = plan, cwd, history
         self.apps, self.roots, self.target_version, self.execute = apps, roots, target_version, execute
@@ -194,13 +221,11 @@ class _Lane:
             mig.text = node.path.read_text(encoding="utf-8-sig", errors="replace") if node.error is None else ""
             if node.error is not None:
                 mig.error, mig.error_line = node.error, node.error_line
-            elif node.key in self.plan.missing:
-                mig.error = self.plan.missing[node.key]
             else:
                 worker = self.renderer._worker
                 start = self.told if worker is not None and worker is self.told_worker else 0  # (a new worker: all)
                 step = DjangoStep(*_key(node), tuple(self.done[start:]), self.apps, self.roots, self.target_version,
-                                  self.execute, start)
+                                  self.execute, start, *self.settings)
                 self.renderer.submit(node.path, mig.text, node.app.import_root, self.execute, django=step)
                 self.told_worker, self.told = self.renderer._worker, len(self.done)
                 if announce:
@@ -209,17 +234,42 @@ class _Lane:
                 yield from ready
                 ready.clear()
                 rendered = self.renderer.result()
+                if getattr(rendered, "settings_error", None) and self.notes:
+                    self.notes = False
+                    ready.append(self._settings_note(*rendered.settings_error))
                 mig.statements, mig.how = rendered.statements, rendered.how
                 mig.irreversible = getattr(rendered, "irreversible", None)
-                if rendered.error is None:
+                if rendered.error is None or getattr(rendered, "carried", False):  # (a crash or time-out: not carried)
                     self.done.append(_key(node))
-                else:
+                if node.key in self.plan.missing:  # rendered all the same, for its state changes and what it shows
+                    mig.error = self.plan.missing[node.key]
+                    self.failed.append(mig.name)
+                elif rendered.error is not None:
                     earlier = self.failed[-3:]
                     note = f" (earlier migrations that could not be analysed: {', '.join(earlier)})" if earlier else ""
                     mig.error, mig.error_line = rendered.error + note, rendered.error_line
                     self.failed.append(mig.name)
             ready.append((mig, node.path))
         yield from ready
+
+
+    def _settings_note(self, why: str, line: int) -> tuple[Migration, Path]:
+        """The project's settings module could not be set up: a line on stderr, and a not-analyzed
+        finding at the settings file (the migrations were rendered with ad hoc settings)."""
+        import logging
+
+        from migsafe.sources.sql import relative_path
+
+        module = self.plan.settings_module
+        logging.getLogger("migsafe").warning(f"migsafe: the Django settings module {module} could not be set up"
+                                             f" ({why}); migrations were rendered with ad hoc settings")
+        path = self.plan.settings_file or self.cwd.joinpath(*module.split(".")).with_suffix(".py")
+        note = Migration(source="django", name=module, path=relative_path(path, self.cwd), error_line=line,
+                         error=f"the Django settings module {module} could not be set up ({why}), so every migration"
+                               " was rendered with ad hoc settings (the project's apps, Django's defaults)")
+        with contextlib.suppress(OSError):
+            note.text = path.read_text(encoding="utf-8-sig", errors="replace")  # (its suppression comments)
+        return note, path
 
 
 class _SecondLane:
@@ -295,6 +345,7 @@ class _Project:
 
     configured = False
     setup_error: str | None = None
+    settings_error: tuple[str, int] | None = None  # why the project's settings module could not be used, its line
     state = None
     applied: list[tuple[str, str, str]] | None = None
     told: list[tuple[str, str, str]] = []  # the history migsafe last sent (DjangoStep.history_from)
@@ -305,14 +356,17 @@ _project = _Project()
 
 
 def render_step(path: Path, text: str, dialect: str, step: DjangoStep) -> DjangoRendered:
-    """One migration as SQL, carrying the project state forward; never raises (but RenderTimeout)."""
+    """One migration as SQL, carrying the project state forward; never raises (but RenderTimeout).
+    A migration that cannot be rendered still carries its state changes forward (each operation's
+    state_forwards, which needs no SQL), so that the migrations after it are judged."""
     try:
         import django  # noqa: F401
     except ImportError:
         return DjangoRendered([], NOT_INSTALLED)
     sys.path[:0] = [r for r in step.roots if r not in sys.path]
+    history, migration = None, None
     try:
-        _configure(step)
+        _configure(step, dialect)
         _project.missing.used = []
         if step.execute and _project.missing not in sys.meta_path:  # the worker puts back the import hooks
             sys.meta_path.append(_project.missing)
@@ -331,39 +385,81 @@ def render_step(path: Path, text: str, dialect: str, step: DjangoStep) -> Django
         if isinstance(err, (KeyboardInterrupt, RenderTimeout)):
             _project.applied = None  # the state may be half-way through this migration
             raise
-        _project.applied = None
-        message = f"the migration called sys.exit({err.code!r})" if isinstance(err, SystemExit) else _describe(err)
-        if isinstance(err, ImportError) and getattr(err, "name", None):
-            message = f"it imports {err.name}, which is not installed where migsafe runs ({message})"
-        used = _project.missing.used if _project.missing is not None else []
-        if used:
-            message += (f"; stand-ins were used for what is not installed where migsafe runs:"
-                        f" {', '.join(dict.fromkeys(used))}")
-        if _project.setup_error:
-            message += f"; the project's apps could not be loaded either: {_project.setup_error}"
-        return DjangoRendered([], message, getattr(err, "line", None) or _error_line(err, str(path)))
+        rendered = DjangoRendered([], _failure(err), getattr(err, "line", None) or _error_line(err, str(path)),
+                                  settings_error=_project.settings_error)
+        if history is None or _project.applied != history:  # no state to carry forward
+            _project.applied = None
+            return rendered
+        # Not rendered: its state changes as far as they can be read (the import failed, or the
+        # rendering did before its operations were reached; after them, they are carried)
+        if migration is None:
+            _forward(_readable_operations(step, step.app, step.name, path, text), step.app, _project.state)
+        elif not getattr(migration, "_migsafe_forwarded", False):
+            _forward(migration.operations, step.app, _project.state)
+    rendered.carried, rendered.settings_error = True, _project.settings_error
     _project.applied = [*history, (step.app, step.name, step.module)]
     return rendered
 
 
-def _configure(step: DjangoStep) -> None:
+def _failure(err: BaseException) -> str:
+    """Why a migration could not be rendered, with what may have caused it."""
+    message = f"the migration called sys.exit({err.code!r})" if isinstance(err, SystemExit) else _describe(err)
+    if isinstance(err, ImportError) and getattr(err, "name", None):
+        message = f"it imports {err.name}, which is not installed where migsafe runs ({message})"
+    used = _project.missing.used if _project.missing is not None else []
+    if used:
+        message += (f"; stand-ins were used for what is not installed where migsafe runs:"
+                    f" {', '.join(dict.fromkeys(used))}")
+    if _project.setup_error:
+        message += f"; the project's apps could not be loaded either: {_project.setup_error}"
+    return message
+
+
+def _forward(operations: list, app_label: str, state) -> None:
+    """The operations' state changes (no SQL), each on its own: one that fails loses only its own."""
+    for operation in operations:
+        with contextlib.suppress(Exception):
+            operation.state_forwards(app_label, state)
+
+
+def _readable_operations(step: DjangoStep, app: str, name: str, path: Path, text: str) -> list:
+    """The operations of a migration that cannot be loaded whole, one by one as far as static
+    reading can evaluate them (for their state changes); [] when not even that."""
+    from migsafe.sources.django_static import read_migration
+
+    try:
+        migration = read_migration(path, text, name, app, step.roots, lambda q: _Missing(q, _project.missing),
+                                   skip_unreadable=True)
+        return list(_classes_as_bases(migration).operations)
+    except Exception:  # noqa: BLE001 - nothing readable: later migrations may miss its models
+        return []
+
+
+def _configure(step: DjangoStep, dialect: str) -> None:
     if _project.configured:
         return
-    import django
     from django.conf import settings
 
     _project.configured = True
     _install_stand_in_drivers()
+    if "swapper" not in sys.modules and importlib.util.find_spec("swapper") is None:  # its API, not a stand-in
+        sys.modules["swapper"] = importlib.import_module("migsafe.sources.django_swapper")
+    _stand_ins_never_fail()
     _project.missing = _MissingPackages(step.roots)
     if step.execute:
         sys.meta_path.append(_project.missing)
-    if step.execute and os.environ.get("DJANGO_SETTINGS_MODULE"):
+    if step.execute and step.settings_module:
         try:
-            django.setup()  # the user's own settings
+            _user_settings(step.settings_module, dialect)
+            _setup([], list(settings.INSTALLED_APPS))
             return
-        except Exception:  # noqa: BLE001 - not importable here: ad hoc settings instead
+        except Exception as err:  # noqa: BLE001 - project code: ad hoc settings instead, and said so
             from django.utils.functional import empty
 
+            why = _describe(err)
+            if _project.missing.missing:  # (stood in for while they were imported)
+                why += f"; not installed where migsafe runs: {', '.join(sorted(_project.missing.missing))}"
+            _project.settings_error = why, _line_in(err, step.settings_file)
             settings._wrapped = empty
             _reset_registry()
     # The contrib apps projects commonly import models from (admin's LogEntry, sites' Site) are
@@ -374,11 +470,26 @@ def _configure(step: DjangoStep) -> None:
     installed.append("django.contrib.admin.apps.SimpleAdminConfig")  # no autodiscover of admin.py
     project = [a for a in step.apps if not a.startswith("django.")] if step.execute else []
     # STATIC_URL & co.: apps whose loading checks them (staticfiles) load without the real settings
-    settings.configure(INSTALLED_APPS=installed + project, DATABASES={}, USE_TZ=True,
+    settings.configure(INSTALLED_APPS=installed + project, DATABASES={"default": {"ENGINE": _offline_engine(dialect)}},
+                       USE_TZ=True,
                        DEFAULT_AUTO_FIELD="django.db.models.AutoField", SECRET_KEY="migsafe",
-                       STATIC_URL="static/", MEDIA_URL="media/")
-    from django.apps import AppConfig, apps
+                       STATIC_URL="static/", MEDIA_URL="media/", **dict(step.swappable))
+    try:
+        _setup(installed, project)
+    except Exception as err:  # noqa: BLE001 - not one app's failure (labels that clash, ...): Django's apps alone
+        _reset_registry()
+        _setup(installed, [])
+        _project.setup_error = f"{_describe(err)}; {_project.setup_error}" if _project.setup_error else _describe(err)
 
+
+def _setup(installed: list[str], project: list[str]) -> None:
+    """django.setup() for INSTALLED_APPS = installed + project, leaving out an app of `project`
+    whose module or AppConfig cannot be imported."""
+    import django
+    from django.apps import AppConfig, apps
+    from django.conf import settings
+
+    settings.INSTALLED_APPS = installed + project
     failed: list[str] = []
     import_models = AppConfig.import_models
 
@@ -413,6 +524,41 @@ def _configure(step: DjangoStep) -> None:
         AppConfig.import_models = import_models
     if failed:
         _project.setup_error = "; ".join(failed[:3])
+
+
+def _line_in(err: BaseException, file: str | None) -> int:
+    """The line of `file` that `err` was raised from (the innermost), else 1."""
+    import traceback
+
+    if not file:
+        return 1
+    where = os.path.realpath(file)
+    lines = [f.lineno for f in traceback.extract_tb(err.__traceback__) if os.path.realpath(f.filename) == where]
+    return (lines or [1])[-1] or 1
+
+
+def _user_settings(module: str, dialect: str) -> None:
+    """The project's settings module, imported as Django imports it (from the working directory,
+    as `manage.py` there would, besides the apps' folders). Every database they name becomes one
+    that never connects, of the same vendor (code that asks `connection.vendor` takes the same
+    branch)."""
+    from django.conf import settings
+    from django.db import connections
+
+    os.environ["DJANGO_SETTINGS_MODULE"] = module
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    databases = settings.DATABASES  # (imports the module)
+    for alias in list(databases) or ["default"]:
+        engine = str(databases.get(alias, {}).get("ENGINE", ""))
+        vendor = next((v for v, names in _VENDORS.items() if any(n in engine for n in names)), dialect)
+        databases[alias] = {**databases.get(alias, {}), "ENGINE": _offline_engine(vendor)}
+    connections.__dict__.pop("settings", None)  # (read again from these, should anything have read them)
+
+
+# What an ENGINE's name says about its vendor (django.db.backends.postgresql, contrib.gis's postgis,
+# django_prometheus.db.backends.mysql, ...); any other: migsafe's dialect.
+_VENDORS = {"postgresql": ("postgres", "postgis"), "mysql": ("mysql",), "sqlite": ("sqlite", "spatialite")}
 
 
 def _failing_app(err: BaseException) -> str | None:
@@ -458,8 +604,12 @@ def _install_stand_in_drivers() -> None:
             for level, value in (("READ_UNCOMMITTED", 4), ("READ_COMMITTED", 1), ("REPEATABLE_READ", 2),
                                  ("SERIALIZABLE", 3)):
                 setattr(top.extensions, f"ISOLATION_LEVEL_{level}", value)
+            # the adapters Django wraps defaults in: kept whole, for quote() to write as SQL
+            top.Binary, top.extras.Json, top.extras.Inet, top.extras.Range = _Binary, _Json, _Inet, _Range
+            for kind in ("NumericRange", "DateRange", "DateTimeRange", "DateTimeTZRange"):
+                setattr(top.extras, kind, type(kind, (_Range,), {"__module__": "psycopg2.extras"}))
         if name == "MySQLdb":
-            top.converters.conversions = {}
+            top.converters.conversions, top.Binary = {}, bytes  # (BinaryField's values: bytes, as mysqlclient's)
             for sub in ("CLIENT", "FIELD_TYPE"):
                 module = _StandIn(f"MySQLdb.constants.{sub}")
                 setattr(top.constants, sub, module)
@@ -468,6 +618,39 @@ def _install_stand_in_drivers() -> None:
     if "psycopg" not in sys.modules:
         with contextlib.suppress(ImportError):
             importlib.import_module("psycopg")
+
+
+def _stand_ins_never_fail() -> None:
+    """What Django asks of a field's or model's Python-side parts where a stand-in cannot answer
+    (a package not installed, a class deriving from one), though the SQL never depends on them:
+    a manager that cannot be rebuilt as Django rebuilds managers when it renders a model becomes
+    a plain Manager; a storage that is no Storage (django-storages' S3Boto3Storage, not installed)
+    leaves a file field with the default storage."""
+    from django.db import models
+    from django.db.migrations.state import ModelState
+
+    rebuild, file_field = ModelState.construct_managers, models.FileField.__init__
+    if getattr(rebuild, "_migsafe", False):
+        return
+
+    def construct_managers(self):
+        for name, manager in sorted(self.managers, key=lambda item: getattr(item[1], "creation_counter", 0)):
+            try:  # (Django's own, one manager at a time)
+                yield from rebuild(types.SimpleNamespace(managers=[(name, manager)]))
+            except Exception:  # noqa: BLE001 - whatever the stand-in or the project's class raises
+                yield name, models.Manager()
+
+    @functools.wraps(file_field)  # (its signature: _field_parameters)
+    def file_field_init(self, *args, storage=None, **kwargs):
+        try:
+            file_field(self, *args, storage=storage, **kwargs)
+        except TypeError:  # "FileField.storage must be a subclass/instance of ...Storage"
+            if storage is None:
+                raise
+            file_field(self, *args, **kwargs)
+
+    construct_managers._migsafe = True
+    ModelState.construct_managers, models.FileField.__init__ = construct_managers, file_field_init
 
 
 class _StandIn(types.ModuleType):
@@ -479,6 +662,41 @@ class _StandIn(types.ModuleType):
         value = type(name, (_StandInValue,), {})
         setattr(self, name, value)
         return value
+
+
+class _Json:
+    """psycopg2.extras.Json where psycopg2 is not installed: the value and its dumps, as psycopg2 keeps them."""
+
+    def __init__(self, adapted, dumps=None):
+        self.adapted, self._dumps = adapted, dumps or json.dumps
+
+    def dumps(self, obj):
+        return self._dumps(obj)
+
+
+class _Inet:
+    """psycopg2.extras.Inet where psycopg2 is not installed."""
+
+    def __init__(self, addr):
+        self.addr = addr
+
+
+class _Binary:
+    """psycopg2.Binary where psycopg2 is not installed."""
+
+    def __init__(self, adapted):
+        self.adapted = adapted
+
+
+class _Range:
+    """psycopg2.extras.Range (and NumericRange, DateRange, ...) where psycopg2 is not installed."""
+
+    def __init__(self, lower=None, upper=None, bounds="[)", empty=False):
+        self._lower, self._upper, self._bounds = (None, None, None) if empty else (lower, upper, bounds)
+
+    lower = property(lambda self: self._lower)
+    upper = property(lambda self: self._upper)
+    isempty = property(lambda self: self._bounds is None)
 
 
 class _StandInValue:
@@ -496,10 +714,12 @@ class _MissingPackages:
     """Last on sys.meta_path: a package the project imports that is not installed where migsafe
     runs (wagtail's modelcluster, oscar's phonenumber_field) gets a stand-in module, so that the
     project's apps and migrations still import. Only imports made by the project's own files are
-    served (a library's `try: import x` keeps its fallback). What a stand-in class becomes when a
+    served (a library's `try: import x` keeps its fallback), and never one they guard themselves
+    (`try: import x / except ImportError:` in a settings module). What a stand-in class becomes when a
     migration calls it is `_stand_in_field`'s business; `used` names what was stood in for."""
 
     def __init__(self, roots: tuple[str, ...]) -> None:
+        self.folders = tuple(roots)  # (where the project's own sources are read: revealed_field_base)
         self.roots = tuple(str(Path(r).resolve()) + os.sep for r in roots)
         self.missing: set[str] = set()
         self.used: list[str] = []
@@ -519,7 +739,8 @@ class _MissingPackages:
                                      or "importlib" in frame.f_code.co_filename):
             frame = frame.f_back
         where = frame.f_code.co_filename if frame is not None else ""
-        return where.startswith(self.roots) and "-packages" + os.sep not in where
+        return (where.startswith(self.roots) and "-packages" + os.sep not in where
+                and frame.f_lineno not in _guarded_lines(where))
 
     def create_module(self, spec):
         module = _MissingModule(spec.name)
@@ -530,18 +751,58 @@ class _MissingPackages:
         pass
 
 
+@functools.lru_cache(maxsize=256)
+def _guarded_lines(filename: str) -> frozenset[int]:
+    """The lines of a file inside a `try` whose handlers catch ImportError: the code there has
+    its own answer to a package that is not installed."""
+    try:
+        tree = ast.parse(Path(filename).read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return frozenset()
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(_catches_import_error(h.type) for h in node.handlers):
+            lines.update(range(node.body[0].lineno, node.body[-1].end_lineno + 1))
+    return frozenset(lines)
+
+
+def _catches_import_error(handler) -> bool:
+    caught = handler.elts if isinstance(handler, ast.Tuple) else [handler]
+    return handler is None or any(getattr(c, "id", getattr(c, "attr", None)) in _IMPORT_ERROR_CATCHERS for c in caught)
+
+
+_IMPORT_ERROR_CATCHERS = ("ImportError", "ModuleNotFoundError", "Exception", "BaseException")
+
+
 class _MissingModule(types.ModuleType):
     def __getattr__(self, name: str):
+        if name == "__all__":  # `from missing import *` (wagtail.search.queryset's, of modelsearch)
+            self._star_imported(sys._getframe(1))
         if name.startswith("__"):
             raise AttributeError(name)
         value = _Missing(f"{self.__name__}.{name}", self._migsafe_finder)
         setattr(self, name, value)
         return value
 
+    def _star_imported(self, importer) -> None:
+        """The project's module that star-imports this one gets the names it would have got, as
+        stand-ins, through a module __getattr__ of its own (PEP 562): `from it import Name` works."""
+        finder, source = self._migsafe_finder, self.__name__
+        if importer.f_code.co_name != "<module>" or not importer.f_code.co_filename.startswith(finder.roots):
+            return
+
+        def __getattr__(name: str):
+            if name.startswith("__"):
+                raise AttributeError(name)
+            return _Missing(f"{source}.{name}", finder)
+
+        importer.f_globals.setdefault("__getattr__", __getattr__)
+
 
 class _Missing:
     """Whatever a package that is not installed would have held (`pkg.name`, `pkg.name.attr`):
-    called (a field in a migration), a stand-in field; used as a base class, a plain mixin."""
+    called (a field in a migration), a stand-in field (or, where no field can be made of the call,
+    a stand-in for what it returned); used as a base class, a plain mixin."""
 
     def __init__(self, qualname: str, finder: _MissingPackages) -> None:
         self._migsafe_missing, self._migsafe_finder = qualname, finder
@@ -553,7 +814,18 @@ class _Missing:
 
     def __call__(self, *args, **kwargs):
         self._migsafe_finder.used.append(self._migsafe_missing)
-        return _stand_in_field(self._migsafe_missing, args, kwargs)
+        if _decorating(args, kwargs):  # @missing.decorator: the function stays as written
+            return args[0]
+        try:
+            made = _stand_in_field(self._migsafe_missing, args, kwargs, self._migsafe_finder.folders)
+        except Exception:  # noqa: BLE001 - not a field (a validator, a storage, ...): what it made stays unknown
+            made = _Missing(f"{self._migsafe_missing}()", self._migsafe_finder)
+        if _TRACERS:  # where it was made: an operation's place, should it be one (_classes_as_bases)
+            made._migsafe_span = _TRACERS[-1].caller_span()
+        return made
+
+    def __iter__(self):  # (validators=getattr(missing_module, "validators", []): nothing)
+        return iter(())
 
     def __mro_entries__(self, bases):
         return (self.as_class(),)
@@ -569,38 +841,141 @@ class _Missing:
         return f"<{self._migsafe_missing}, not installed>"
 
 
-def _stand_in_field(qualname: str, args: tuple, kwargs: dict):
-    """A field of a class that could not be imported. With `to` and `on_delete` it is a foreign
-    key, with `to` alone a many-to-many (what every relation field of a third-party package is at
-    the database: the column follows the target's key). Otherwise its column type is unknown:
-    it is rendered as `unknown_<class>_<digest of its arguments>`, so that any change of its
-    arguments shows as a type change (judged as one that may rewrite), never as no change."""
-    import hashlib
+def _stand_in_name(value) -> str | None:
+    """What `value` stands in for (a _Missing or a stand-in field), else None."""
+    if isinstance(value, _Missing):
+        return value._migsafe_missing
+    return vars(type(value)).get("_migsafe_stand_in")
+
+
+def _decorating(args: tuple, kwargs: dict) -> bool:
+    """A stand-in called with a function alone: a decorator (`@cache_memoize(60)` of a package not
+    installed) over the project's function, which then stays as written."""
     import inspect
 
+    return len(args) == 1 and not kwargs and inspect.isfunction(args[0])
+
+
+def _stand_in_field(qualname: str, args: tuple, kwargs: dict, folders: tuple[str, ...]):
+    """A field of a class that could not be imported, keeping what its deconstruction tells. Its
+    class derives from the Django field class the project's own source derives it from, where
+    that source says (django_static.revealed_field_base: `class SlugField(CharField)`); else,
+    with `to` and `on_delete`, from ForeignKey, with `to` alone from ManyToManyField (what every
+    relation field of a third-party package is at the database: the column follows the target's
+    key); else from Field, with a column type migsafe does not know (_unknown_type)."""
+    from django.db import models
+
+    from migsafe.sources.django_static import revealed_field_base
+
+    relation = (models.ForeignKey if "on_delete" in kwargs else models.ManyToManyField) if "to" in kwargs else None
+    bases = [b for b in (revealed_field_base(qualname, folders), relation) if b is not None]
+    for base in bases:
+        with contextlib.suppress(Exception):  # (arguments that base does not take as given): the next
+            return _stand_in_class(qualname, base, args, kwargs, folders)(*args, **kwargs)
+    return _stand_in_class(qualname, models.Field, args, kwargs, folders)(*args, **kwargs)
+
+
+def _stand_in_class(qualname: str, base: type, args: tuple, kwargs: dict, folders: tuple[str, ...]) -> type:
+    """A subclass of `base` named as the missing class, taking the arguments `base` takes and
+    deconstructing to what the migration gave. Arguments `base` does not take never reach the
+    database through it: they join its non_db_attrs (changing them alone changes nothing). From
+    Field, the column type is `unknown_<class>_<digest>` (_unknown_type)."""
     from django.db import models
 
     module, _, name = qualname.rpartition(".")
-    if "to" in kwargs:
-        base = models.ForeignKey if "on_delete" in kwargs else models.ManyToManyField
-    else:
-        base = models.Field
-    accepted = set(inspect.signature(base.__init__).parameters) | set(inspect.signature(models.Field.__init__).parameters)
-    digest = hashlib.sha1(repr(sorted((k, repr(v)) for k, v in kwargs.items()
-                                      if k not in models.Field.non_db_attrs + ("default",))).encode()).hexdigest()[:8]
+    accepted = _field_parameters(base)
+    unknown = base is models.Field
+    # From Field, an argument of the missing class that is data (dimensions=1536) may shape its
+    # column type; code (upload_to=, encoder=, dump_kwargs={"cls": ...}) and objects do not.
+    python_side = tuple(k for k, v in kwargs.items() if k not in accepted and not (unknown and _plain(v)))
 
     def __init__(self, *a, **kw):
         self._migsafe_args = (a, kw)
         base.__init__(self, **{k: v for k, v in kw.items() if k in accepted})
 
     def deconstruct(self):
-        field_name, _, _, _ = base.deconstruct(self)
+        field_name = base.deconstruct(self)[0]
         return field_name, qualname, list(self._migsafe_args[0]), dict(self._migsafe_args[1])
 
-    body = {"__init__": __init__, "deconstruct": deconstruct, "__module__": module}
-    if base is models.Field:
-        body["db_type"] = lambda self, connection: f"unknown_{name.lower()}_{digest}"
-    return type(name, (base,), body)(*args, **kwargs)
+    def __call__(self, *a, **kw):  # what a factory returned, called in turn: get_image_field_class()(...)
+        return a[0] if _decorating(a, kw) else _stand_in_field(f"{qualname}()", a, kw, folders)
+
+    body = {"__init__": __init__, "deconstruct": deconstruct, "__call__": __call__, "__module__": module,
+            "_migsafe_stand_in": qualname, "non_db_attrs": (*models.Field.non_db_attrs, *python_side)}
+    if unknown:
+        # What may shape the type: `max_length`, and the class's own arguments that are data
+        # (Field's others Django renders itself, null, unique, default, db_column, ..., or they never
+        # reach the database, help_text, choices, ...). An empty value (None, "", {}, []) is taken
+        # as the argument's default: as if not given.
+        shaping = {k: v for k, v in kwargs.items()
+                   if (k not in accepted or k == "max_length") and k not in python_side and (v or v is False or v == 0)}
+        column_type = _unknown_type(qualname, args, shaping)
+        body.update(db_type=lambda self, connection: column_type, _migsafe_type_arguments=frozenset(shaping))
+    return type(name, (base,), body)
+
+
+def _unknown_type(qualname: str, args: tuple, shaping: dict) -> str:
+    """`unknown_<class>_<digest>`: the column type of a field class that is not installed, the
+    digest over the class and what may shape its type (positional arguments that are data, the
+    `shaping` keyword arguments)."""
+    import hashlib
+
+    described = repr((qualname, [a for a in args if _plain(a)], sorted(shaping.items())))
+    name = re.sub(r"\W", "", qualname.rpartition(".")[2].lower())
+    return f"unknown_{name}_{hashlib.sha1(described.encode()).hexdigest()[:8]}"
+
+
+@functools.lru_cache(maxsize=None)
+def _field_parameters(base: type) -> frozenset[str]:
+    """The keyword arguments a field class's __init__ takes, its bases' included."""
+    import inspect
+
+    names = set()
+    for klass in base.__mro__:
+        if "__init__" in vars(klass) and klass is not object:
+            names |= {p.name for p in inspect.signature(klass.__init__).parameters.values()
+                      if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return frozenset(names - {"self"})
+
+
+def _plain(value) -> bool:
+    """Data (None, numbers, strings, and lists, tuples and dicts of those), not code nor objects."""
+    import decimal
+
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(_plain(k) and _plain(v) for k, v in value.items())
+    return value is None or isinstance(value, (bool, int, float, str, bytes, decimal.Decimal))
+
+
+def _unknown_type_change(old_field, new_field, connection) -> str | None:
+    """What a reviewer must judge by hand when a column's type changes to or from one migsafe
+    does not know (a stand-in field's, _unknown_type); None for any other change. The source
+    says it (an Unknown fact, reported as unrecognized-statement, a warning) rather than the
+    change-column-type rule judging a change between types it cannot compare."""
+    try:
+        types_ = [str(f.db_parameters(connection)["type"]) for f in (old_field, new_field)]
+    except Exception:  # noqa: BLE001 - a field that cannot say its type: nothing to add
+        return None
+    if types_[0] == types_[1] or not any(t.startswith("unknown_") for t in types_):
+        return None
+    classes = [getattr(f, "_migsafe_stand_in", None) for f in (old_field, new_field)]
+    column = new_field.column
+    if classes[0] is not None and classes[0] == classes[1]:
+        old, new = old_field._migsafe_args[1], new_field._migsafe_args[1]
+        shaping = {k for f in (old_field, new_field) for k in getattr(f, "_migsafe_type_arguments", ())}
+        changed = sorted(k for k in shaping if k not in old or k not in new or old[k] != new[k])
+        return (f"the type of column {column} after a change of the arguments ({', '.join(changed) or 'positional'})"
+                f" of its field class {classes[1]}, which is not installed where migsafe runs,")
+
+    def described(kind: str, field) -> str:
+        stand_in = getattr(field, "_migsafe_stand_in", None)
+        if kind.startswith("unknown_") and stand_in:
+            return f"{stand_in} (not installed where migsafe runs: its column type is not known)"
+        return kind
+
+    return f"the change of column {column} from {described(types_[0], old_field)} to {described(types_[1], new_field)}"
 
 
 def _load(step: DjangoStep, app: str, name: str, module_name: str, path: Path, text: str):
@@ -624,14 +999,56 @@ def _load(step: DjangoStep, app: str, name: str, module_name: str, path: Path, t
 
 
 def _classes_as_bases(migration):
-    """CreateModel(bases=(missing.Mixin, ...)): Django builds the model with type(), which needs classes."""
-    todo = list(migration.operations)
+    """CreateModel(bases=(missing.Mixin, ...)): Django builds the model with type(), which needs
+    classes. An operation of a package that is not installed: an _UnknownOperation. A relation's
+    related_name that is a stand-in (wagtail's COMMENTS_RELATION_NAME, from a module that could not
+    be imported): Django's default name, as the reverse accessor never reaches the SQL."""
+    from django.db.migrations.operations.base import Operation
+
+    todo = [migration.operations]
     while todo:
-        operation = todo.pop()
-        todo += getattr(operation, "database_operations", []) + getattr(operation, "state_operations", [])
-        if isinstance(getattr(operation, "bases", None), tuple):
-            operation.bases = tuple(b.as_class() if isinstance(b, _Missing) else b for b in operation.bases)
+        operations = todo.pop()
+        for index, operation in enumerate(operations):
+            if not isinstance(operation, Operation) and _stand_in_name(operation):
+                operations[index] = operation = _unknown_operation(_stand_in_name(operation),
+                                                                   getattr(operation, "_migsafe_span", None))
+            todo += [getattr(operation, "database_operations", []), getattr(operation, "state_operations", [])]
+            if isinstance(getattr(operation, "bases", None), tuple):
+                operation.bases = tuple(b.as_class() if isinstance(b, _Missing) else b for b in operation.bases)
+            for field in [f for _, f in getattr(operation, "fields", None) or ()] + [getattr(operation, "field", None)]:
+                for name in ("related_name", "related_query_name"):
+                    if _stand_in_name(getattr(getattr(field, "remote_field", None), name, None)):
+                        # (where Django keeps it, and where it rebuilds the field from: deconstruct())
+                        setattr(field.remote_field, name, None)
+                        setattr(field, f"_{name}", None)
+                        getattr(field, "_migsafe_args", ((), {}))[1].pop(name, None)
     return migration
+
+
+def _unknown_operation(qualname: str, span: Span | None):
+    """An operation whose class migsafe has only a stand-in for (sortedm2m's AlterSortedManyToManyField,
+    not installed; the project's own class under --no-exec): it changes no state migsafe knows of,
+    and rendering it fails, which makes its migration not-analyzed at its line while the other
+    operations are judged."""
+    from django.db.migrations.operations.base import Operation
+
+    class UnknownOperation(Operation):
+        reduces_to_sql = True
+
+        def state_forwards(self, app_label, state):
+            pass
+
+        def database_forwards(self, app_label, schema_editor, from_state, to_state):
+            raise RuntimeError(f"{qualname} is an operation migsafe has only a stand-in for (not installed where"
+                               " migsafe runs, or the project's own code under --no-exec): what it does to the"
+                               " database is not known")
+
+        def describe(self):
+            return f"{qualname}, not installed"
+
+    operation = UnknownOperation()
+    operation._migsafe_span = span
+    return operation
 
 
 @contextlib.contextmanager
@@ -649,10 +1066,15 @@ def _tracing(path: Path, text: str):
         return self
 
     Operation.__new__ = staticmethod(new)
+    _TRACERS.append(tracer)  # (_Missing.__call__: a stand-in may stand for an operation)
     try:
         yield
     finally:
         Operation.__new__ = original
+        _TRACERS.remove(tracer)
+
+
+_TRACERS: list[Tracer] = []
 
 
 @contextlib.contextmanager
@@ -671,16 +1093,20 @@ def _repeatable_uuid4(seed: str):
 
 
 def _rebuild(step: DjangoStep, history: list) -> None:
-    """The state after `history`, from state changes only (a fresh worker, or after a failure)."""
+    """The state after `history`, from state changes only (a fresh worker)."""
     from django.db.migrations.state import ProjectState
 
     state = ProjectState()
     for app, name, module_name in history:
-        with contextlib.suppress(Exception):
-            path = next(p for r in step.roots if (p := Path(r, *module_name.split(".")).with_suffix(".py")).is_file())
-            migration = _load(step, app, name, module_name, path, path.read_text(encoding="utf-8-sig", errors="replace"))[0]
-            for operation in migration.operations:
-                operation.state_forwards(app, state)
+        path = next((p for r in step.roots if (p := Path(r, *module_name.split(".")).with_suffix(".py")).is_file()), None)
+        if path is None:
+            continue
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
+        try:
+            operations = _load(step, app, name, module_name, path, text)[0].operations
+        except Exception:  # noqa: BLE001 - as render_step carried it forward: what can be read
+            operations = _readable_operations(step, app, name, path, text)
+        _forward(operations, app, state)
     _project.state, _project.applied = state, list(history)
 
 
@@ -695,6 +1121,7 @@ def _render(migration, path: Path, text: str, dialect: str, target_version: str 
     whole = Span(1, 1, 1, 1)
     irreversible = None
     _follow(migration.operations, editor)
+    failed = []  # (why, line) of each operation that could not be rendered
     with editor:
         for operation in migration.operations:
             editor.current = getattr(operation, "_migsafe_span", None) or whole
@@ -704,29 +1131,53 @@ def _render(migration, path: Path, text: str, dialect: str, target_version: str 
                                 f" ({'reverse_sql' if hasattr(operation, 'reverse_sql') else 'reverse_code'});"
                                 f" {_ROLLBACK}")
             if not operation.reduces_to_sql:  # RunPython: no SQL, and no guessing at what it does
-                operation.state_forwards(migration.app_label, state)
+                _forward([operation], migration.app_label, state)
                 continue
-            before = editor.before = state.clone()
-            operation.state_forwards(migration.app_label, state)
-            state.reload_models(())  # whatever the operation changed: rendered afresh on demand
-            state.apps.earlier = before.apps
-            if not _schema_unchanged(operation, migration.app_label, before, state):
-                operation.database_forwards(migration.app_label, editor, before, state)
+            emitted, deferred = len(editor.emitted), len(editor.deferred_sql)
+            try:
+                before = editor.before = state.clone()
+                operation.state_forwards(migration.app_label, state)
+                state.reload_models(())  # whatever the operation changed: rendered afresh on demand
+                state.apps.earlier = before.apps
+                if not _schema_unchanged(operation, migration.app_label, before, state):
+                    operation.database_forwards(migration.app_label, editor, before, state)
+            except Exception as err:  # noqa: BLE001 - project code: the other operations are still rendered
+                # (its state changes as far as they went; its half-rendered SQL is dropped)
+                failed.append((_failure(err), editor.current.line))
+                del editor.emitted[emitted:], editor.deferred_sql[deferred:]
+        migration._migsafe_forwarded = True  # (render_step: nothing left to carry forward)
         editor.in_transaction = atomic  # deferred SQL runs when the migration ends
     _project.state = state
-    statements = []
-    for sql, span, in_tx in editor.emitted:
+    statements, unknown_types = [], []
+    for sql, span, in_tx, unknown_type in editor.emitted:
         for stmt in _statements(sql, span, dialect):
             stmt.in_transaction = in_tx
             statements.append(stmt)
+            unknown_types.append(unknown_type)
     _net_defaults(statements, dialect)
     _remade_tables(statements, dialect)
     from migsafe.sql.translate import translate
 
-    for stmt in statements:  # parsed here, on the worker's core, not by the judging that waits for it
+    # parsed here, on the worker's core, not by the judging that waits for it
+    for stmt, unknown_type in zip(statements, unknown_types):
         if stmt.facts is None:
             stmt.facts = translate(stmt.sql, dialect)
+        if unknown_type is not None:
+            _say_unknown_type(stmt, *unknown_type)
+    if failed:
+        why, line = failed[0]
+        more = f"; {len(failed) - 1} more of its operations could not be rendered either" if len(failed) > 1 else ""
+        return DjangoRendered(statements, why + more, line, irreversible=irreversible)
     return DjangoRendered(statements, irreversible=irreversible)
+
+
+def _say_unknown_type(stmt: Statement, column: str, what: str) -> None:
+    """A change of `column` to or from a type migsafe does not know: an Unknown fact beside the
+    type change (which keeps the schema in step), so that a reviewer is told to judge it."""
+    from migsafe.sql import facts as F
+
+    changes = [f for f in stmt.facts if isinstance(f, F.AlterColumnType) and f.column == column]
+    stmt.facts = [*stmt.facts, *(F.Unknown(what, f.table) for f in changes[:1])]
 
 
 def _schema_unchanged(operation, app_label: str, before, after) -> bool:
@@ -1181,7 +1632,7 @@ def _without_default(fact, drop) -> list:
     if not (isinstance(fact, F.AddColumn) and fact.table == drop.table and fact.column.name == drop.column):
         return [fact]
     foreign = [c for c in fact.column.constraints if c.kind == "foreign_key"]
-    column = dataclasses.replace(fact.column, default=None,
+    column = dataclasses.replace(fact.column, default=None, dropped_default=fact.column.default,
                                  constraints=[c for c in fact.column.constraints if c not in foreign])
     return [dataclasses.replace(fact, column=column)] + [F.AddConstraint(table=fact.table, constraint=c) for c in foreign]
 
@@ -1218,6 +1669,7 @@ def _editor_class(base: type) -> type:
             # spans: id(deferred statement) -> (it, the span of the operation that queued it)
             self.spans, self.emitted, self.current, self.in_transaction = {}, [], Span(1, 1, 1, 1), False
             self.before = None  # the project state before the current operation: what the database holds
+            self.unknown_type = None  # (column, what): alter_field changing a type migsafe does not know
             super().__init__(*args, **kwargs)
 
         @property
@@ -1233,9 +1685,20 @@ def _editor_class(base: type) -> type:
                 sql = str(sql) % tuple(self.quote_value(p) for p in params)
             # The line of the operation that queued it (deferred SQL runs when the migration ends).
             span = self.spans.get(id(sql), (None, self.current))[1]
-            self.emitted.append((str(sql), span, self.in_transaction))
+            self.emitted.append((str(sql), span, self.in_transaction, self.unknown_type))
+
+        def alter_field(self, model, old_field, new_field, strict=False):
+            what = _unknown_type_change(old_field, new_field, self.connection)
+            self.unknown_type = (new_field.column, what) if what else None
+            try:
+                super().alter_field(model, old_field, new_field, strict)
+            finally:
+                self.unknown_type = None
 
         def effective_default(self, field):
+            missing = _stand_in_name(field.default)
+            if missing:  # (calling a stand-in makes a stand-in field, not a value)
+                return f"migsafe: a default computed by {missing}, which is not installed"
             try:
                 value = self._effective_default(field)
                 if not field.has_default() or callable(field.default):
@@ -1249,8 +1712,12 @@ def _editor_class(base: type) -> type:
 
         def quote_value(self, value):
             if self.connection.vendor == "sqlite":
-                return base.quote_value(self, value)
-            return quote(value, self.connection.vendor)
+                quoted = base.quote_value(self, value)
+            else:
+                quoted = quote(value, self.connection.vendor)
+            # An object's default repr (a project's default that is no value the database knows)
+            # has its address in it: a new one each run, and so a report that differs run to run.
+            return _OBJECT_ADDRESS.sub(r"\1>", quoted)
 
         def _constraint_names(self, model, *args, **kwargs):
             self.connection.introspection.served = (self, model)
@@ -1258,6 +1725,9 @@ def _editor_class(base: type) -> type:
 
     _EDITORS[base] = Offline
     return Offline
+
+
+_OBJECT_ADDRESS = re.compile(r"(<[\w.]+ object) at 0x[0-9a-fA-F]+>")
 
 
 def _stable(value):
@@ -1295,34 +1765,95 @@ class _Queued(list):
 
 
 def quote(value, vendor: str) -> str:
-    """A literal as the driver would quote it (psycopg for PostgreSQL, mysqlclient for MySQL)."""
-    import datetime
+    """A literal as the driver would send it (psycopg for PostgreSQL, mysqlclient for MySQL),
+    the same text every run: the adapters Django wraps values in for psycopg (Jsonb, ranges,
+    Inet) as the SQL they stand for, never as an object's repr."""
     import decimal
-    import uuid
 
     if value is None:
         return "NULL"
+    if vendor == "postgresql" and (adapted := _postgres_literal(value)) is not None:
+        return adapted
     if isinstance(value, bool):
         return ("true" if value else "false") if vendor == "postgresql" else ("1" if value else "0")
+    if isinstance(value, (float, decimal.Decimal)) and not math.isfinite(value):
+        special = "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+        cast = ("::float8" if isinstance(value, float) else "::numeric") if vendor == "postgresql" else ""
+        return f"'{special}'{cast}"
     if isinstance(value, (int, float, decimal.Decimal)):
         return repr(value) if isinstance(value, float) else str(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         data = bytes(value).hex()
         return f"'\\x{data}'::bytea" if vendor == "postgresql" else f"X'{data}'"
-    if isinstance(value, (list, tuple)) and vendor == "postgresql":
-        return "ARRAY[" + ", ".join(quote(v, vendor) for v in value) + "]"
-    if isinstance(value, dict):
-        value = json.dumps(value)
-    elif isinstance(value, (datetime.date, datetime.time, datetime.datetime, uuid.UUID, datetime.timedelta)):
-        value = str(value)
-    text = str(value).replace("'", "''")
+    # dates, UUIDs, ...: their text; a dict (a JSON value where no adapter wrapped it): JSON
+    text = (json.dumps(value) if isinstance(value, dict) else str(value)).replace("'", "''")
     if vendor == "mysql":
         text = text.replace("\\", "\\\\")
     return f"'{text}'"
 
 
-def _offline_connection(dialect: str, target_version: str | None):
-    """A DatabaseWrapper of the dialect's backend that can render SQL but never connects."""
+def _postgres_literal(value) -> str | None:
+    """What psycopg sends for the values Django adapts for PostgreSQL (JSONField's Jsonb, range
+    fields' ranges, GenericIPAddressField's Inet, BinaryField's Binary, HStoreField's dict,
+    ArrayField's list, DurationField's timedelta); None for the others. Jsonb and ranges as psycopg 3 writes them,
+    whichever driver (or psycopg2's stand-in) Django wrapped them with."""
+    import datetime
+    import ipaddress
+
+    from django.db.backends.postgresql import psycopg_any as driver
+    from django.db.backends.postgresql.base import Database
+
+    def text(string: str) -> str:
+        return "'" + string.replace("'", "''") + "'"
+
+    if isinstance(value, Database.Binary):  # BinaryField's; psycopg 3: .obj, psycopg2: .adapted
+        value = bytes(value.obj if hasattr(value, "obj") else value.adapted)
+        return f"'\\x{value.hex()}'::bytea"
+    if isinstance(value, (driver.Jsonb, getattr(driver, "Json", driver.Jsonb))):
+        # psycopg 3: .obj and .dumps (None: json.dumps); psycopg2: .adapted and a dumps() method
+        data = (value.dumps or json.dumps)(value.obj) if hasattr(value, "obj") else value.dumps(value.adapted)
+        return text(data) + ("::jsonb" if isinstance(value, driver.Jsonb) else "::json")
+    if isinstance(value, driver.RANGE_TYPES):
+        if value.isempty:
+            return "'empty'"
+        bounds = [_range_bound(b) for b in (value.lower, value.upper)]
+        return text(f"{value._bounds[0]}{bounds[0]},{bounds[1]}{value._bounds[1]}")
+    if isinstance(driver.Inet, type) and isinstance(value, driver.Inet):  # psycopg2's; psycopg 3's is ip_address
+        return text(str(value.addr)) + "::inet"
+    if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address, ipaddress.IPv4Interface,
+                          ipaddress.IPv6Interface)):
+        return text(str(value)) + "::inet"
+    if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+        return text(str(value)) + "::cidr"
+    if isinstance(value, datetime.timedelta):
+        seconds = value.seconds + value.microseconds / 1_000_000
+        return text(f"{value.days} days {seconds:.6f} seconds") + "::interval"
+    if isinstance(value, dict):  # hstore
+        pairs = (f"{_hstore_item(k)}=>{'NULL' if v is None else _hstore_item(v)}" for k, v in value.items())
+        return text(", ".join(pairs))
+    if isinstance(value, (list, tuple)):
+        return "ARRAY[" + ", ".join(quote(v, "postgresql") for v in value) + "]" if value else "'{}'"
+    return None
+
+
+def _range_bound(bound) -> str:
+    """A bound inside a range literal: a number as it is, anything else double-quoted."""
+    import decimal
+
+    if bound is None:
+        return ""
+    if isinstance(bound, (int, float, decimal.Decimal)) and not isinstance(bound, bool):
+        return str(bound)
+    return '"' + str(bound).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _hstore_item(item) -> str:
+    return '"' + str(item).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@functools.lru_cache(maxsize=None)
+def _offline_wrapper(dialect: str) -> type:
+    """The DatabaseWrapper class of the dialect's backend that can render SQL but never connects."""
     from django.db.utils import load_backend
 
     backend = load_backend(ENGINES[dialect])
@@ -1333,13 +1864,29 @@ def _offline_connection(dialect: str, target_version: str | None):
     def no_connection(self, *args, **kwargs):
         raise RuntimeError("the operation needs a database connection, which migsafe never opens")
 
-    wrapper = type("OfflineWrapper", (base,), {
+    return type("OfflineWrapper", (base,), {
         "introspection_class": introspection, "connect": no_connection, "ensure_connection": no_connection,
-        "cursor": lambda self: _NullCursor(), "_cursor": lambda self, name=None: _NullCursor(),
+        "get_new_connection": no_connection,
+        "cursor": lambda self: _NullCursor(self), "_cursor": lambda self, name=None: _NullCursor(self),
         # SQLite's editor turns foreign key checks off and on around a migration: nothing to do offline
         "disable_constraint_checking": lambda self: True, "enable_constraint_checking": lambda self: None,
         "check_constraints": lambda self, table_names=None: None})
-    connection = wrapper({"ENGINE": ENGINES[dialect], "NAME": "migsafe", "USER": "", "PASSWORD": "", "HOST": "",
+
+
+def _offline_engine(vendor: str) -> str:
+    """An ENGINE for DATABASES: the vendor's backend that never connects (_offline_wrapper), as
+    a module of its own, which is all Django's load_backend asks of an ENGINE."""
+    name = f"migsafe_offline_{vendor}"
+    if f"{name}.base" not in sys.modules:
+        package, base = types.ModuleType(name), types.ModuleType(f"{name}.base")
+        package.__path__, package.base, base.DatabaseWrapper = [], base, _offline_wrapper(vendor)
+        sys.modules[name], sys.modules[base.__name__] = package, base
+    return name
+
+
+def _offline_connection(dialect: str, target_version: str | None):
+    """A DatabaseWrapper of the dialect's backend that can render SQL but never connects."""
+    connection = _offline_wrapper(dialect)({"ENGINE": ENGINES[dialect], "NAME": "migsafe", "USER": "", "PASSWORD": "", "HOST": "",
                           "PORT": "", "OPTIONS": {}, "TIME_ZONE": None, "CONN_MAX_AGE": 0,
                           "CONN_HEALTH_CHECKS": False, "AUTOCOMMIT": True, "ATOMIC_REQUESTS": False, "TEST": {}})
     if dialect == "postgresql":
@@ -1357,9 +1904,15 @@ def _offline_connection(dialect: str, target_version: str | None):
 
 
 class _NullCursor:
-    """Queries a migration's operations make offline (does an extension exist?): no rows."""
+    """Queries a migration's operations make offline (does an extension exist? the ORM's
+    .first(), a table's description): no rows, no columns."""
 
     rowcount = 0
+    description = ()
+
+    def __init__(self, connection=None):
+        # (what the ORM takes for the end of the rows: [] or, MySQL's, ())
+        self.no_rows = connection.features.empty_fetchmany_value if connection is not None else []
 
     def __enter__(self):
         return self
@@ -1377,6 +1930,12 @@ class _NullCursor:
 
     def fetchall(self):
         return []
+
+    def fetchmany(self, size=None):
+        return self.no_rows
+
+    def __iter__(self):  # (contrib.postgres reads the hstore and citext type ids this way)
+        return iter(())
 
     def close(self):
         pass

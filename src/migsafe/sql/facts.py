@@ -51,6 +51,7 @@ class ColumnDef:
     constraints: list[ConstraintDef] = field(default_factory=list)
     domain_check: bool = False  # set by replay when the type is a domain with a CHECK
     position: str | None = None  # MySQL `FIRST` / `AFTER c`: not the last column
+    dropped_default: Default | None = None  # the default the same operation drops again (Django's AddField)
 
 
 @dataclass(kw_only=True)
@@ -72,6 +73,7 @@ class CreateTable(Fact):
 @dataclass
 class DropTable(Fact):
     table: str
+    if_exists: bool = False
 
 
 @dataclass
@@ -90,6 +92,7 @@ class AddColumn(Fact):
 class DropColumn(Fact):
     table: str
     column: str
+    if_exists: bool = False
 
 
 @dataclass
@@ -150,6 +153,7 @@ class DropConstraint(Fact):
     table: str
     name: str
     kind: str | None = None  # "primary_key", "foreign_key", "check" where the spelling says (MySQL)
+    if_exists: bool = False
 
 
 @dataclass
@@ -174,6 +178,7 @@ class DropIndex(Fact):
     name: str
     concurrently: bool = False
     table: str | None = None  # MySQL names the table (`DROP INDEX i ON t`, `ALTER TABLE t DROP INDEX i`)
+    if_exists: bool = False
 
 
 @dataclass

@@ -5,7 +5,8 @@ Command (VALIDATE CONSTRAINT, ADD ... USING INDEX, ADD CHECK without a name, DET
 CONCURRENTLY, ...), misreads `ALTER TABLE t RENAME a TO b` as a table rename and normalises
 `serial` and `now()`. Tokens keep the user's own spelling. Statements that are not schema
 changes (UPDATE, DELETE, INSERT, ...) go through sqlglot's parser, which also decides whether
-unknown SQL parses at all.
+unknown SQL parses at all. Every statement read is then given to the engine's own parser
+(validate.py): what the database would refuse is ParseFailed, whatever sqlglot made of it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.tokens import Token, TokenType
 
 from migsafe.sql import facts as F
+from migsafe.sql.validate import rejection
 
 logging.getLogger("sqlglot").setLevel(logging.CRITICAL)  # its fallback warnings are ours to report
 
@@ -285,13 +287,21 @@ def translate(sql: str, dialect: str = "postgresql") -> list[F.Fact]:
         return []
     cur = Cursor(toks, sql)
     try:
-        return _dispatch(cur, dialect)
+        facts = _dispatch(cur, dialect)
     except Malformed as err:
         tok = cur.peek() or toks[-1]
         line_offset = sql.count("\n", 0, tok.start)
         return [F.ParseFailed(f"{err} near {tok.text!r}", line_offset)]
     except RecursionError:  # e.g. thousands of nested parentheses: sqlglot's parser recurses
         return [F.ParseFailed("the statement is nested too deeply to analyse")]
+    except Exception as err:  # noqa: BLE001 - sqlglot failing on odd input (`#>> >`) is no crash
+        return [rejection(sql, dialect) or F.ParseFailed(f"sqlglot failed on it: {type(err).__name__}")]
+    if any(isinstance(f, F.ParseFailed) for f in facts):
+        return facts
+    # sqlglot reads some broken SQL as well-formed (`varchar(10 NOT NULL`): the engine's own
+    # parser has the last word.
+    rejected = rejection(sql, dialect, facts)
+    return [rejected] if rejected is not None else facts
 
 
 def first_line(text: str) -> str:
@@ -412,16 +422,16 @@ def _alter_action(cur: Cursor, table: str, dialect: str) -> list[F.Fact]:
         cur.i += 1
         kind = "foreign_key" if cur.accept("FOREIGN", "KEY") else "check" if cur.accept("CHECK") else None
         if kind or cur.accept("CONSTRAINT"):  # MySQL spells DROP FOREIGN KEY fk, DROP CHECK ck
-            cur.accept("IF", "EXISTS")
-            return [F.DropConstraint(table, cur.name(), kind)]
+            if_exists = cur.accept("IF", "EXISTS")
+            return [F.DropConstraint(table, cur.name(), kind, if_exists=if_exists)]
         if cur.accept("PRIMARY", "KEY"):
             return [F.DropConstraint(table, "PRIMARY", "primary_key")]
         if cur.accept("INDEX") or cur.accept("KEY"):  # MySQL
-            cur.accept("IF", "EXISTS")
-            return [F.DropIndex(same_schema(table, cur.name()), table=table)]
+            if_exists = cur.accept("IF", "EXISTS")
+            return [F.DropIndex(same_schema(table, cur.name()), table=table, if_exists=if_exists)]
         cur.accept("COLUMN")
-        cur.accept("IF", "EXISTS")
-        return [F.DropColumn(table, cur.name())]
+        if_exists = cur.accept("IF", "EXISTS")
+        return [F.DropColumn(table, cur.name(), if_exists=if_exists)]
     if w in ("MODIFY", "CHANGE"):  # MySQL: the whole column restated
         cur.i += 1
         cur.accept("COLUMN")
@@ -645,8 +655,7 @@ def _default(text: str, toks: list[Token]) -> F.Default:
     for k, tok in enumerate(toks):
         nxt = toks[k + 1] if k + 1 < len(toks) else None
         word = tok.text.lower()
-        if nxt is not None and nxt.token_type == TokenType.L_PAREN and tok.token_type not in (
-                TokenType.STRING, TokenType.L_PAREN):
+        if nxt is not None and nxt.token_type == TokenType.L_PAREN and _calls(tok):
             if word in ("cast", "array", "row"):
                 continue
             if word not in STABLE_FUNCTIONS:
@@ -656,7 +665,18 @@ def _default(text: str, toks: list[Token]) -> F.Default:
                 volatility = "stable"
         elif word in STABLE_KEYWORDS and word not in ("true", "false", "null") and volatility == "constant":
             volatility = "stable"
-    return F.Default(text, volatility, tuple(functions))
+    return F.Default(text, volatility, tuple(dict.fromkeys(functions)))
+
+
+# Words before "(" that are operators, not calls: `x IN (1, 2)`, `= ANY (ARRAY[...])`.
+_OPERATOR_WORDS = frozenset("in and or not is any all some exists between like ilike when then else from".split())
+
+
+def _calls(tok: Token) -> bool:
+    """`tok` followed by "(" is a function's name (`random(`, `"my func"(`), not an operator (`* (`)."""
+    if tok.token_type == TokenType.IDENTIFIER:  # quoted
+        return True
+    return tok.text.replace("$", "_").isidentifier() and tok.text.lower() not in _OPERATOR_WORDS
 
 
 # --- CREATE / DROP -----------------------------------------------------------------------
@@ -725,19 +745,20 @@ def _drop(cur: Cursor) -> list[F.Fact]:
     kind = cur.word()
     cur.i += 1
     concurrently = cur.accept("CONCURRENTLY")
-    cur.accept("IF", "EXISTS")
+    if_exists = cur.accept("IF", "EXISTS")
     names = [cur.name()]
     while cur.peek() is not None and cur.peek().token_type == TokenType.COMMA:
         cur.i += 1
         names.append(cur.name())
     if kind == "TABLE":
-        return [F.DropTable(n) for n in names]
+        return [F.DropTable(n, if_exists) for n in names]
     if cur.accept("ON"):  # MySQL: DROP INDEX i ON t [ALGORITHM=...] [LOCK=...]
         table = cur.name()
         clauses: dict[str, str] = {}
         _take_clauses(cur.toks[cur.i:], clauses)
-        return _with_clauses([F.DropIndex(same_schema(table, n), concurrently, table) for n in names], clauses)
-    return [F.DropIndex(n, concurrently) for n in names]
+        return _with_clauses([F.DropIndex(same_schema(table, n), concurrently, table, if_exists) for n in names],
+                             clauses)
+    return [F.DropIndex(n, concurrently, if_exists=if_exists) for n in names]
 
 
 def _alter_index(cur: Cursor) -> list[F.Fact]:

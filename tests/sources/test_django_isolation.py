@@ -1,0 +1,97 @@
+"""Django: a migration that cannot be rendered is not-analyzed alone. Its state changes are still
+carried forward, so the migrations after it are judged, and the worker never replays the whole
+history because of it. Each test writes a tiny project into tmp_path."""
+
+from __future__ import annotations
+
+import pytest
+
+from test_django_source import check, found, line_of, migration, shop
+
+pytest.importorskip("django")
+
+# An operation Django cannot render offline (it wants the database), between two that it can.
+NEEDS_DATABASE = """
+class NeedsDatabase(migrations.RunSQL):
+    def __init__(self):
+        super().__init__("SELECT 1", reverse_sql="SELECT 1")
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        raise RuntimeError("needs a live database")
+
+
+"""
+
+
+def test_a_failing_operation_is_not_analyzed_alone(tmp_path):
+    app = shop(tmp_path)
+    failing = migration(app, "0002_mixed", """
+        migrations.AddField("product", "price", models.IntegerField()),
+        NeedsDatabase(),
+        migrations.CreateModel("Order", fields=[("id", models.AutoField(primary_key=True))]),
+        migrations.AddField("product", "code", models.CharField(max_length=8, null=True)),
+        migrations.AddField("product", "weight", models.IntegerField()),
+    """, deps='[("catalog", "0001_initial")]')
+    failing.write_text(failing.read_text().replace("class Migration", NEEDS_DATABASE + "class Migration"))
+    later = migration(app, "0003_later", """
+        migrations.RemoveField("product", "code"),
+        migrations.AddField("order", "product", models.ForeignKey(
+            on_delete=models.deletion.CASCADE, to="catalog.product", null=True)),
+    """, deps='[("catalog", "0002_mixed")]')
+    result = check(tmp_path, tmp_path)
+    assert found(result, "missing-lock-timeout", "non-concurrent-index", "validating-foreign-key") == [
+        # the operations before the failure and after it are judged; only the failing one is not
+        ("catalog.0002_mixed", "not-analyzed", line_of(failing, "NeedsDatabase()")),
+        ("catalog.0002_mixed", "not-null-without-default", line_of(failing, '"price"')),
+        ("catalog.0002_mixed", "not-null-without-default", line_of(failing, '"weight"')),
+        # and the model and the field they add are known to the next migration
+        ("catalog.0003_later", "drop-column", line_of(later, "RemoveField")),
+    ]
+    failure = next(f for f in result.findings if f.rule == "not-analyzed")
+    assert "needs a live database" in failure.message
+
+
+def test_a_migration_that_cannot_even_be_read_still_carries_the_operations_it_can(tmp_path):
+    app = shop(tmp_path)
+    (app / "helpers.py").write_text("raise RuntimeError('needs the real settings')\n")
+    broken = migration(app, "0002_unreadable", """
+        migrations.CreateModel("Invoice", fields=[("id", models.AutoField(primary_key=True))]),
+        special_operation(),
+    """, deps='[("catalog", "0001_initial")]')
+    broken.write_text("from catalog.helpers import *  # noqa\n" + broken.read_text())
+    later = migration(app, "0003_note", 'migrations.AddField("invoice", "total", models.IntegerField()),',
+                      deps='[("catalog", "0002_unreadable")]')
+    result = check(tmp_path, tmp_path)
+    assert found(result, "missing-lock-timeout") == [
+        ("catalog.0002_unreadable", "not-analyzed", 1),
+        ("catalog.0003_note", "not-null-without-default", line_of(later, "AddField")),
+    ]
+    assert "needs the real settings" in result.findings[0].message
+
+
+def test_a_failure_does_not_replay_the_history(tmp_path):
+    app = shop(tmp_path)
+    log = tmp_path / "imports.log"
+    first = app / "migrations" / "0001_initial.py"
+    first.write_text(f"open({str(log)!r}, 'a').write('0001\\n')\n" + first.read_text())
+    failing = migration(app, "0002_fails", "NeedsDatabase(),", deps='[("catalog", "0001_initial")]')
+    failing.write_text(failing.read_text().replace("class Migration", NEEDS_DATABASE + "class Migration"))
+    migration(app, "0003_drop", 'migrations.RemoveField("product", "name"),', deps='[("catalog", "0002_fails")]')
+    result = check(tmp_path, tmp_path)
+    assert ("catalog.0003_drop", "drop-column", 8) in found(result)
+    assert log.read_text() == "0001\n"  # imported to render it, never again to rebuild the state
+
+
+def test_a_migration_whose_parent_app_is_missing_still_carries_its_models(tmp_path):
+    app = shop(tmp_path)
+    migration(app, "0002_invoice", """
+        migrations.CreateModel("Invoice", fields=[("id", models.AutoField(primary_key=True))]),
+    """, deps='[("catalog", "0001_initial"), ("payments_not_here", "0001_initial")]')
+    later = migration(app, "0003_total", 'migrations.AddField("invoice", "total", models.IntegerField()),',
+                      deps='[("catalog", "0002_invoice")]')
+    result = check(tmp_path, tmp_path)
+    assert found(result, "missing-lock-timeout") == [
+        ("catalog.0002_invoice", "not-analyzed", 1),
+        ("catalog.0003_total", "not-null-without-default", line_of(later, "AddField")),
+    ]
+    assert "payments_not_here" in result.findings[0].message
