@@ -246,7 +246,7 @@ def settings_env(app: App, root: Path) -> tuple[dict[str, str], str]:
     for name, text in app.files.items():
         (CORPUS / name).parent.mkdir(parents=True, exist_ok=True)
         (CORPUS / name).write_text(text, encoding="utf-8")
-    for value in env.values():  # folders the settings expect to exist
+    for value in app.env.values():  # folders the settings expect to exist
         if value.startswith(str(CORPUS)) and not Path(value).exists():
             Path(value).mkdir(parents=True)
     if app.settings and not app.lines:

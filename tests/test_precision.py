@@ -240,3 +240,19 @@ def test_statically_read_sqlite_batch_rebuild_is_at_its_with_line(tmp_path):
     """)
     result = check(versions, dialect="sqlite")
     assert [(f.rule, f.span.line) for f in result.findings] == [("table-rewrite", 11)]  # was line 1
+
+
+def test_a_column_dropped_before_its_table_is_one_finding(tmp_path):
+    """Django's RemoveField before the DeleteModel of the same model: drop-table says it once."""
+    from migsafe import engine
+    from migsafe.config import load_settings
+    from migsafe.rules import default_severities
+
+    (tmp_path / "V1__t.sql").write_text("CREATE TABLE box (id int PRIMARY KEY, owner_id int);\n")
+    (tmp_path / "V2__drop.sql").write_text(
+        "BEGIN;\nALTER TABLE box DROP COLUMN owner_id;\nDROP TABLE box;\nCOMMIT;\n")
+    settings = load_settings(None, {"ignore": ["missing-lock-timeout"]}, set(default_severities()))
+    rules = [f.rule for f in engine.check([tmp_path], settings, tmp_path).findings]
+    assert rules == ["drop-table"]
+    (tmp_path / "V2__drop.sql").write_text("ALTER TABLE box DROP COLUMN owner_id;\nDROP TABLE box;\n")  # two commits
+    assert sorted(f.rule for f in engine.check([tmp_path], settings, tmp_path).findings) == ["drop-column", "drop-table"]

@@ -107,12 +107,17 @@ def discover(paths: list[Path], exclude: list[str], cwd: Path) -> Discovered:
     # revision file, or a sub-folder of its versions) is replayed whole, reported below the PATH.
     inside = tuple(os.path.join(real_path(f), "") for f in folders)
     whole = True
+    kept = []
     for project in projects:
         below = os.path.join(real_path(project.origin), "").startswith(inside)
-        for f in map(real_path, project.files()):
-            if below or str(f).startswith(inside):
-                reported.add(f)
-            whole = whole and f in reported
+        files = list(map(real_path, project.files()))
+        mine = {f for f in files if below or str(f).startswith(inside) or f in reported}
+        if not mine and files and not below:
+            continue  # another history beside the one named (prefect's sqlite folder): not this database's
+        kept.append(project)
+        reported |= mine
+        whole = whole and all(f in reported for f in files)
+    projects = kept
     _require_migrations(bare, reported | {real_path(p.origin) for p in projects})  # (an alembic.ini there)
     return Discovered(sql_files=order_sql_files(sql), alembic=projects,
                       report_only=reported if named_files or not whole else None,

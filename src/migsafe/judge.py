@@ -9,6 +9,7 @@ import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 
+from migsafe import plans as P
 from migsafe import rules as R
 from migsafe.cache import Cache, Translations
 from migsafe.config import Settings
@@ -119,9 +120,25 @@ def judge(migration: Migration, index: int, schema: Schema, dialect, active: lis
                            f" {reason}", Span(line, 1, line, 1)))
     # A Django RunPython/RunSQL without its reverse is itself the change (its Python emits no SQL).
     if migration.irreversible and (changed or migration.source == "django"):
-        line, reason = migration.irreversible
-        out.append(finding(migration, "irreversible-migration", reason, Span(line, 1, line, 1)))
+        where, reason = migration.irreversible
+        span = where if isinstance(where, Span) else Span(where, 1, where, 1)  # (the operation's, where known)
+        out.append(finding(migration, "irreversible-migration", reason, span,
+                           hit=R.Hit(reason, plan=way_back(migration.source))))
     return out
+
+
+_WAY_BACK = {
+    "django": "Give each RunPython a reverse_code and each RunSQL a reverse_sql that undo it"
+              " (migrations.RunPython.noop / migrations.RunSQL.noop where there is nothing to undo).",
+    "alembic": "Write downgrade() so that it undoes what upgrade() does, in reverse order.",
+    "sql": "Add the down migration that undoes this one (down.sql, or the runner's undo file).",
+}
+
+
+def way_back(source: str) -> P.Plan:
+    """irreversible-migration's fix: a rollback written before it is needed (no steps: the code
+    is the author's)."""
+    return P.Plan(_WAY_BACK.get(source, _WAY_BACK["sql"]))
 
 
 def parse_failure_span(migration: Migration, stmt: Statement, fact: F.ParseFailed) -> Span:

@@ -56,8 +56,8 @@ class Migration:
     report: bool = True  # False: history only (start-after, --diff), replayed but not reported
     error: str | None = None  # could not be read or rendered -> not-analyzed
     error_line: int = 1
-    # irreversible-migration: (line, reason) when the way back is missing, else None
-    irreversible: tuple[int, str] | None = None
+    # irreversible-migration: (line or the operation's span, reason) when the way back is missing, else None
+    irreversible: tuple[int | Span, str] | None = None
     how: str = "read"  # "read" (SQL file), "rendered" or "static" (Python migrations)
     unreadable: list[tuple[int, str]] = field(default_factory=list)  # (line, why): parts not analysed
     runner_lock_timeout: bool = False  # the runner sets a lock timeout before it runs (sources/runner.py)

@@ -134,6 +134,13 @@ def test_one_history_per_database_in_folders_named_after_them(tmp_path):
     assert hits(report, *RULES) == [
         ("m/versions/postgresql/a1_x.py", "non-concurrent-index"), ("m/versions/postgresql/b2_x.py", "drop-column"),
         ("m/versions/sqlite/b2_x.py", "drop-column")]
+    # One database's folder, or one of its files, named: the other history is not this one's
+    # (not replayed, not counted).
+    code, report, _ = check(tmp_path, "m/versions/sqlite")
+    assert report["summary"]["migrations"] == 2 and report["dialect"] == "sqlite"
+    code, report, _ = check(tmp_path, "m/versions/postgresql/b2_x.py")
+    assert report["summary"]["migrations"] == 2 and report["dialect"] == "postgresql"
+    assert hits(report, *RULES) == [("m/versions/postgresql/b2_x.py", "drop-column")]
 
 
 def test_a_revision_file_as_path_uses_its_project(tmp_path):

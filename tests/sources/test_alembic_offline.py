@@ -544,3 +544,39 @@ def test_deep_recursion_in_data_code_is_not_unreadable(tmp_path):
     # a reason to read it statically.
     [mig] = loaded(versions)
     assert mig.how == "raised" and mig.error.startswith("upgrade() raised RecursionError")
+
+
+@pytest.mark.parametrize("execute", [True, False])
+def test_bulk_insert_of_values_only_the_project_knows_is_read(tmp_path, execute):
+    """Rows whose values come from the project (oslo's `timeutils.utcnow()`, a hashed password)
+    change no schema: the INSERT is read with NULL for them, and the rest of the revision too."""
+    versions = revisions(tmp_path, """
+        from oslo_utils import timeutils  # not installed
+
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            workers = op.create_table("workers", sa.Column("id", sa.Integer, primary_key=True),
+                                      sa.Column("created_at", sa.DateTime), sa.Column("status", sa.String(20)))
+            now = timeutils.utcnow()
+            op.bulk_insert(workers, [{"id": 1, "created_at": now, "status": "OK"}])
+            op.drop_column("users", "legacy")
+    """)
+    [mig] = loaded(versions, execute=execute)
+    assert (mig.error, mig.unreadable) == (None, [])
+    insert = next(s.sql for s in mig.statements if s.sql.startswith("INSERT"))
+    assert "NULL" in insert and "'OK'" in insert
+    assert found(check(versions, tmp_path, no_exec=not execute)) == [("r001_x.py", "drop-column", 16)]
+
+
+def test_an_operation_of_a_plugin_not_installed_is_named_at_its_line(tmp_path):
+    """`op.sync_enum_values` (alembic-autogenerate-enums) where the plugin is not installed: that
+    call is not-analyzed, the rest of the revision is read."""
+    versions = revisions(tmp_path, """
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            op.sync_enum_values("public", "status", ["a", "b"], [("users", "status")])
+            op.drop_column("users", "legacy")
+    """)
+    result = check(versions, tmp_path)
+    assert found(result) == [("r001_x.py", "not-analyzed", 10), ("r001_x.py", "drop-column", 11)]
+    assert "op.sync_enum_values is no Alembic operation" in result.findings[0].message

@@ -194,7 +194,7 @@ def test_an_error_after_a_query_with_no_rows_is_read_statically(tmp_path):
         def upgrade():
             bind = op.get_bind()
             if bind.dialect.server_version_info >= (11,):
-                count = bind.execute(sa.text("SELECT count(*) FROM users")).fetchone()[0]
+                first = bind.execute(sa.text("SELECT id FROM users LIMIT 1")).fetchone()[0]
             op.drop_column("users", "legacy")
     """)
     [_, mig] = loaded(versions)
@@ -219,3 +219,42 @@ def test_ddl_that_depends_on_rows_read_back_is_said_not_judged(tmp_path):
     assert (mig.how, [line for line, _ in mig.unreadable]) == ("rendered", [10, 15])
     assert findings(versions, tmp_path) == [("r002_x.py", "not-analyzed", 10), ("r002_x.py", "not-analyzed", 15),
                                             ("r002_x.py", "drop-column", 17)]
+
+
+def test_an_aggregate_query_gives_its_one_row(tmp_path):
+    """An empty table still counts: `SELECT count(*)` and the ORM's `.count()` give 0, so a
+    revision's own data check passes as on an empty database and its DDL is judged."""
+    versions = revisions(tmp_path, CREATED, """
+        import sqlalchemy.orm
+
+        def upgrade():
+            bind = op.get_bind()
+            users = sa.Table("users", sa.MetaData(), autoload_with=bind)
+            if sa.orm.Session(bind=bind).query(users).filter(users.c.legacy.isnot(None)).count() != 0:
+                raise ValueError("legacy values left")
+            n = bind.execute(sa.text("SELECT COUNT(*) FROM users WHERE legacy = :v"), {"v": "x"}).scalar()
+            assert n == 0, n
+            top = bind.execute(sa.select(sa.func.max(users.c.id))).scalar()
+            assert top is None
+            op.drop_column("users", "legacy")
+    """)
+    [_, mig] = loaded(versions)
+    assert (mig.how, mig.error) == ("rendered", None)
+    assert findings(versions, tmp_path) == [("r002_x.py", "drop-column", 19)]
+
+
+def test_a_raise_on_rows_read_back_is_read_both_ways(tmp_path):
+    """A revision checking its own work in the catalog (`if index is None: raise`): offline the
+    query has no rows, so whether it raises is unknown; static reading reads on."""
+    versions = revisions(tmp_path, CREATED, """
+        def upgrade():
+            with op.get_context().autocommit_block():
+                if op.get_context().as_sql:
+                    raise RuntimeError("needs an online migration")
+                op.create_index("ix_legacy", "users", ["legacy"], postgresql_concurrently=True)
+                found = op.get_bind().exec_driver_sql("SELECT indisvalid FROM pg_index").first()
+                if found is None or not found[0]:
+                    raise RuntimeError("index missing after creation")
+            op.drop_column("users", "legacy")
+    """)
+    assert findings(versions, tmp_path) == [("r002_x.py", "drop-column", 16)]

@@ -139,3 +139,24 @@ def test_a_migration_patching_what_makes_the_sql_gets_a_fresh_worker(tmp_path, m
     assert [(n, e, [s for s, _ in st]) for n, e, st in _rendered(tmp_path, dirs)] == \
         [(n, e, [s for s, _ in st]) for n, e, st in clean]  # (lines moved by the patch)
     assert len(replaced) == 1 and "names_digest" in replaced[0]
+
+
+@pytest.mark.parametrize("after", [0, 3])
+def test_a_second_worker_that_fails_leaves_the_rest_to_the_first(tmp_path, monkeypatch, lanes, after):
+    """The second worker not starting (or going away after `after` migrations) is no reason to
+    stop the run: the first renders what it did not, and the result is the one a single worker gives."""
+    from migsafe.errors import MigsafeError
+
+    dirs = _project(tmp_path)
+    results = D._SecondLane.results
+
+    def failing(self):
+        for n, item in enumerate(results(self)):
+            if n == after:
+                raise MigsafeError("the process that renders migrations did not start (no answer)")
+            yield item
+
+    monkeypatch.setattr(D._SecondLane, "results", failing)
+    both = _rendered(tmp_path, dirs)
+    monkeypatch.setattr(D, "_SECOND_LANE_FROM", 10**9)
+    assert both == _rendered(tmp_path, dirs) and len(both) == 12

@@ -389,3 +389,14 @@ def test_values_defaults_make_up_are_the_same_every_run(tmp_path):
     added = list(dict.fromkeys(s for s in runs[0] if "ADD COLUMN" in s))
     assert runs[0] == runs[1] and len(added) == 3
     assert "00000000-0000-0000-0000-000000000000" in added[0] and "2000-01-01" in added[1]
+
+
+def test_irreversible_run_python_points_at_the_whole_operation_with_a_fix(tmp_path):
+    shop(tmp_path)
+    path = migration(tmp_path / "catalog", "0002_fill", 'migrations.RunPython(lambda apps, schema_editor: None),',
+                     deps="[('catalog', '0001_initial')]")
+    [f] = [f for f in check(tmp_path, tmp_path).findings if f.rule == "irreversible-migration"]
+    line = line_of(path, "RunPython")
+    assert (f.span.line, f.span.column, f.span.end_line) == (line, 9, line)
+    assert f.span.end_column > 40  # the whole RunPython(...) call, not one character
+    assert "reverse_code" in f.fix.summary and "RunPython.noop" in f.fix.summary

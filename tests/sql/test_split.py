@@ -280,3 +280,16 @@ def test_line_starts_and_position():
     starts = line_starts("ab\r\ncd\ne\rf")
     assert starts == [0, 4, 7, 9]
     assert [position(starts, o) for o in (0, 1, 4, 5, 7, 9)] == [(1, 1), (1, 2), (2, 1), (2, 2), (3, 1), (4, 1)]
+
+
+def test_mysql_trigger_body_with_if_and_loops_is_one_statement():
+    """`END IF`, `END WHILE`, `END LOOP`, `END REPEAT` close blocks no BEGIN opened: the
+    trigger ends at its own END (glance's visibility triggers)."""
+    from migsafe.sql.split import split_sql
+
+    text = ("CREATE TRIGGER t_ins BEFORE INSERT ON images FOR EACH ROW\nBEGIN\n"
+            "  IF NEW.a <=> NULL THEN\n    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'x';\n"
+            "  ELSEIF NEW.b = 1 THEN\n    WHILE NEW.c > 0 DO SET NEW.c = NEW.c - 1; END WHILE;\n  END IF;\n"
+            "END;\nDROP TABLE legacy;\n")
+    parts = split_sql(text, "mysql")
+    assert [p.span.line for p in parts] == [1, 9] and parts[1].sql == "DROP TABLE legacy"

@@ -66,6 +66,15 @@ def added_earlier(fact: F.DropColumn | F.RenameColumn, ctx) -> bool:
     return False
 
 
+def table_dropped_later(fact: F.DropColumn, ctx) -> bool:
+    """The column's table is dropped later in the same commit (Django's RemoveField before the
+    DeleteModel of its model): drop-table judges the break, once."""
+    facts, at = _facts(ctx), _position(ctx, fact)
+    steps = facts.tables[fact.table]
+    return any(isinstance(facts.steps[j].fact, F.DropTable) and facts.units[j] == facts.units[at]
+               for j in steps[bisect.bisect_right(steps, at):])
+
+
 def locked_earlier(fact: F.Fact, ctx) -> Statement | None:
     """The statement that last took the dialect's exclusive lock on `fact`'s table earlier in the
     same transaction (the ADD COLUMN before the copy of a swap): held until commit."""

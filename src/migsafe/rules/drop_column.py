@@ -1,6 +1,6 @@
 from migsafe import plans as P
 from migsafe.rules import Hit, Rule, does_nothing, register
-from migsafe.rules._swap import added_earlier, swapped_in_later
+from migsafe.rules._swap import added_earlier, swapped_in_later, table_dropped_later
 from migsafe.sql import facts as F
 
 
@@ -13,6 +13,8 @@ class DropColumn(Rule):
         if ctx.is_new(fact.table) or does_nothing(fact, ctx) or added_earlier(fact, ctx):
             return
         if swapped_in_later(fact, ctx):  # the old app never sees it missing: change-column-type judges the swap
+            return
+        if table_dropped_later(fact, ctx):
             return
         yield Hit(
             f"Dropping column {fact.table}.{fact.column} breaks the running app version that still reads"

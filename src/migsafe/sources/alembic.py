@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import importlib.util
 import io
+import re
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -128,26 +129,32 @@ class _EmptyResult:
 
     rowcount = 0
 
-    def __init__(self, bind: OfflineBind | None = None):
-        self._bind = bind
+    def __init__(self, bind: OfflineBind | None = None, rows: tuple = ()):
+        self._bind, self._rows = bind, list(rows)
 
-    def _taken(self, value):
+    def _taken(self, value, one: bool = False):
         if self._bind is not None:
-            self._bind.took_rows()
+            self._bind.took_rows(one)
         return value
 
     def __iter__(self):
-        return self._taken(iter(()))
+        return self._taken(iter(self._rows))
 
     def fetchall(self):
-        return self._taken([])
+        return self._taken(list(self._rows))
 
     all = fetchmany = fetchall
 
     def fetchone(self):
-        return self._taken(None)
+        return self._taken(self._rows[0] if self._rows else None, one=True)
 
-    first = scalar = one_or_none = scalar_one_or_none = fetchone
+    first = one_or_none = fetchone
+
+    def scalar(self):
+        row = self.fetchone()
+        return row[0] if row else None
+
+    scalar_one_or_none = scalar
 
     def scalars(self, *args):
         return self
@@ -156,6 +163,28 @@ class _EmptyResult:
 
     def close(self):
         pass
+
+
+def _aggregate_rows(compiled: str) -> tuple:
+    """What an empty database answers: no rows, except to an aggregate without GROUP BY
+    (`SELECT count(*) FROM t`, ORM `query(T).count()`), which always gives one row: 0 for a
+    count, NULL for the others."""
+    import sqlglot
+    from sqlglot import expressions as exp
+
+    try:  # (bound parameters, which sqlglot does not read, stand as NULL)
+        select = sqlglot.parse_one(re.sub(r"%\(\w+\)s|%s|\?|(?<![:\w]):\w+", "NULL", compiled))
+    except Exception:  # noqa: BLE001 - not SQL sqlglot reads: no rows
+        return ()
+    if not isinstance(select, exp.Select) or select.args.get("group") or not select.expressions:
+        return ()
+    values = []
+    for column in select.expressions:
+        func = column.unalias()
+        if not isinstance(func, exp.AggFunc):
+            return ()
+        values.append(0 if isinstance(func, exp.Count) else None)
+    return (tuple(values),)
 
 
 class _Maybe:
@@ -422,6 +451,7 @@ class OfflineBind:
         self.info: dict = {}
         self.rows_read = False  # a query's rows were asked for (offline there are none)
         self.rows_taken: set[int] = set()  # lines of the revision where such rows were read
+        self.reading_statically = False  # then rows are unknown, not none (alembic_static.RowsUnknown)
         self.tracer: Tracer | None = None
         self._dialect_name, self._statements = dialect, statements if statements is not None else []
         self._view: tuple[int, object] | None = None
@@ -435,7 +465,13 @@ class OfflineBind:
     def history_complete(self) -> bool:
         return REPLAYED.complete
 
-    def took_rows(self) -> None:
+    def took_rows(self, one: bool = False) -> None:
+        """Rows were read at the revision's current line. Read statically, the one row a branch
+        tests (`if row is None:`) is unknown; loops over rows run as over none, as rendered."""
+        if self.reading_statically and one:
+            from migsafe.sources.alembic_static import RowsUnknown
+
+            raise RowsUnknown("rows a query reads back from the database")
         span = self.tracer.caller_span() if self.tracer is not None else None
         if span is not None:
             self.rows_taken.add(span.line)
@@ -445,12 +481,12 @@ class OfflineBind:
 
         if isinstance(statement, str):
             statement = sql_text(statement)
-        compiled = str(statement.compile(dialect=self.dialect)).lstrip().upper()
-        if not compiled.startswith(("SELECT", "WITH", "SHOW", "PRAGMA", "VALUES")):
+        compiled = str(statement.compile(dialect=self.dialect)).lstrip()
+        if not compiled.upper().startswith(("SELECT", "WITH", "SHOW", "PRAGMA", "VALUES")):
             self._ctx.impl._exec(statement)
         else:
             self.rows_read = True
-        return _EmptyResult(self)
+        return _EmptyResult(self, _aggregate_rows(compiled))
 
     def schema_for_object(self, obj):
         return obj.schema
@@ -572,14 +608,15 @@ def _orm_sessions_offline():
         if getattr(statement, "is_select", False) or isinstance(statement, str):
             bind.rows_read = True
             keys = [getattr(c, "key", None) or str(i) for i, c in enumerate(getattr(statement, "selected_columns", ()))]
-            return _NoRows(SimpleResultMetaData(keys), bind)
+            compiled = statement if isinstance(statement, str) else str(statement.compile(dialect=bind.dialect))
+            return _NoRows(SimpleResultMetaData(keys), bind, _aggregate_rows(compiled))
         return bind.execute(statement)
 
     class _NoRows(IteratorResult):
         """The ORM's result of a query offline: no rows, and reading them tells the bind."""
 
-        def __init__(self, metadata, bind: OfflineBind):
-            super().__init__(metadata, iter(()))
+        def __init__(self, metadata, bind: OfflineBind, rows: tuple = ()):
+            super().__init__(metadata, iter(rows))
             self._offline_bind = bind
 
         def _fetchiter_impl(self):
@@ -754,7 +791,24 @@ def _session(env, tracer: Tracer, statements: list[Statement], roots: list[Path]
 
     with _isolated(roots), _batches_traced(tracer, statements), _offline_sqlalchemy(), env, \
             Operations.context(env.get_context()) as op:
+        seen = _AsOnline(env.get_context())
+        op.get_context = env.get_context = lambda: seen
         yield op
+
+
+class _AsOnline:
+    """The MigrationContext as the revision sees it: `as_sql` False, as is_offline_mode() answers
+    False (see _environment), so that what a revision does on a live database is what is judged
+    (`if ctx.as_sql: raise RuntimeError("needs an online migration")`). Alembic's own code keeps
+    the real context, which renders offline."""
+
+    as_sql = False
+
+    def __init__(self, context):
+        self._context = context
+
+    def __getattr__(self, name: str):
+        return getattr(self._context, name)
 
 
 _ENV_IMPORTS_DONE: set[Path] = set()  # env.py files whose imports this (worker) process has made
@@ -811,6 +865,7 @@ def _render(path: Path, text: str, dialect: str, project_root: Path, static: boo
     # Named by a digest, not hash(): a name may show in a message, which must not vary by run.
     module_name = f"migsafe_revision_{hashlib.sha1(str(path).encode()).hexdigest()[:16]}"
     if static:
+        ctx.impl.connection.reading_statically = True
         return _read_statically(path, text, env, tracer, statements, project_root)
     try:
         with _session(env, tracer, statements, import_roots(path, project_root)):
@@ -887,7 +942,8 @@ def _raised_by_revision(err: BaseException, filename: str, rows_read: bool) -> b
     misspelled), as it would against a real database, rather than something offline rendering
     could not give it: a module of the project that is not installed, an answer only the
     database has (Unreadable), an attribute of migsafe's offline stand-ins, or rows (a query
-    answered with none, then `row[0]`). Only the latter are worth reading again statically."""
+    answered with none, then `row[0]`, or `if row is None: raise`). Only the latter are worth
+    reading again statically (which stops at a `raise` only where its condition is known)."""
     from migsafe.sources.alembic_static import Unreadable
 
     if isinstance(err, (ImportError, Unreadable)):
@@ -895,10 +951,14 @@ def _raised_by_revision(err: BaseException, filename: str, rows_read: bool) -> b
     frames = traceback.extract_tb(err.__traceback__)
     if not frames or frames[-1].filename != filename:
         return False  # raised inside the project's code or a library: static reading may still see the ops
-    if (frames[-1].line or "").startswith(("raise", "assert")):
-        return True
-    offline = (OfflineBind, _EmptyResult, _SchemaInspector)
-    return not rows_read and not (isinstance(err, AttributeError) and isinstance(getattr(err, "obj", None), offline))
+    if rows_read:  # whether it raises may depend on rows a live database has (static reading reads both ways)
+        return False
+    from alembic.operations import Operations
+
+    # (op.<plugin operation> whose plugin, e.g. alembic-autogenerate-enums, is not installed here)
+    offline = (OfflineBind, _EmptyResult, _SchemaInspector, Operations, type(sys.modules["alembic.op"]))
+    return not (isinstance(err, AttributeError) and isinstance(getattr(err, "obj", None), offline)
+                and (not isinstance(err.obj, type(sys)) or err.obj.__name__ == "alembic.op"))
 
 
 def _read_statically(path: Path, text: str, env, tracer: Tracer, statements: list[Statement],

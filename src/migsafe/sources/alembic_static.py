@@ -40,6 +40,11 @@ class Unreadable(Exception):
     """This expression needs something only the running project has."""
 
 
+class RowsUnknown(Unreadable):
+    """Rows a query reads back, read without running the revision: only a live database has
+    them, so what depends on them is read both ways. Data, not DDL: never a finding itself."""
+
+
 class Raised(Exception):
     """upgrade() stops here, as `alembic upgrade` would: a `raise`, or an `assert` found false,
     on the path read. What was read before it is still judged."""
@@ -261,8 +266,12 @@ class StaticReader:
         change what the statement locks or rewrites: render the op with `<the expression>` in
         its place. Only name arguments (table, column, index, constraint, schema) stand in: an
         unknown type, column list or SQL text would change what the statement does."""
-        positional, names = _name_parameters(self._eval(call.func, scope))
+        callee = self._eval(call.func, scope)
+        positional, names = _name_parameters(callee)
         extra: dict = {}
+        nulled = getattr(callee, "__name__", "") == "bulk_insert"
+        if nulled:
+            call = self._rows_known_or_null(call, scope)
 
         def stand_in(arg: ast.expr, param: str | None) -> ast.expr:
             if self._readable(arg, scope):
@@ -281,10 +290,25 @@ class StaticReader:
         # when it cannot do without them.
         keywords = [ast.keyword(k.arg, stand_in(k.value, k.arg)) if k.arg else k for k in call.keywords
                     if not (k.arg and k.arg.startswith("existing_") and not self._readable(k.value, scope))]
-        if not extra and len(keywords) == len(call.keywords):
+        if not extra and len(keywords) == len(call.keywords) and not nulled:
             raise Unreadable("no argument to stand in for")
         new = ast.fix_missing_locations(ast.copy_location(ast.Call(call.func, args, keywords), call))
         return self._eval(new, {**scope, **extra})
+
+    def _rows_known_or_null(self, call: ast.Call, scope: dict) -> ast.Call:
+        """`op.bulk_insert(table, rows)` whose values only the project knows (`now`, a hashed
+        password): an INSERT of rows changes no schema, locks nothing beyond them, so it is
+        rendered with NULL for each such value (the statement shows NULL there)."""
+        def known_or_null(rows: ast.expr) -> ast.expr:
+            if not isinstance(rows, (ast.List, ast.Tuple)) or not all(isinstance(e, ast.Dict) for e in rows.elts):
+                return rows
+            elts = [ast.Dict(d.keys, [v if self._readable(v, scope) else ast.copy_location(ast.Constant(None), v)
+                                      for v in d.values]) for d in rows.elts]
+            return ast.copy_location(type(rows)(elts, ast.Load()), rows)
+
+        args = [known_or_null(a) if i == 1 else a for i, a in enumerate(call.args)]
+        keywords = [ast.keyword(k.arg, known_or_null(k.value)) if k.arg == "rows" else k for k in call.keywords]
+        return ast.fix_missing_locations(ast.copy_location(ast.Call(call.func, args, keywords), call))
 
     def _readable(self, node: ast.expr, scope: dict) -> bool:
         try:
@@ -334,9 +358,9 @@ class StaticReader:
         try:
             with self._at(node.value):
                 value = self._eval(node.value, scope)
-        except Unreadable:
+        except Unreadable as err:
             value = _UNKNOWN
-            if strict and _mentions_op(node.value, scope):
+            if strict and _mentions_op(node.value, scope) and not isinstance(err, RowsUnknown):
                 self._unreadable(node.value, "an op call whose arguments are not known")
         for target in targets:
             if isinstance(target, ast.Name):
@@ -606,6 +630,9 @@ class StaticReader:
 
 def _message(err: BaseException) -> str:
     """An exception as one line; object addresses left out, so the message is the same each run."""
+    if isinstance(err, AttributeError) and type(getattr(err, "obj", None)).__name__ == "Operations":
+        return (f"op.{err.name} is no Alembic operation where migsafe runs (an operation a plugin of the"
+                " project registers, and the plugin is not installed)")
     text = str(err).strip().splitlines()[0] if str(err).strip() else ""
     return re.sub(r" at 0x[0-9a-fA-F]+", "", f"{type(err).__name__}: {text}" if text else type(err).__name__)
 

@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migsafe.cache import cpus as _cpus
+from migsafe.errors import MigsafeError
 from migsafe.model import Migration, Span, Statement
 from migsafe.sources.alembic import Rendered, Tracer, _describe, _error_line, _statements
 from migsafe.sources.worker import DEFAULT_TIMEOUT, RenderTimeout
@@ -150,7 +151,14 @@ def _render_plan(plan, cwd: Path, dialect: str, history: set, execute: bool, tim
         try:
             yield from first.render(nodes[:split], announce=True)
             if second is not None and first.done == second.assumed:
-                yield from second.results()
+                taken = 0
+                try:
+                    for item in second.results():
+                        taken += 1
+                        yield item
+                except MigsafeError:  # its worker could not start or went away: the first renders the rest
+                    second.stop()
+                    yield from itertools.islice(first.render(nodes[split:]), taken, None)
             elif second is not None:  # a migration before the split failed: the state after it differs
                 second.stop()
                 yield from first.render(nodes[split:])
@@ -1127,7 +1135,7 @@ def _render(migration, path: Path, text: str, dialect: str, target_version: str 
             editor.current = getattr(operation, "_migsafe_span", None) or whole
             editor.in_transaction = atomic or bool(getattr(operation, "atomic", False))
             if not operation.reversible and irreversible is None:
-                irreversible = (editor.current.line, f"{type(operation).__name__} has no reverse"
+                irreversible = (editor.current, f"{type(operation).__name__} has no reverse"
                                 f" ({'reverse_sql' if hasattr(operation, 'reverse_sql') else 'reverse_code'});"
                                 f" {_ROLLBACK}")
             if not operation.reduces_to_sql:  # RunPython: no SQL, and no guessing at what it does

@@ -187,10 +187,14 @@ def _statements(tokens: list[Token]):
             depth += 1
         elif kind == TokenType.CASE and depth:
             depth += 1
-        elif kind == TokenType.END and depth:
-            depth -= 1
+        elif kind == TokenType.END and depth and not (
+                i + 1 < len(tokens) and tokens[i + 1].text.upper() in _BLOCK_ENDS):
+            depth -= 1  # (`END IF`, `END LOOP`, ... close what no BEGIN opened)
     if start < len(tokens):  # the last statement needs no `;`
         yield tokens[start], tokens[-1]
+
+
+_BLOCK_ENDS = frozenset({"IF", "LOOP", "WHILE", "REPEAT"})  # MySQL/PL compound statements' `END IF` etc.
 
 
 def _opens_body(stmt: list[Token]) -> bool:
