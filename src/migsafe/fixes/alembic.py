@@ -65,8 +65,12 @@ def _table(name: str) -> str:
 
 
 def s(text: str) -> str:
-    """A Python string literal for `text`, double-quoted as Alembic revisions usually are."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    """A Python string literal for `text`, double-quoted as Alembic revisions usually are; SQL of
+    several lines as a triple-quoted string, so the fix reads at a reviewer's width."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    if "\n" in text:
+        return '"""' + escaped + '"""'
+    return '"' + escaped + '"'
 
 
 def execute(action: P.Action) -> str:
