@@ -58,7 +58,7 @@ class Migration:
     error_line: int = 1
     # irreversible-migration: (line or the operation's span, reason) when the way back is missing, else None
     irreversible: tuple[int | Span, str] | None = None
-    how: str = "read"  # "read" (SQL file), "rendered" or "static" (Python migrations)
+    how: str = "read"  # "read" (SQL file), "rendered", "static" or "raised" (Python migrations)
     unreadable: list[tuple[int, str]] = field(default_factory=list)  # (line, why): parts not analysed
     runner_lock_timeout: bool = False  # the runner sets a lock timeout before it runs (sources/runner.py)
 

@@ -580,3 +580,11 @@ def test_an_operation_of_a_plugin_not_installed_is_named_at_its_line(tmp_path):
     result = check(versions, tmp_path)
     assert found(result) == [("r001_x.py", "not-analyzed", 10), ("r001_x.py", "drop-column", 11)]
     assert "op.sync_enum_values is no Alembic operation" in result.findings[0].message
+
+
+def test_a_revision_without_upgrade_is_said_once(tmp_path):
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    (versions / "a1.py").write_text("revision = 'a1'\ndown_revision = None\n")
+    [mig] = loaded(versions)
+    assert mig.error == "the revision has no upgrade() function"

@@ -43,7 +43,7 @@ class Rendered:
     statements: list[Statement]
     error: str | None = None
     error_line: int = 1
-    how: str = "rendered"  # "rendered" | "static" (read without running, see alembic_static.py)
+    how: str = "rendered"  # "rendered" | "static" (read without running, see alembic_static.py) | "raised" (its own error)
     unreadable: list[tuple[int, str]] = field(default_factory=list)  # op calls static reading could not evaluate
 
 
@@ -758,6 +758,8 @@ def render_revision(path: Path, text: str, dialect: str, project_root: Path, exe
     if rendered.error is None or rendered.how == "raised":
         return rendered
     fallback = _render(path, text, dialect, project_root, static=True)
+    if fallback.error == rendered.error:  # (no upgrade() either way: said once)
+        return rendered
     if fallback.error is not None:
         # Neither way could read it: report why rendering failed (the more telling reason).
         return Rendered([], f"{rendered.error}; reading it without running it failed too: {fallback.error}",
@@ -955,10 +957,12 @@ def _raised_by_revision(err: BaseException, filename: str, rows_read: bool) -> b
         return False
     from alembic.operations import Operations
 
-    # (op.<plugin operation> whose plugin, e.g. alembic-autogenerate-enums, is not installed here)
-    offline = (OfflineBind, _EmptyResult, _SchemaInspector, Operations, type(sys.modules["alembic.op"]))
-    return not (isinstance(err, AttributeError) and isinstance(getattr(err, "obj", None), offline)
-                and (not isinstance(err.obj, type(sys)) or err.obj.__name__ == "alembic.op"))
+    # An attribute migsafe's stand-ins lack, or op.<operation> of a plugin not installed here
+    # (alembic-autogenerate-enums' op.sync_enum_values).
+    obj = getattr(err, "obj", None)
+    stand_in = isinstance(obj, (OfflineBind, _EmptyResult, _SchemaInspector, Operations)) \
+        or obj is sys.modules.get("alembic.op")
+    return not (isinstance(err, AttributeError) and stand_in)
 
 
 def _read_statically(path: Path, text: str, env, tracer: Tracer, statements: list[Statement],
