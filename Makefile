@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The Django tests run a second time under the oldest supported Django (4.2 LTS); .venv has the newest.
 VENV42 := .venv-django42
-DJANGO_TESTS = tests/test_django_fixture.py tests/test_rule_docs.py $(wildcard tests/sources/test_django*.py)
+DJANGO_TESTS = tests/test_rule_docs.py $(wildcard tests/sources/django/test_*.py)
 # The Alembic tests (not the Django ones: -k 'not django') run a third time under the oldest
 # SQLAlchemy and Alembic that pyproject.toml allows; tests/test_packaging.py checks these pins are
 # its lower bounds.

@@ -186,7 +186,7 @@ def render_sql(folders, out: Path) -> int:
 def render_folder(folder: str, target: Path) -> None:
     """Child process, in the unpacked wheel: write each rendered revision of `folder`."""
     from migsafe.discover import discover
-    from migsafe.sources.alembic import load_alembic_migrations
+    from migsafe.sources.alembic.load import load_alembic_migrations
 
     project = discover([Path(folder)], [], Path.cwd()).alembic[0]
     target.mkdir(parents=True)

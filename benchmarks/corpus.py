@@ -130,8 +130,8 @@ def measure(folder: str, dialect: str) -> dict:
     from migsafe.config import Settings
     from migsafe.discover import discover
     from migsafe.judge import analyze
-    from migsafe.sources.alembic import load_alembic_migrations
-    from migsafe.sources.sql import real_path
+    from migsafe.sources.alembic.load import load_alembic_migrations
+    from migsafe.sources.files import real_path
 
     cwd = Path.cwd()
     started = time.perf_counter()

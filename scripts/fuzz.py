@@ -61,7 +61,7 @@ import fuzzgen as G  # noqa: E402
 KINDS = (("ddl", 30), ("suppress", 10), ("mutated-sql", 25), ("mutated-alembic", 8), ("random-bytes", 12),
          ("config", 15))
 # A mutated revision id breaks the graph (a down_revision naming nothing, a cycle, two heads of
-# one id): alembic_graph stops with one line and exit 2, as `alembic upgrade` would refuse it.
+# one id): sources/alembic/graph.py stops with one line and exit 2, as `alembic upgrade` would refuse it.
 GRAPH_ERROR = re.compile(r"migsafe: error: alembic: .*(revision|cycle|head)", re.I)
 OTHER_FORMATS = ("text", "sarif", "github", "junit", "gitlab", "rdjson")
 

@@ -140,6 +140,7 @@ def runner_for(tmp_path, installed, files, **inputs) -> Runner:
 LOG_FORMAT = "github" if "github" in FORMATS else "text"
 
 
+@pytest.mark.slow  # (installs migsafe into a fresh environment)
 @needs_bash
 def test_unsafe_migration_fails_the_action(tmp_path, installed):
     runner = runner_for(tmp_path, installed, {"db/V1__users.sql": USERS, "db/V2__drop.sql": DROP_EMAIL},
@@ -152,6 +153,7 @@ def test_unsafe_migration_fails_the_action(tmp_path, installed):
     assert final.returncode == 1 and "exit code 1" in final.stdout
 
 
+@pytest.mark.slow  # (installs migsafe into a fresh environment)
 @needs_bash
 def test_safe_migrations_pass_and_args_are_passed_on(tmp_path, installed):
     runner = runner_for(tmp_path, installed, {"db/V1__users.sql": USERS, "db/V2__drop.sql": DROP_EMAIL},
@@ -164,6 +166,7 @@ def test_safe_migrations_pass_and_args_are_passed_on(tmp_path, installed):
     assert runner.run("Fail on migsafe's verdict").returncode == 0
 
 
+@pytest.mark.slow  # (installs migsafe into a fresh environment)
 @needs_bash
 def test_an_empty_paths_input_checks_the_workspace(tmp_path, installed):
     runner = runner_for(tmp_path, installed, {"svc/db/V1__users.sql": USERS, "svc/db/V2__safe.sql": SAFE},
@@ -184,6 +187,7 @@ def test_migsafe_failing_is_exit_2_not_a_pass(tmp_path, installed):
     assert final.returncode == 2
 
 
+@pytest.mark.slow  # (installs migsafe into a fresh environment)
 @needs_bash
 def test_hostile_inputs_are_data_not_code(tmp_path, installed):
     runner = runner_for(tmp_path, installed, {"V1__users.sql": USERS}, format="text",

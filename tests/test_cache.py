@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from migsafe.cache import Cache
-from migsafe.sources import worker
+from migsafe.sources.core import worker
 from migsafe.sql import translate as translate_module
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

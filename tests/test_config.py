@@ -167,9 +167,9 @@ drop-column = "warning"
     assert s.select == ()
     assert s.ignore == ("missing-lock-timeout",)
     assert s.exclude == ("legacy/**",)
-    assert s.start_after == StartAfter(
-        alembic="3f2a9c1d", django=(("auth", "0003_x"), ("billing", "0042_backfill")), sql="V3__x.sql"
-    )
+    assert s.start_after == StartAfter((
+        ("alembic", "3f2a9c1d"), ("django", (("auth", "0003_x"), ("billing", "0042_backfill"))), ("sql", "V3__x.sql"),
+    ))
     assert s.sql_transaction == "per-file"
     assert s.severity == (("drop-column", Severity.WARNING), ("non-concurrent-drop-index", Severity.ERROR))
     assert s.no_exec is True
@@ -191,7 +191,7 @@ def test_other_file_name_reads_top_level(tmp_path):
 
 def test_start_after_as_table(tmp_path):
     path = pyproject(tmp_path, '[tool.migsafe.start-after]\nalembic = "abc"\n[tool.migsafe.start-after.django]\nshop = "0001_initial"\n')
-    assert load(path).start_after == StartAfter(alembic="abc", django=(("shop", "0001_initial"),))
+    assert load(path).start_after == StartAfter((("alembic", "abc"), ("django", (("shop", "0001_initial"),))))
 
 
 @pytest.mark.parametrize("value, expected", [('"14"', "14"), ("14", "14"), ("8.0", "8.0"), ('"8.0"', "8.0"),

@@ -75,6 +75,7 @@ def test_file_system_creation_order(run_cli, tmp_path, fmt):
     assert outputs[0] == cli(run_cli, [*FIXTURES, "--format", fmt], REPO_ROOT)  # and as in the repo
 
 
+@pytest.mark.slow  # (migsafe run in fresh processes)
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_hash_seed(fmt):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
@@ -207,6 +208,7 @@ def test_generated_project_path_and_creation_order(run_cli, tmp_path, no_exec):
     assert len(text) == 1
 
 
+@pytest.mark.slow  # (migsafe run in fresh processes)
 def test_generated_project_hash_seed_and_working_directory(tmp_path):
     """In subprocesses: a hash seed is fixed at interpreter start. From the project folder and
     from its parent (paths then carry the prefix "p/", nothing else changes)."""
@@ -228,6 +230,7 @@ def test_generated_project_hash_seed_and_working_directory(tmp_path):
     assert len(outputs) == 1
 
 
+@pytest.mark.slow  # (migsafe run in fresh processes)
 def test_revision_looping_over_a_set_reports_the_same_under_every_hash_seed(tmp_path):
     """A revision's own nondeterminism (a loop over a set of table names, as real revisions do)
     must not reach the report: the command line runs under one fixed hash seed."""

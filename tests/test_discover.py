@@ -166,7 +166,7 @@ def test_is_excluded(rel, pattern, excluded):
 def test_many_paths_are_each_read_once(tmp_path, monkeypatch):
     """Each PATH's own folders are looked through for revisions and migrations, not every folder
     met so far again (34 app folders on a command line took a second that way)."""
-    from migsafe.sources import alembic_graph
+    from migsafe.sources.alembic import graph as alembic_graph
 
     paths = []
     for n in range(30):

@@ -8,7 +8,7 @@ with one line on stderr), in bounded time, never a traceback.
 | valid UTF-8 that is not SQL (NUL, control chars) | not-analyzed for the statement that does not parse |
 | UTF-8 BOM | skipped: columns count from after it, suppressions work |
 | CRLF or lone-CR line endings | lines and columns as an editor shows them; suppressions work |
-| file above sources.sql.MAX_FILE_BYTES (10 MB) | not-analyzed "file is N MB, larger than ..." (not read) |
+| file above sql.load.MAX_FILE_BYTES (10 MB)     | not-analyzed "file is N MB, larger than ..." (not read) |
 | statement above translate.MAX_STATEMENT_CHARS (1,000,000) | not-analyzed for that statement |
 | deep nesting (5,000 parentheses) | not-analyzed "nested too deeply" |
 | symlink loop below a PATH | folders walked once; a looping link named *.sql is not-analyzed |
@@ -20,7 +20,7 @@ with one line on stderr), in bounded time, never a traceback.
 | FIFO (or socket, device) named x.sql | not-analyzed "not a regular file (a FIFO)", never opened for a blocking read |
 | 200,000 unclosed `-- migsafe: ignore[` on one line | one bad-suppression, in linear time |
 | Alembic revision nested too deeply for Python's parser | not-analyzed "nested too deeply" (also in discovery) |
-| Alembic revision above alembic_graph.MAX_REVISION_BYTES (2 MB) | not-analyzed; ids read from its first 64 KB |
+| Alembic revision above core.pyfile.MAX_PYTHON_BYTES (2 MB)     | not-analyzed; ids read from its first 64 KB |
 | config (or alembic's pyproject.toml) nested too deeply | exit 2 "invalid TOML: nested too deeply" (pyproject: ignored) |
 """
 
@@ -35,8 +35,9 @@ from pathlib import Path
 
 import pytest
 
-from migsafe.sources import alembic_graph
-from migsafe.sources import sql as sql_source
+from migsafe.sources import files as source_files
+from migsafe.sources.core import pyfile
+from migsafe.sources.sql import load as sql_source
 from migsafe.sql import translate
 
 DROP = "ALTER TABLE users DROP COLUMN email"
@@ -170,6 +171,7 @@ def test_statement_over_the_parse_limit_is_not_analyzed(run_cli, tmp_path, monke
     assert code == 1 and f["line"] == 2 and "more than the 500 migsafe reads" in f["message"]
 
 
+@pytest.mark.slow  # (20 s of translating)
 def test_five_megabytes_of_fifty_thousand_statements(run_cli, tmp_path):
     """A large real file completes in bounded time (about 7 s on a 2-core machine)."""
     kinds = ["ALTER TABLE t{t} ADD COLUMN c{i} integer", "CREATE INDEX CONCURRENTLY i{i} ON t{t} (a)",
@@ -283,7 +285,7 @@ def test_unreadable_file_simulated(run_cli, tmp_path, monkeypatch):
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(sql_source.os, "open", deny)
+    monkeypatch.setattr(source_files.os, "open", deny)
     code, report, _ = check(run_cli, tmp_path, "db")
     [f] = not_analyzed(report)
     assert code == 1 and f["path"] == "db/V2__secret.sql"
@@ -416,7 +418,7 @@ def test_alembic_downgrade_raising_a_deep_attribute_chain(run_cli, tmp_path):
 
 def test_alembic_revision_over_the_size_limit(run_cli, tmp_path, monkeypatch):
     """Not read (parsing takes ~180 bytes of memory per byte); its ids, at the top, keep the graph."""
-    monkeypatch.setattr(alembic_graph, "MAX_REVISION_BYTES", 2000)
+    monkeypatch.setattr(pyfile, "MAX_PYTHON_BYTES", 2000)
     write(tmp_path / "proj/versions/aaa1_rev.py", REVISION + "# padding\n" * 300)
     write(tmp_path / "proj/versions/bbb2_rev.py", REVISION.replace('"aaa1"', '"bbb2"').replace("None", '"aaa1"', 1))
     code, report, _ = check(run_cli, tmp_path, "proj/versions", "--no-exec")

@@ -29,6 +29,8 @@ from migsafe.rules import default_severities
 from migsafe.schema import Schema
 from migsafe.sql.translate import translate
 
+pytestmark = pytest.mark.slow  # (a real database server)
+
 SETUP = """
 CREATE TABLE p (id int PRIMARY KEY);
 CREATE TABLE t (id int PRIMARY KEY, v varchar(50), vb varchar(100), l varchar(50) CHARACTER SET latin1,

@@ -20,6 +20,8 @@ from migsafe import engine
 from migsafe.config import load_settings
 from migsafe.rules import default_severities
 
+pytestmark = pytest.mark.slow  # (a real database server)
+
 SETUP = """
 CREATE DOMAIN positive AS int CHECK (VALUE > 0);
 CREATE TABLE t (id bigint PRIMARY KEY, v varchar(50), tx text, n numeric(10, 2), i int, ts timestamp);

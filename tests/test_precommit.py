@@ -131,6 +131,7 @@ def write(root: Path, files: dict[str, str]) -> None:
         (root / name).write_text(text)
 
 
+@pytest.mark.slow  # (pre-commit builds the hook's environment)
 def test_try_repo_unsafe_staged_migration_fails_and_a_safe_one_passes(sandbox, env, hook_repo):
     hook, _ = hook_repo
     proj = project(sandbox / "try-repo", env, {})
@@ -160,6 +161,7 @@ def test_try_repo_unsafe_staged_migration_fails_and_a_safe_one_passes(sandbox, e
     assert "Passed" in output and "error[" not in output
 
 
+@pytest.mark.slow  # (pre-commit builds the hook's environment)
 def test_installed_hook_blocks_an_unsafe_commit_and_lets_a_safe_one_through(sandbox, env, hook_repo):
     hook, rev = hook_repo
     config = f"repos:\n-   repo: {hook.as_posix()}\n    rev: {rev}\n    hooks:\n    -   id: migsafe\n"

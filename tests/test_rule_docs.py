@@ -37,7 +37,7 @@ from migsafe.config import load_settings
 from migsafe.docs import Example, RuleDoc, iter_examples, parse_rule_doc
 from migsafe.engine import check
 from migsafe.model import Finding, Severity
-from migsafe.sources.sql import order_sql_files
+from migsafe.sources.sql.load import order_sql_files
 
 REPO = Path(__file__).resolve().parents[1]
 RULES_DIR = REPO / "rules"

@@ -11,7 +11,7 @@ import pytest
 from migsafe import engine
 from migsafe.config import load_settings
 from migsafe.rules import default_severities
-from migsafe.sources.runner import sets_lock_timeout
+from migsafe.sources.core.lock_timeout import sets_lock_timeout
 
 REVISION = """from alembic import op
 revision = "a1"

@@ -2,16 +2,17 @@
 re-checks in a fraction of the cold time and a commit hook renders only the revision it is about.
 
 Three kinds of entries, all keyed by a digest of everything that can change them (`salt()`: the
-versions of migsafe, its own source files, Alembic, SQLAlchemy, sqlglot, pglast and Python):
+versions of migsafe, its own source files, sqlglot, pglast, the libraries each source renders with
+(registry.Source.libraries: Alembic, SQLAlchemy, Django) and Python):
 
 - the whole `Result` of a run (engine.check), keyed also by the settings, the working directory,
   the --diff/named-file limits and the content of every file the run read or a revision could
   import (`py_files`: every `.py` below the project's import roots, and `sys.path` entries);
-- one Alembic revision's rendering (sources/alembic.py), keyed by a chain: the project's
+- one Alembic revision's rendering (sources/alembic/cache_keys.py), keyed by a chain: the project's
   non-revision files and imports, then each revision in run order, its path and text. Changing
   a revision therefore invalidates it and every revision after it, never one before it: those
   rendered the same files in the same order. A revision rendered after a cache hit starts in a
-  fresh worker process, as it does in a cold run after the worker was replaced (worker.py).
+  fresh worker process, as it does in a cold run after the worker was replaced (sources/core/worker.py).
 
 - the facts of each statement text (judge.judge), per dialect and working directory: the entry
   holds the statements of the last run, so a commit hook translates only what changed (and does
@@ -32,6 +33,7 @@ import dataclasses
 import enum
 import hashlib
 import importlib
+import importlib.util
 import io
 import os
 import pickle
@@ -40,10 +42,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+import migsafe
+from migsafe.sources.files import SKIP_DIRS
+from migsafe.sources.registry import sources
+
 _MAGIC = b"migsafe-cache-1\n"
 _DIGEST = 32  # bytes of blake2b
-# Folders never holding code a migration imports, and often huge (as discover.py skips).
-_SKIP_DIRS = {"venv", "node_modules", "__pycache__", "site-packages"}
 
 
 def cache_dir() -> Path:
@@ -71,13 +75,9 @@ def salt() -> str:
     libraries' by size and modification time (no import, no metadata scan: this runs on every
     start), so an edited checkout with the same version number never reads stale entries."""
     if not _salt:
-        import importlib.util
-
-        import migsafe
-
         parts: list[object] = [sys.version, migsafe.__version__]
         files = sorted(Path(migsafe.__file__).parent.rglob("*.py"))
-        for lib in ("alembic", "sqlalchemy", "sqlglot", "sqlglotc", "pglast", "django"):
+        for lib in ("sqlglot", "sqlglotc", "pglast", *(lib for s in sources() for lib in s.libraries)):
             spec = importlib.util.find_spec(lib)
             parts.append(lib)
             if spec is not None and spec.origin:
@@ -90,7 +90,7 @@ def salt() -> str:
 
 
 def py_files(roots: list[Path], known: dict | None = None) -> dict[str, str]:
-    """Every `.py` file below `roots` (dot-folders and _SKIP_DIRS skipped) -> digest of its content:
+    """Every `.py` file below `roots` (dot-folders and SKIP_DIRS skipped) -> digest of its content:
     what a migration can import from the project. Paths as strings: a Path per file cost more than
     the walk. `known` (updated in place) maps a path to its
     (size, mtime, ctime, inode, digest) of an earlier run: an unchanged file is not read again.
@@ -105,7 +105,7 @@ def py_files(roots: list[Path], known: dict | None = None) -> dict[str, str]:
                 dirs[:] = []
                 continue
             seen.add(real)
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
             for name in sorted(files):
                 if name.endswith(".py"):
                     path = os.path.join(folder, name)
@@ -116,19 +116,12 @@ def py_files(roots: list[Path], known: dict | None = None) -> dict[str, str]:
                         continue
                     stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
                     if known.get(path, (None,))[:4] != stamp:
-                        known[path] = stamp + (_content(path),)
+                        known[path] = stamp + (content(path),)
                     out[path] = known[path][4]
     return out
 
 
-def alembic_import_roots(version_dirs: list[Path], root: Path) -> list[Path]:
-    """Where the revisions of these folders import from (as rendering puts them on sys.path)."""
-    from migsafe.sources.alembic_graph import import_roots
-
-    return list(dict.fromkeys(r for d in version_dirs for r in import_roots(d / "revision.py", root)))
-
-
-def _content(path: Path | str) -> str:
+def content(path: Path | str) -> str:
     """Digest of a regular file's bytes; never opens a FIFO or device for reading (it may block)."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -190,43 +183,17 @@ class Cache:
                 self.put(stamps_key, known)
         return self._walked[key]
 
-    def result_key(self, found, settings, cwd: Path, only: set[Path] | None) -> str:
-        """The key of a whole run: `found` (discover.Discovered) with every file it names and
-        every file its migrations could import, the settings, and what may be reported."""
+    def result_key(self, found, settings, cwd: Path, only: set[Path] | None, sources: list) -> str:
+        """The key of a whole run: `found` (discover.Discovered), `sources` (what each source
+        says its migrations read: every file found and every file they could import, see
+        registry.Source.key_parts), the settings, and what may be reported."""
         if self.directory is None:
             return ""
         parts: list[object] = [salt(), "result", cwd, import_path_state(),
                                repr(dataclasses.replace(settings, config_path=None)),
                                sorted(only) if only is not None else "-",
                                sorted(found.report_only) if found.report_only is not None else "-"]
-        for path in found.sql_files:
-            parts += [path, _content(path)]
-        for project in found.alembic:
-            roots = alembic_import_roots(project.version_dirs, project.root)
-            parts += [project.version_dirs, project.root, project.dialect, roots]
-            parts += [item for pair in sorted(self.py_files(roots).items()) for item in pair]
-        for root in found.django_roots:
-            parts += [root] + [item for pair in sorted(self.py_files([root]).items()) for item in pair]
-        return digest(*parts)
-
-    def alembic_chain(self, version_dirs: list[Path], root: Path, revisions: list[Path], cwd: Path,
-                      dialect: str, execute: bool) -> str:
-        """The start of a project's revision chain (see the module doc): everything a revision's
-        rendering reads except the revision files themselves."""
-        if self.directory is None:
-            return ""
-        roots = alembic_import_roots(version_dirs, root)
-        own = {str(p) for p in revisions}  # as the walk spells them: folder + name
-        others = [item for pair in sorted(self.py_files(roots).items()) if pair[0] not in own for item in pair]
-        return digest(salt(), "alembic", cwd, import_path_state(), dialect, execute, root, roots, *others)
-
-    def revision_reader(self, version_dirs: list[Path], root: Path, read):
-        """`read` (alembic_graph.read_revision) memoised across runs by each file's content, all
-        of a project's in one entry: a pre-commit run then parses only the edited revision."""
-        if self.directory is None:
-            return read
-        return _Memo(self, digest(salt(), "revisions", root, *version_dirs),
-                     self.py_files(alembic_import_roots(version_dirs, root)), read)
+        return digest(*parts, *sources)
 
     def _file(self, key: str) -> Path:
         return self.directory / key[:2] / key[2:]
@@ -303,12 +270,12 @@ class Translations:
         """Translate the texts not known yet, half of them in a forked process on another core,
         when there are many (a large SQL or Alembic history: translating is most of its time).
         Anything amiss with the other half leaves it to facts(), one text at a time."""
-        import threading
+        import threading  # (only when there is a lot to translate)
 
         todo = [t for t in dict.fromkeys(texts) if t not in self.used and t not in self.known]
         if len(todo) < PARALLEL_FROM or cpus() < 2 or not hasattr(os, "fork") or threading.active_count() > 1:
             return
-        from migsafe.sql.translate import translate
+        from migsafe.sql.translate import translate  # sqlglot: only when there is much to translate
 
         mine, theirs = todo[: len(todo) // 2], todo[len(todo) // 2:]
         read_end, write_end = os.pipe()
@@ -339,7 +306,7 @@ class Translations:
             self.cache.put(self.key, self.used)
 
 
-class _Memo:
+class Memo:
     """read(path) -> a dataclass with a `path` field (or None), kept by the file's digest."""
 
     def __init__(self, cache: Cache, key: str, digests: dict[str, str], read):

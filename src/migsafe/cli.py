@@ -13,11 +13,12 @@ from pathlib import Path
 
 import click
 
+from migsafe import dialects
 from migsafe import __version__
 from migsafe.errors import ExitCode, MigsafeError, UsageError
 from migsafe.report import FORMAT_NAMES
 
-DIALECTS = ("postgresql", "mysql", "sqlite")
+DIALECTS = dialects.NAMES
 
 
 def main(argv: list[str] | None = None) -> int:

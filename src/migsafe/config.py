@@ -16,15 +16,18 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
+from migsafe import dialects
 from migsafe.errors import ConfigError
 from migsafe.model import Severity
+from migsafe.sources.registry import source as source_named
+from migsafe.sources.registry import sources
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-DIALECTS = ("postgresql", "mysql", "sqlite")
+DIALECTS = dialects.NAMES
 SQL_TRANSACTION = ("none", "per-file")
 _VERSION = re.compile(r"(mariadb-)?\d+(\.\d+)*")
 
@@ -131,32 +134,43 @@ def _severity(label: str, value: Any, rules: set[str]) -> tuple[tuple[str, Sever
 
 @dataclass(frozen=True)
 class StartAfter:
-    """Migrations at or before these are history: replayed for the schema, never reported."""
+    """Migrations at or before these are history: replayed for the schema, never reported.
+    `values`: (source name, its value), sorted, only those set. A value is a migration's name or
+    id (sql: a file or folder name, beyond the contract), or, for a source whose migrations are
+    per app (registry.Source.start_after), ((app_label, migration name), ...) sorted."""
 
-    alembic: str | None = None  # revision id
-    django: tuple[tuple[str, str], ...] = ()  # (app_label, migration name), sorted
-    sql: str | None = None  # a SQL migration's file or folder name (beyond the contract)
+    values: tuple[tuple[str, Any], ...] = ()
+
+    def get(self, source: str) -> Any:
+        """The value for `source`: None (or () for a per-app source) where none is set."""
+        for name, value in self.values:
+            if name == source:
+                return value
+        return () if source_named(source).start_after == "per-app" else None
 
 
 def _start_after(label: str, value: Any, rules: set[str]) -> StartAfter:
     table = _table(label, value)
+    kinds = {s.name: s.start_after for s in sources()}
     for key in table:
-        if key not in ("alembic", "django", "sql"):
-            raise _Bad(f'unknown key "{key}" in {label}{_hint(key, ("alembic", "django", "sql"))}')
+        if key not in kinds:
+            raise _Bad(f'unknown key "{key}" in {label}{_hint(key, tuple(sorted(kinds)))}')
 
     def name(label: str, v: Any) -> str | None:
         if v is not None and (not isinstance(v, str) or not v):
             raise _Bad(f"{label} must be a non-empty string, got {_show(v)}")
         return v
 
-    django = _table(_sub(label, "django"), table.get("django", {}))
-    for app, migration in django.items():
-        name(_sub(_sub(label, "django"), app), migration)
-    return StartAfter(
-        alembic=name(_sub(label, "alembic"), table.get("alembic")),
-        django=tuple(sorted(django.items())),
-        sql=name(_sub(label, "sql"), table.get("sql")),
-    )
+    values = {}
+    for source in sorted(kinds, key=lambda s: (kinds[s] != "per-app", s)):  # (tables first, as ever)
+        if kinds[source] == "per-app":
+            apps = _table(_sub(label, source), table.get(source, {}))
+            for app, migration in apps.items():
+                name(_sub(_sub(label, source), app), migration)
+            values[source] = tuple(sorted(apps.items()))
+        else:
+            values[source] = name(_sub(label, source), table.get(source))
+    return StartAfter(tuple(sorted((k, v) for k, v in values.items() if v)))
 
 
 def _key(default: Any, parse: Parse) -> Any:

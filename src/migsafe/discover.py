@@ -8,12 +8,12 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from migsafe.errors import UsageError
-from migsafe.sources import alembic_graph as AG
-from migsafe.sources import django_graph as DG
-from migsafe.sources.sql import forget_real_paths, order_sql_files, real_path, relative_path
+from migsafe.sources.alembic import graph as AG
+from migsafe.sources.django import graph as DG
+from migsafe.sources.files import SKIP_DIRS, forget_real_paths, real_path, relative_path
+from migsafe.sources.registry import sources
+from migsafe.sources.sql.load import order_sql_files
 
-# Never migrations, and often huge: not walked (any other dot-folder is skipped too).
-_SKIP_DIRS = {"venv", "node_modules", "__pycache__", "site-packages"}
 
 
 @dataclass
@@ -35,12 +35,14 @@ class AlembicProject:
 class Discovered:
     sql_files: list[Path] = field(default_factory=list)  # ordered by order_sql_files
     alembic: list[AlembicProject] = field(default_factory=list)
-    # Django migration packages (folders), each once; their apps' graph is read by django_graph.
+    # Django migration packages (folders), each once; their apps' graph is read by sources/django/graph.py.
     django_roots: list[Path] = field(default_factory=list)
     # Resolved paths of the migrations to report, when a PATH named single files (pre-commit,
     # --diff) or a part of an Alembic project: the rest is still replayed for the schema.
     # None: report everything found.
     report_only: set[Path] | None = None
+    # A source's own files, for a source with a `find` of its own (registry.Source.find).
+    by_source: dict[str, list[Path]] = field(default_factory=dict)
 
 
 def discover(paths: list[Path], exclude: list[str], cwd: Path) -> Discovered:
@@ -118,10 +120,12 @@ def discover(paths: list[Path], exclude: list[str], cwd: Path) -> Discovered:
         reported |= mine
         whole = whole and all(f in reported for f in files)
     projects = kept
+    by_source = {s.name: s.find(paths, exclude, cwd) for s in sources() if s.find is not None}
+    reported.update(real_path(f) for files in by_source.values() for f in files)
     _require_migrations(bare, reported | {real_path(p.origin) for p in projects})  # (an alembic.ini there)
     return Discovered(sql_files=order_sql_files(sql), alembic=projects,
                       report_only=reported if named_files or not whole else None,
-                      django_roots=sorted({real_path(d): d for d in django}.values()))
+                      django_roots=sorted({real_path(d): d for d in django}.values()), by_source=by_source)
 
 
 def _require_migrations(folders: dict[Path, str], found: set[Path]) -> None:
@@ -284,7 +288,7 @@ def _walk_into(folder: str, exclude: list[str], cwd: Path, seen_dirs: set,
         if exclude and is_excluded(relative_path(Path(entry.path), cwd), exclude):
             continue
         if _entry_is(entry, "is_dir"):  # follows symlinks; loops are stopped by seen_dirs
-            if not (name.startswith(".") or name in _SKIP_DIRS):
+            if not (name.startswith(".") or name in SKIP_DIRS):
                 if alembic_markers is not None and name == "versions":
                     alembic_markers.append(Path(entry.path))
                 if django is not None and name == "migrations" and DG.is_migrations_package(Path(entry.path)):

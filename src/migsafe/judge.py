@@ -18,6 +18,7 @@ from migsafe.fixes import names_at, render_fix
 from migsafe.fixes.edits import edits_for
 from migsafe.model import Finding, Fix, Migration, Result, Severity, Span, Statement
 from migsafe.schema import Schema
+from migsafe.sources.registry import source as source_named
 from migsafe.sql import facts as F
 from migsafe.suppress import parse_suppressions
 
@@ -119,7 +120,7 @@ def judge(migration: Migration, index: int, schema: Schema, dialect, active: lis
         out.append(finding(migration, "not-analyzed", f"Could not read this operation without running the project:"
                            f" {reason}", Span(line, 1, line, 1)))
     # A Django RunPython/RunSQL without its reverse is itself the change (its Python emits no SQL).
-    if migration.irreversible and (changed or migration.source == "django"):
+    if migration.irreversible and (changed or source_named(migration.source).irreversible_alone):
         where, reason = migration.irreversible
         span = where if isinstance(where, Span) else Span(where, 1, where, 1)  # (the operation's, where known)
         out.append(finding(migration, "irreversible-migration", reason, span,
@@ -127,24 +128,16 @@ def judge(migration: Migration, index: int, schema: Schema, dialect, active: lis
     return out
 
 
-_WAY_BACK = {
-    "django": "Give each RunPython a reverse_code and each RunSQL a reverse_sql that undo it"
-              " (migrations.RunPython.noop / migrations.RunSQL.noop where there is nothing to undo).",
-    "alembic": "Write downgrade() so that it undoes what upgrade() does, in reverse order.",
-    "sql": "Add the down migration that undoes this one (down.sql, or the runner's undo file).",
-}
-
-
 def way_back(source: str) -> P.Plan:
     """irreversible-migration's fix: a rollback written before it is needed (no steps: the code
     is the author's)."""
-    return P.Plan(_WAY_BACK.get(source, _WAY_BACK["sql"]))
+    return P.Plan(source_named(source).way_back)
 
 
 def parse_failure_span(migration: Migration, stmt: Statement, fact: F.ParseFailed) -> Span:
     """In an SQL file, the line inside the statement where parsing failed; elsewhere the
     statement's own place (the op call that issued it)."""
-    if migration.source != "sql" or fact.line_offset == 0:
+    if not source_named(migration.source).sql_text or fact.line_offset == 0:
         return stmt.span
     line = stmt.span.line + fact.line_offset
     return Span(line, 1, line, 1)
@@ -178,7 +171,7 @@ def finish(raw: list[Finding], migration: Migration, settings: Settings,
     for f in out + raw:
         if not selected(f.rule, settings):
             continue
-        end_line = f.span.end_line if f.statement and f.source == "sql" else None
+        end_line = f.span.end_line if f.statement and source_named(f.source).sql_text else None
         if sup.is_suppressed(f.rule, f.span.line, end_line):
             if suppressed is not None:
                 suppressed.append(f)

@@ -57,6 +57,6 @@ def _start_worker_ahead(args: list[str]) -> None:
         return
     django = all(f.parent.name == "migrations" and (f.parent / "__init__.py").is_file() for f in files)
     with contextlib.suppress(Exception):  # only ahead of time: the Renderer starts one itself if need be
-        from migsafe.sources.worker import start_ahead
+        from migsafe.sources.core.worker import start_ahead
 
         start_ahead("django" if django else "alembic")

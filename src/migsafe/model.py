@@ -60,7 +60,7 @@ class Migration:
     irreversible: tuple[int | Span, str] | None = None
     how: str = "read"  # "read" (SQL file), "rendered", "static" or "raised" (Python migrations)
     unreadable: list[tuple[int, str]] = field(default_factory=list)  # (line, why): parts not analysed
-    runner_lock_timeout: bool = False  # the runner sets a lock timeout before it runs (sources/runner.py)
+    runner_lock_timeout: bool = False  # the runner sets a lock timeout before it runs (sources/core/lock_timeout.py)
 
 
 @dataclass

@@ -14,6 +14,8 @@ from tests.fixes.conftest import SETUP
 from tests.fixes.test_plans_self_check import CASES, finding_for, only_comments
 from tests.test_postgres_truth import psql  # noqa: F401 - the fixture
 
+pytestmark = pytest.mark.slow  # (a real database server)
+
 # Each case gets its own schema, so the steps of one plan never meet another's objects.
 RESET = "DROP SCHEMA IF EXISTS plan CASCADE; CREATE SCHEMA plan;"
 PATH = "SET search_path = plan;\n"

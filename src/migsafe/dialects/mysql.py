@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 
 from migsafe import plans as P
-from migsafe.dialects.postgresql import Cost, Dialect
+from migsafe.dialects.base import Cost, Dialect
 from migsafe.sql import facts as F
 
 INSTANT, NOCOPY, INPLACE, COPY = "INSTANT", "NOCOPY", "INPLACE", "COPY"

@@ -12,7 +12,7 @@ ADD COLUMN restrictions were checked on SQLite 3.40).
 from __future__ import annotations
 
 from migsafe import plans as P
-from migsafe.dialects.postgresql import Cost, Dialect
+from migsafe.dialects.base import Cost, Dialect
 from migsafe.sql import facts as F
 
 NATIVE, REBUILD = "native", "rebuild"

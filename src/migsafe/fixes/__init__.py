@@ -1,7 +1,8 @@
 """Renderers: a Plan written as code of the finding's own framework.
 
 `sql.py`, `alembic.py` and `django.py` each turn one phase's actions into code (`phase_code`)
-and its rollback (`rollback_code`); `render_fix` picks the renderer by the migration's source.
+and its rollback (`rollback_code`); `render_fix` picks the renderer the migration's source names
+in the registry (sources/registry.py: `fixes`, `language`).
 `edits.py` computes the mechanical rewrites (`fix.edits`) that `migsafe fix` applies.
 """
 
@@ -9,13 +10,13 @@ from __future__ import annotations
 
 import ast
 import functools
+import importlib
 import re
 from dataclasses import dataclass
 
 from migsafe import plans as P
 from migsafe.model import Fix, FixStep
-
-LANGUAGES = {"sql": "sql", "alembic": "python", "django": "python"}
+from migsafe.sources.registry import source as source_named
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,8 @@ def source_segment(text: str, node: ast.AST) -> str:
 
 
 def renderer(source: str):
-    from migsafe.fixes import alembic, django, sql
-
-    return {"sql": sql, "alembic": alembic, "django": django}.get(source, sql)
+    """The module that writes plans in `source`'s code (imported when first needed)."""
+    return importlib.import_module(source_named(source).fixes)
 
 
 def render_fix(plan: P.Plan, source: str = "sql", names: Names | None = None) -> Fix:
@@ -71,16 +71,16 @@ def render_fix(plan: P.Plan, source: str = "sql", names: Names | None = None) ->
         code = module.phase_code(phase.actions, names or Names())
         back = [u for u in map(P.undo, reversed(phase.actions)) if u is not None]
         rollback = module.rollback_code(back, names or Names()) if back else ""
-        steps.append(FixStep(phase.phase, phase.title, LANGUAGES.get(source, "sql"),
+        steps.append(FixStep(phase.phase, phase.title, source_named(source).language,
                              code + ("\n\n" + rollback if rollback else "")))
     return Fix(plan.summary, steps)
 
 
 def names_at(migration, span, table: str | None, column: str | None) -> Names | None:
     """The framework's names for the finding's subject, read from its own migration (Django: the
-    operation at the finding's line). None where the source names things as the database does."""
-    if migration.source != "django" or not migration.text:
+    operation at the finding's line), asked of its renderer's `names_at`. None where the source
+    names things as the database does."""
+    ask = getattr(renderer(migration.source), "names_at", None)
+    if ask is None or not migration.text:
         return None
-    from migsafe.fixes.django import operation_names
-
-    return operation_names(migration.text, span.line, migration.name.partition(".")[0], table, column)
+    return ask(migration, span, table, column)

@@ -13,7 +13,6 @@ from functools import singledispatch
 from migsafe import plans as P
 from migsafe.fixes import sql as S
 
-LANGUAGE = "python"
 AUTOCOMMIT = "with op.get_context().autocommit_block():"
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 # SQL type -> SQLAlchemy type, for op.add_column; other types go through op.execute. Names that

@@ -19,7 +19,6 @@ from migsafe.fixes import Names, python_tree, source_segment
 from migsafe.fixes import sql as S
 from migsafe.fixes.alembic import s
 
-LANGUAGE = "python"
 # Each operation's positional parameters, as Django declares them.
 _OPS = {
     "AddField": ("model_name", "name", "field"), "AlterField": ("model_name", "name", "field"),
@@ -31,6 +30,11 @@ _OPS = {
 }
 _POSTGRES_OPS = ("AddIndexConcurrently", "RemoveIndexConcurrently")  # django.contrib.postgres.operations
 HEAD = "from django.db import migrations, models"
+
+
+def names_at(migration, span, table: str | None, column: str | None) -> Names | None:
+    """The model and field of the operation at the finding's line (fixes.names_at asks)."""
+    return operation_names(migration.text, span.line, migration.name.partition(".")[0], table, column)
 
 
 def operation_names(text: str, line: int, app_label: str, table: str | None, column: str | None) -> Names | None:

@@ -6,18 +6,18 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from migsafe.config import load_settings
+from migsafe.docs import iter_examples
 from migsafe.fixes import render_fix
+from migsafe.judge import analyze
+from migsafe.rules import default_severities
+from migsafe.sources.registry import sources
+from migsafe.sources.sql.load import load_sql_migrations
 
 
 def example_fixes(doc) -> dict[str, object]:
-    """{"sql"|"alembic"|"django": Fix} for the page's first PostgreSQL unsafe SQL example; {}
-    where the page has none or the rule gives no plan for it."""
-    from migsafe.config import load_settings
-    from migsafe.docs import iter_examples
-    from migsafe.judge import analyze
-    from migsafe.rules import default_severities
-    from migsafe.sources.sql import load_sql_migrations
-
+    """{source name: Fix}, every registered source's, for the page's first PostgreSQL unsafe SQL
+    example; {} where the page has none or the rule gives no plan for it."""
     examples = [e for e in iter_examples(doc) if e.lang == "sql" and "dialect" not in e.options]
     unsafe = next((e for e in examples if e.kind == "unsafe" and not e.flags), None)
     if unsafe is None:
@@ -37,4 +37,4 @@ def example_fixes(doc) -> dict[str, object]:
     found = next((f for f in result.findings if f.rule == doc.id and f.plan is not None), None)
     if found is None:
         return {}
-    return {source: render_fix(found.plan, source) for source in ("sql", "alembic", "django")}
+    return {s.name: render_fix(found.plan, s.name) for s in sources()}

@@ -7,7 +7,6 @@ from functools import singledispatch
 
 from migsafe import plans as P
 
-LANGUAGE = "sql"
 
 
 def phase_code(actions: list[P.Action], names=None) -> str:

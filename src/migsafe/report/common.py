@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from migsafe.model import Finding, Span
 
 if TYPE_CHECKING:
-    from migsafe.report import ReportContext
+    from migsafe.report.context import ReportContext
 
 # The project's public home. Every URL in a report (SARIF informationUri/helpUri, rdjson source
 # and code urls) derives from it; while it is None those optional fields are left out rather

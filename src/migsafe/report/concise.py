@@ -10,7 +10,7 @@ from migsafe.model import Result
 from migsafe.report.text import summary
 
 if TYPE_CHECKING:
-    from migsafe.report import ReportContext
+    from migsafe.report.context import ReportContext
 
 
 def render(result: Result, out: TextIO, ctx: ReportContext) -> None:

@@ -12,7 +12,7 @@ from migsafe.report import text
 from migsafe.report.common import message_with_fix
 
 if TYPE_CHECKING:
-    from migsafe.report import ReportContext
+    from migsafe.report.context import ReportContext
 
 
 def render(result: Result, out: TextIO, ctx: ReportContext) -> None:

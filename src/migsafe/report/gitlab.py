@@ -13,7 +13,7 @@ from migsafe.model import Finding, Result, Severity
 from migsafe.report.common import fingerprints, fix_markdown, message_with_fix
 
 if TYPE_CHECKING:
-    from migsafe.report import ReportContext
+    from migsafe.report.context import ReportContext
 
 # GitLab's scale is info < minor < major < critical < blocker. A migsafe error is an outage or
 # data loss on deploy (a failed pipeline, exit 1): "critical". A warning is a risk a reviewer

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from migsafe.model import Finding, Fix, Result
 
 if TYPE_CHECKING:
-    from migsafe.report import ReportContext
+    from migsafe.report.context import ReportContext
 
 SCHEMA_VERSION = 1
 

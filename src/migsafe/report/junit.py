@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TextIO
 from migsafe.model import Finding, Result
 
 if TYPE_CHECKING:
-    from migsafe.report import ReportContext
+    from migsafe.report.context import ReportContext
 
 # XML 1.0 cannot hold most control characters, not even escaped; a hostile file name or SQL
 # text must not make the whole report unreadable.

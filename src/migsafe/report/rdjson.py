@@ -11,7 +11,7 @@ from migsafe.report import common
 from migsafe.report.common import fix_markdown, rule_url
 
 if TYPE_CHECKING:
-    from migsafe.report import ReportContext
+    from migsafe.report.context import ReportContext
 
 
 def render(result: Result, out: TextIO, ctx: ReportContext) -> None:

@@ -14,7 +14,7 @@ from migsafe.report import common
 from migsafe.report.common import fingerprints, fix_markdown, message_with_fix, rule_url, span_text
 
 if TYPE_CHECKING:
-    from migsafe.report import ReportContext
+    from migsafe.report.context import ReportContext
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SRCROOT = "%SRCROOT%"  # paths are relative to the directory migsafe ran in

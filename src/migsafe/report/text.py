@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, TextIO
 from migsafe.model import Finding, Result, Severity
 
 if TYPE_CHECKING:
-    from migsafe.report import ReportContext
+    from migsafe.report.context import ReportContext
 
 GUTTER = 4  # width of the line-number column in the source excerpt
 TAB = 4  # tabs are expanded so the carets line up with the source

@@ -307,8 +307,3 @@ class Unknown(Fact):
 class ParseFailed(Fact):
     message: str
     line_offset: int = 0  # lines into the statement where parsing failed
-
-
-# Facts that say something about one table, for rules that ask "on which table?".
-def table_of(fact: Fact) -> str | None:
-    return getattr(fact, "table", None)
