@@ -28,6 +28,10 @@ def check(paths: list[Path], settings: Settings, cwd: Path, only: set[Path] | No
     found is still replayed for the schema. `cache`: where to reuse earlier work (cache.py)."""
     cache = cache or Cache(None)
     found = discover(paths, list(settings.exclude), cwd)
+    if settings.database:  # run on a scratch database and judge what was executed (migsafe.database)
+        from migsafe.database.run import check_on_database
+
+        return check_on_database(found, settings, cwd, only, cache=cache)
     key = cache.result_key(found, settings, cwd, only)
     cached = cache.get(key, Result)
     if cached is not None:

@@ -58,23 +58,21 @@ MYSQL_TABLE_OPTIONS = frozenset(
 )
 # ... and those that rebuild the table in place while writes continue.
 MYSQL_REBUILD_OPTIONS = frozenset("FORCE ENGINE ROW_FORMAT KEY_BLOCK_SIZE".split())
+# REVOKE, policies and DROP of views, routines, types, sequences, schemas...: _objects (issue 20).
 HARMLESS_LEADS = (
-    ("COMMENT",), ("GRANT",), ("REVOKE",), ("CREATE", "FUNCTION"), ("CREATE", "OR"),
+    ("COMMENT",), ("GRANT",), ("CREATE", "FUNCTION"), ("CREATE", "OR"),
     ("CREATE", "PROCEDURE"), ("CREATE", "VIEW"), ("CREATE", "MATERIALIZED"), ("CREATE", "SEQUENCE"),
     ("CREATE", "TYPE"), ("CREATE", "EXTENSION"), ("CREATE", "SCHEMA"), ("CREATE", "ROLE"),
     ("CREATE", "USER"), ("CREATE", "COLLATION"), ("CREATE", "TRIGGER"), ("CREATE", "CONSTRAINT"),
-    ("CREATE", "AGGREGATE"), ("CREATE", "OPERATOR"), ("CREATE", "POLICY"), ("CREATE", "PUBLICATION"),
+    ("CREATE", "AGGREGATE"), ("CREATE", "OPERATOR"), ("CREATE", "PUBLICATION"),
     ("CREATE", "TEXT"), ("CREATE", "STATISTICS"), ("CREATE", "TEMP"), ("CREATE", "TEMPORARY"),
     ("CREATE", "EVENT"), ("CREATE", "RULE"), ("CREATE", "CAST"), ("ALTER", "SEQUENCE"),
     ("ALTER", "FUNCTION"), ("ALTER", "VIEW"), ("ALTER", "SCHEMA"), ("ALTER", "ROLE"),
-    ("ALTER", "DEFAULT"), ("ALTER", "EXTENSION"), ("ALTER", "DOMAIN"), ("ALTER", "MATERIALIZED"),
-    ("ALTER", "DATABASE"), ("ALTER", "USER"), ("ALTER", "POLICY"), ("DROP", "FUNCTION"),
-    ("DROP", "PROCEDURE"), ("DROP", "VIEW"), ("DROP", "MATERIALIZED"), ("DROP", "SEQUENCE"),
-    ("DROP", "TYPE"), ("DROP", "EXTENSION"), ("DROP", "SCHEMA"), ("DROP", "TRIGGER"),
-    ("DROP", "DOMAIN"), ("DROP", "POLICY"), ("DROP", "ROLE"), ("DROP", "USER"), ("DROP", "RULE"),
+    ("ALTER", "DEFAULT"), ("ALTER", "EXTENSION"), ("ALTER", "MATERIALIZED"),
+    ("ALTER", "DATABASE"), ("ALTER", "USER"), ("DROP", "TRIGGER"), ("DROP", "ROLE"), ("DROP", "USER"), ("DROP", "RULE"),
     ("ANALYZE",), ("ANALYSE",), ("NOTIFY",),
     ("LISTEN",), ("SAVEPOINT",), ("RELEASE",), ("CHECKPOINT",), ("DISCARD",), ("SECURITY",),
-    ("REFRESH",), ("SHOW",), ("EXPLAIN",), ("PRAGMA",), ("USE",), ("CALL",), ("COPY",),
+    ("SHOW",), ("EXPLAIN",), ("PRAGMA",), ("USE",), ("CALL",), ("COPY",),
 )
 _HARMLESS = frozenset(HARMLESS_LEADS)  # one- and two-word leads, looked up in one step
 
@@ -304,6 +302,15 @@ def translate(sql: str, dialect: str = "postgresql") -> list[F.Fact]:
     return [rejected] if rejected is not None else facts
 
 
+def string_literals(sql: str, dialect: str = "postgresql") -> frozenset[str]:
+    """The string constants a statement spells, as the server reads them (for a rule that looks
+    for a value's use: enum-add-value)."""
+    try:
+        return frozenset(t.text for t in tokenize(sql, dialect) if t.token_type == TokenType.STRING)
+    except SqlglotError:
+        return frozenset()
+
+
 def first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else "syntax error"
 
@@ -318,6 +325,10 @@ def _dispatch(cur: Cursor, dialect: str) -> list[F.Fact]:
         return _create_index(cur)
     if w0 == "CREATE" and w1 == "DOMAIN":
         return _create_domain(cur)
+    if w0 == "ALTER" and w1 == "DOMAIN":
+        return _alter_domain(cur)
+    if w0 == "REFRESH" and w1 == "MATERIALIZED":
+        return _refresh(cur)
     if w0 == "DROP" and w1 in ("TABLE", "INDEX"):
         return _drop(cur)
     if w0 == "ALTER" and w1 == "INDEX":
@@ -342,6 +353,10 @@ def _dispatch(cur: Cursor, dialect: str) -> list[F.Fact]:
         return _maintenance(cur)
     if w0 == "DO":
         return _do_block(cur, dialect)
+    if w0 == "DROP" and w1 == "TRIGGER" and "ON" in cur.words:
+        return _drop_trigger(cur)
+    if (objects := _objects(cur, dialect)) is not None:  # views, routines, sequences, policies, REVOKE...
+        return objects
     if (w0,) in _HARMLESS or (w0, w1) in _HARMLESS:
         return [F.Harmless(" ".join(cur.word(k) for k in range(2)).strip())]
     return _parsed(cur, dialect)
@@ -423,7 +438,8 @@ def _alter_action(cur: Cursor, table: str, dialect: str) -> list[F.Fact]:
         kind = "foreign_key" if cur.accept("FOREIGN", "KEY") else "check" if cur.accept("CHECK") else None
         if kind or cur.accept("CONSTRAINT"):  # MySQL spells DROP FOREIGN KEY fk, DROP CHECK ck
             if_exists = cur.accept("IF", "EXISTS")
-            return [F.DropConstraint(table, cur.name(), kind, if_exists=if_exists)]
+            name = cur.name()
+            return [F.DropConstraint(table, name, kind, if_exists=if_exists, cascade=cur.accept("CASCADE"))]
         if cur.accept("PRIMARY", "KEY"):
             return [F.DropConstraint(table, "PRIMARY", "primary_key")]
         if cur.accept("INDEX") or cur.accept("KEY"):  # MySQL
@@ -476,13 +492,22 @@ def _alter_action(cur: Cursor, table: str, dialect: str) -> list[F.Fact]:
     if cur.at("SET", "SCHEMA"):
         cur.i += 2
         return [F.RenameTable(table, qualified([cur.name(), table.split(".")[-1]]))]
+    if cur.accept("EXCHANGE", "PARTITION"):  # MySQL/MariaDB
+        part = cur.name()
+        cur.expect("WITH", "TABLE")
+        other = cur.name()
+        return [F.ExchangePartition(table, part, other, validation=not cur.at("WITHOUT", "VALIDATION"))]
     if cur.accept("ATTACH", "PARTITION"):
-        return [F.AttachPartition(table, cur.name())]
+        part = cur.name()
+        return [F.AttachPartition(table, part, _partition_bound(cur))]
     if cur.accept("DETACH", "PARTITION"):
         part = cur.name()
-        return [F.DetachPartition(table, part, concurrently=cur.word() == "CONCURRENTLY")]
+        return [F.DetachPartition(table, part, concurrently=cur.word() == "CONCURRENTLY",
+                                  finalize=cur.word() == "FINALIZE")]
     if cur.at("SET", "(") or cur.at("RESET") or cur.at("CLUSTER", "ON") or cur.at("SET", "WITHOUT"):
         return [F.Harmless("ALTER TABLE storage option")]  # SHARE UPDATE EXCLUSIVE, no rewrite
+    if cur.at("ENABLE", "ROW", "LEVEL", "SECURITY") or cur.at("FORCE", "ROW", "LEVEL", "SECURITY"):
+        return [F.AccessChange(f"{w} ROW LEVEL SECURITY", table)]  # access-change
     if w in ("OWNER", "ENABLE", "DISABLE", "REPLICA", "FORCE", "NO", "INHERIT", "OF", "NOT"):
         return [F.Unknown(f"ALTER TABLE ... {w}", table)]
     if cur.at("SET", "("):
@@ -507,7 +532,17 @@ def _alter_column(cur: Cursor, table: str, column: str, dialect: str) -> list[F.
         return [F.SetDefault(table, column, _default(cur.text(cur.toks[cur.i:]), cur.toks[cur.i:]))]
     if cur.accept("DROP", "DEFAULT"):
         return [F.DropDefault(table, column)]
-    if cur.at("ADD", "GENERATED") or cur.at("SET", "GENERATED") or cur.at("DROP", "IDENTITY"):
+    if cur.accept("DROP", "EXPRESSION"):  # drop-object: future rows are no longer computed
+        return [F.DropExpression(table, column, cur.accept("IF", "EXISTS"))]
+    restart = "RESTART" in cur.words[cur.i:]  # alone, or after SET GENERATED / SET MAXVALUE ...
+    if cur.at("RESTART") or (cur.word() == "SET" and (cur.word(1) in _SEQUENCE_OPTIONS or restart)):
+        changes, _ = _sequence_changes(cur)  # an identity column's sequence (alter-sequence)
+        return [F.AlterSequence(None, changes, table, column)] if changes else [F.Harmless("identity change")]
+    if cur.at("ADD", "GENERATED"):
+        return [F.AddIdentity(table, column)]  # future rows only, no rewrite (P28)
+    if cur.accept("DROP", "IDENTITY"):
+        return [F.DropIdentity(table, column, if_exists=cur.accept("IF", "EXISTS"))]
+    if cur.at("SET", "GENERATED"):
         return [F.Harmless("identity change")]  # future rows only, no rewrite
     if cur.at("SET", "STATISTICS") or cur.at("SET", "(") or cur.at("RESET"):
         return [F.Harmless("column statistics")]
@@ -526,6 +561,8 @@ def _restated_column(table: str, old: str | None, col: F.ColumnDef) -> list[F.Fa
         facts.append(F.AlterColumnType(table, col.name, col.type))
     facts.append(F.DropNotNull(table, col.name) if col.nullable else F.SetNotNull(table, col.name))
     facts.append(F.SetDefault(table, col.name, col.default) if col.default else F.DropDefault(table, col.name))
+    # AUTO_INCREMENT not restated is dropped (drop-identity judges it where the column had one)
+    facts.append(F.AddIdentity(table, col.name) if col.identity else F.DropIdentity(table, col.name, if_exists=True))
     return facts
 
 
@@ -690,6 +727,8 @@ def _create_table(cur: Cursor, dialect: str) -> list[F.Fact]:
     fact = F.CreateTable(cur.name())
     if cur.accept("PARTITION", "OF"):
         fact.partition_of = cur.name()
+        fact.partition_bound = _partition_bound(cur)
+        fact.partition_by = _partition_by(cur)
         return [fact]
     if cur.peek() is None or cur.peek().token_type != TokenType.L_PAREN:
         return [fact]  # CREATE TABLE ... AS SELECT / LIKE: a new table either way
@@ -708,6 +747,7 @@ def _create_table(cur: Cursor, dialect: str) -> list[F.Fact]:
             indexes.append(F.CreateIndex(fact.table, name, tuple(sub.text(p) for p in split_commas(sub.paren_group()))))
         else:
             fact.columns.append(_column_def(sub, dialect))
+    fact.partition_by = _partition_by(cur)
     return [fact, *indexes]
 
 
@@ -717,7 +757,7 @@ def _create_index(cur: Cursor) -> list[F.Fact]:
     cur.accept("FULLTEXT") or cur.accept("SPATIAL")
     cur.expect("INDEX")
     concurrently = cur.accept("CONCURRENTLY")
-    cur.accept("IF", "NOT", "EXISTS")
+    if_not_exists = cur.accept("IF", "NOT", "EXISTS")
     name = None if cur.at("ON") else cur.name()
     cur.accept("USING") and cur.name()  # MySQL: CREATE INDEX i USING BTREE ON t
     cur.expect("ON")
@@ -730,7 +770,8 @@ def _create_index(cur: Cursor) -> list[F.Fact]:
         cols = tuple(cur.text(part) for part in split_commas(cur.paren_group()))
     clauses: dict[str, str] = {}
     _take_clauses(cur.toks[cur.i:], clauses)  # MySQL: ... ALGORITHM=INPLACE LOCK=NONE
-    fact = F.CreateIndex(table, same_schema(table, name) if name else None, cols, unique, concurrently, only)
+    fact = F.CreateIndex(table, same_schema(table, name) if name else None, cols, unique, concurrently, only,
+                         if_not_exists)
     return _with_clauses([fact], clauses)
 
 
@@ -773,9 +814,22 @@ def _alter_index(cur: Cursor) -> list[F.Fact]:
 def _alter_type(cur: Cursor) -> list[F.Fact]:
     cur.expect("ALTER", "TYPE")
     name = cur.name()
-    if cur.at("ADD", "VALUE"):
-        return [F.EnumAddValue(name)]
-    return [F.Harmless("ALTER TYPE")]
+    if cur.accept("ADD", "VALUE"):
+        cur.accept("IF", "NOT", "EXISTS")
+        label = cur.peek()
+        value = label.text if label is not None and label.token_type == TokenType.STRING else None
+        return [F.EnumAddValue(name, value)]
+    cur.i = 2  # RENAME TO, SET SCHEMA, RENAME VALUE (rename-object)
+    return _alter_object(cur, "type")
+
+
+def _drop_trigger(cur: Cursor) -> list[F.Fact]:
+    """PostgreSQL: DROP TRIGGER [IF EXISTS] name ON table (MySQL's and SQLite's name no table)."""
+    cur.expect("DROP", "TRIGGER")
+    if_exists = cur.accept("IF", "EXISTS")
+    name = cur.name()
+    cur.expect("ON")
+    return [F.DropTrigger(cur.name(), name, if_exists)]
 
 
 def _rename_tables(cur: Cursor) -> list[F.Fact]:
@@ -917,4 +971,284 @@ def _parsed(cur: Cursor, dialect: str) -> list[F.Fact]:
         if verb not in KNOWN_VERBS or (verb in ("ALTER", "CREATE", "DROP") and obj not in KNOWN_OBJECTS):
             return [F.ParseFailed(f"unknown statement {cur.text(cur.toks[:2])!r}")]
         return [F.Unknown(f"{tree.this} statement")]
+    if isinstance(tree, exp.Insert):
+        return [_insert(tree)]
     return [F.Harmless(type(tree).__name__)]
+
+
+def _table_name(table: exp.Table) -> str:
+    return qualified([p.name if p.args.get("quoted") else p.name.lower() for p in table.parts])
+
+
+def _insert(tree: exp.Insert) -> F.InsertRows:
+    """INSERT INTO t ... [SELECT]: the target, and the tables the query reads (CTE names are not tables)."""
+    target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+    query = tree.expression
+    select = query is not None and not isinstance(query, exp.Values)
+    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+    sources = tuple(dict.fromkeys(
+        _table_name(t) for t in (query.find_all(exp.Table) if select else ()) if t.name.lower() not in ctes))
+    for cte in tree.find_all(exp.CTE):  # WITH q AS (SELECT ... FROM u) INSERT ... FROM q reads u
+        sources += tuple(n for n in dict.fromkeys(_table_name(t) for t in cte.find_all(exp.Table)) if n not in sources)
+    name = _table_name(target) if isinstance(target, exp.Table) else str(target).lower()
+    return F.InsertRows("Insert", name, sources, select)
+
+
+# --- issue 20: objects -------------------------------------------------------------------
+# Views, routines, sequences, types, schemas, extensions, policies and privileges: what the
+# running app names besides tables. CREATE is replayed (schema.py) so that a drop or rename of an
+# object made in the same migration is not reported; anything not read here keeps its old reading.
+
+# The objects a DROP/ALTER names, by their keyword (MATERIALIZED VIEW is two words).
+OBJECT_KINDS = {"VIEW": "view", "FUNCTION": "function", "PROCEDURE": "procedure", "ROUTINE": "function",
+                "TYPE": "type", "SEQUENCE": "sequence", "DOMAIN": "domain", "EXTENSION": "extension",
+                "SCHEMA": "schema", "DATABASE": "database", "POLICY": "policy"}
+ROUTINES = ("function", "procedure")
+# Words between CREATE and the object's keyword: PostgreSQL's OR REPLACE / TEMP / RECURSIVE,
+# MySQL's ALGORITHM=, DEFINER=user@host, SQL SECURITY (the @ and names are skipped with them).
+_CREATE_MODIFIERS = frozenset("OR REPLACE TEMP TEMPORARY RECURSIVE ALGORITHM UNDEFINED MERGE TEMPTABLE DEFINER SQL"
+                              " SECURITY INVOKER = @".split())
+# ALTER SEQUENCE options that hand out keys again or run out sooner (alter-sequence).
+_SEQUENCE_HAZARDS = ("RESTART", "AS", "MAXVALUE", "CYCLE")
+_SEQUENCE_OPTIONS = ("AS", "INCREMENT", "MINVALUE", "MAXVALUE", "NO", "START", "RESTART", "CACHE", "CYCLE",
+                     "OWNED", "SET", "LOGGED", "UNLOGGED", "RENAME")
+
+
+def _objects(cur: Cursor, dialect: str) -> list[F.Fact] | None:
+    """The facts of a statement about views, routines, sequences, types, schemas, extensions,
+    policies or privileges; None: not such a statement (the other readings apply)."""
+    w0 = cur.word()
+    if w0 == "REVOKE":
+        return _revoke(cur)
+    if w0 == "SELECT":
+        return _setval(cur)
+    kind, at = _object_kind(cur)
+    if kind is None or w0 not in ("CREATE", "DROP", "ALTER"):
+        return None
+    if w0 == "ALTER" and kind == "domain":
+        return None  # validating-domain-constraint's reading
+    cur.i = at
+    if w0 == "CREATE":
+        return _create_object(cur, kind)
+    if w0 == "DROP":
+        return _drop_objects(cur, kind, dialect)
+    return _alter_object(cur, kind)
+
+
+def _object_kind(cur: Cursor) -> tuple[str | None, int]:
+    """The object a CREATE/DROP/ALTER is about, and the token index after its keyword."""
+    k = 1
+    if cur.word() == "CREATE":
+        while cur.word(k) in _CREATE_MODIFIERS or (cur.peek(k) is not None and cur.word(k) == "" and k > 1):
+            k += 1  # ("" : DEFINER's quoted user and host)
+    if cur.word(k) == "MATERIALIZED" and cur.word(k + 1) == "VIEW":
+        return "materialized view", cur.i + k + 2
+    kind = OBJECT_KINDS.get(cur.word(k))
+    return kind, cur.i + k + 1
+
+
+def _object_name(cur: Cursor, kind: str) -> tuple[str, str]:
+    """A name and, for a routine, its argument list as written."""
+    name, args = cur.name(), ""
+    if kind in ROUTINES and _at_paren(cur):
+        start = cur.i
+        cur.paren_group()
+        args = cur.text(cur.toks[start:cur.i])
+    return name, args
+
+
+def _create_object(cur: Cursor, kind: str) -> list[F.Fact]:
+    cur.accept("IF", "NOT", "EXISTS")
+    if kind == "schema" and cur.accept("AUTHORIZATION"):
+        name = cur.name()  # CREATE SCHEMA AUTHORIZATION role: the schema takes the role's name
+    else:
+        name, _ = _object_name(cur, kind)
+    what = "CREATE " + kind.upper()
+    if kind == "policy":
+        cur.expect("ON")
+        table = cur.name()
+        restrictive = cur.at("AS", "RESTRICTIVE")
+        return [F.CreateObject(what, kind, name, table), F.AccessChange(what, table, name, narrows=restrictive)]
+    if kind in ROUTINES:
+        words = cur.words[cur.i:]
+        returns = words.index("RETURNS") if "RETURNS" in words else -1
+        trigger = returns >= 0 and returns + 1 < len(words) and words[returns + 1] in ("TRIGGER", "EVENT_TRIGGER")
+        return [F.CreateObject(what, kind, name, trigger=trigger)]
+    detail = None
+    if kind == "sequence" and cur.accept("AS"):
+        detail = cur.text(cur.until_depth0(frozenset(_SEQUENCE_OPTIONS))).lower()
+    return [F.CreateObject(what, kind, name, detail=detail, replace="REPLACE" in cur.words[:cur.i])]
+
+
+def _drop_objects(cur: Cursor, kind: str, dialect: str) -> list[F.Fact]:
+    if_exists = cur.accept("IF", "EXISTS")
+    if kind == "policy":  # DROP POLICY [IF EXISTS] name ON table
+        name = cur.name()
+        cur.expect("ON")
+        return [F.AccessChange("DROP POLICY", cur.name(), name)]
+    if kind == "schema" and dialect == "mysql":
+        kind = "database"  # MySQL's SCHEMA is a database
+    named = [_object_name(cur, kind)]
+    while cur.peek() is not None and cur.peek().token_type == TokenType.COMMA:
+        cur.i += 1
+        named.append(_object_name(cur, kind))
+    cascade = cur.accept("CASCADE")
+    return [F.DropObject(kind, name, if_exists, cascade, args) for name, args in named]
+
+
+def _alter_object(cur: Cursor, kind: str) -> list[F.Fact]:
+    what = f"ALTER {kind.upper()}"
+    cur.accept("IF", "EXISTS")
+    if kind == "policy":  # ALTER POLICY name ON table RENAME TO new | TO roles | USING (...) | WITH CHECK (...)
+        name = cur.name()
+        cur.expect("ON")
+        table = cur.name()
+        # A rename changes no one's access (the app never names a policy), but locks the table.
+        return [F.AccessChange("ALTER POLICY", table, name, narrows=not cur.at("RENAME"))]
+    name, _ = _object_name(cur, kind)
+    if cur.accept("RENAME", "TO"):
+        return [F.RenameObject(kind, name, same_schema(name, cur.name()))]
+    if kind in ("view", "materialized view") and cur.accept("RENAME"):  # RENAME [COLUMN] a TO b
+        cur.accept("COLUMN")
+        old = cur.name()
+        cur.expect("TO")
+        return [F.RenameObject(f"{kind} column", f"{name}.{old}", f"{name}.{cur.name()}")]
+    if cur.accept("SET", "SCHEMA"):
+        return [F.RenameObject(kind, name, qualified([cur.name(), name.split(".")[-1]]), moved=True)]
+    if kind == "type" and cur.accept("RENAME", "VALUE"):
+        old = cur.peek().text if cur.peek() is not None else ""
+        cur.i += 1
+        cur.expect("TO")
+        new = cur.peek().text if cur.peek() is not None else ""
+        return [F.RenameObject("enum value", name, name, value=old, new_value=new)]
+    if kind == "sequence":
+        changes, new_type = _sequence_changes(cur)
+        if changes:
+            return [F.AlterSequence(name, changes, new_type=new_type)]
+    return [F.Harmless(what)]
+
+
+def _sequence_changes(cur: Cursor) -> tuple[tuple[str, ...], str | None]:
+    """The options of ALTER SEQUENCE (or of an identity column's SET/RESTART) that hand keys out
+    again or run out sooner, as written; and the AS type, lower case."""
+    changes, new_type = [], None
+    while not cur.done():
+        start = cur.i
+        if cur.accept("NO"):  # NO MAXVALUE, NO CYCLE: widen
+            cur.i += 1
+            continue
+        word = cur.word()
+        cur.i += 1
+        while not cur.done() and cur.word() not in _SEQUENCE_OPTIONS:  # the option's own words
+            cur.i += 1
+        if word in _SEQUENCE_HAZARDS:
+            changes.append(cur.text(cur.toks[start:cur.i]))
+            if word == "AS":
+                new_type = cur.text(cur.toks[start + 1:cur.i]).lower()
+    return tuple(changes), new_type
+
+
+def _revoke(cur: Cursor) -> list[F.Fact]:
+    """REVOKE ... ON [TABLE] a, b FROM role: one fact per table; other objects, and role
+    membership (REVOKE role FROM user), one fact without a table."""
+    text = cur.text(cur.toks)
+    words = cur.words
+    if "ON" in words and words.index("ON") + 1 < len(words):
+        cur.i = words.index("ON") + 1
+        if cur.accept("TABLE") or cur.word() not in ("SCHEMA", "SEQUENCE", "FUNCTION", "PROCEDURE", "ROUTINE", "ALL",
+                                                       "DATABASE", "TYPE", "DOMAIN", "LANGUAGE", "FOREIGN",
+                                                       "TABLESPACE", "LARGE", "PARAMETER"):
+            tables = [cur.name()]
+            while cur.peek() is not None and cur.peek().token_type == TokenType.COMMA:
+                cur.i += 1
+                tables.append(cur.name())
+            return [F.AccessChange("REVOKE", t, text) for t in tables]
+    return [F.AccessChange("REVOKE", None, text)]
+
+
+def _setval(cur: Cursor) -> list[F.Fact] | None:
+    """SELECT setval('seq', <constant>[, ...]): the sequence set to a fixed value, which may be
+    behind the keys already handed out. A value computed in the statement (max(id) + 1) is not."""
+    words, toks = cur.words, cur.toks
+    for k in range(len(toks) - 4):
+        if words[k] == "SETVAL" and toks[k + 1].token_type == TokenType.L_PAREN and \
+                toks[k + 2].token_type == TokenType.STRING and toks[k + 3].token_type == TokenType.COMMA:
+            j = k + 4 + (words[k + 4] == "-")
+            if j + 1 < len(toks) and toks[j].token_type == TokenType.NUMBER and \
+                    toks[j + 1].token_type in (TokenType.COMMA, TokenType.R_PAREN):
+                parts = [p.strip('"') if p.startswith('"') else p.lower() for p in toks[k + 2].text.split(".")]
+                return [F.AlterSequence(qualified(parts), (cur.text(toks[k:_closing(toks, k + 1) + 1]),))]
+    return None
+
+
+def _closing(toks: list[Token], open_at: int) -> int:
+    depth = 0
+    for k in range(open_at, len(toks)):
+        depth += {TokenType.L_PAREN: 1, TokenType.R_PAREN: -1}.get(toks[k].token_type, 0)
+        if depth == 0:
+            return k
+    return len(toks) - 1
+
+
+# --- issue 20: scans ---------------------------------------------------------------------
+# ALTER DOMAIN (its constraints scan every table using the domain), partition bounds and keys
+# (ATTACH PARTITION scans unless a CHECK proves the bound; an index on a partitioned table cannot
+# be built CONCURRENTLY), REFRESH MATERIALIZED VIEW.
+
+
+def _alter_domain(cur: Cursor) -> list[F.Fact]:
+    cur.expect("ALTER", "DOMAIN")
+    domain = cur.name()
+    if cur.accept("SET", "NOT", "NULL"):
+        return [F.DomainConstraint(domain, "NOT NULL", set_not_null=True)]
+    if cur.accept("VALIDATE", "CONSTRAINT"):
+        return [F.ValidateDomainConstraint(domain, cur.name())]
+    if cur.accept("ADD"):
+        name = cur.name() if cur.accept("CONSTRAINT") else None
+        start = cur.i
+        if cur.accept("CHECK"):
+            cur.paren_group()
+        elif not cur.accept("NOT", "NULL"):
+            raise Malformed("expected CHECK or NOT NULL")
+        what = cur.text(cur.toks[start:cur.i])
+        return [F.DomainConstraint(domain, what, name, not_valid=_rest_has(cur, "NOT", "VALID"))]
+    return [F.Harmless("ALTER DOMAIN")]  # DROP CONSTRAINT, SET/DROP DEFAULT, DROP NOT NULL, OWNER: no scan
+
+
+def _refresh(cur: Cursor) -> list[F.Fact]:
+    cur.expect("REFRESH", "MATERIALIZED", "VIEW")
+    concurrently = cur.accept("CONCURRENTLY")
+    view = cur.name()
+    return [F.RefreshMaterializedView(view, concurrently, with_data=not cur.at("WITH", "NO", "DATA"))]
+
+
+def _partition_bound(cur: Cursor) -> str:
+    """After a partition's name: `FOR VALUES <bound>` as written (the bound), or "DEFAULT"."""
+    if cur.accept("DEFAULT"):
+        return "DEFAULT"
+    while not cur.done() and not cur.at("FOR", "VALUES"):
+        cur.i += 1  # PARTITION OF p (column constraints) FOR VALUES ...
+    if not cur.accept("FOR", "VALUES"):
+        return ""
+    start = cur.i
+    while not cur.done() and not cur.at("PARTITION", "BY") and cur.word() not in ("WITH", "USING", "TABLESPACE") \
+            or cur.at("WITH", "("):
+        if _at_paren(cur):
+            cur.paren_group()
+        else:
+            cur.i += 1
+    return cur.text(cur.toks[start:cur.i])
+
+
+def _partition_by(cur: Cursor) -> str | None:
+    """`PARTITION BY RANGE (k)` after a table's definition: "RANGE (k)" as written; None: not partitioned."""
+    while not cur.done() and not cur.at("PARTITION", "BY"):
+        cur.i += 1
+    if not cur.accept("PARTITION", "BY"):
+        return None
+    start = cur.i
+    cur.i += 1  # RANGE | LIST | HASH
+    if _at_paren(cur):
+        cur.paren_group()
+    return cur.text(cur.toks[start:cur.i])
+
