@@ -334,6 +334,22 @@ def print_causes(summary: list[dict], top: int = 12) -> None:
         print(f"{len(where):6}  {reason}\n        {dict(projects)}  e.g. {where[0][1]}")
 
 
+def print_rule_counts(by_project: dict[str, dict[str, int]], top: int = 4) -> None:
+    """Findings per rule over the corpus: the total, how many projects have any, and the projects
+    with the most. Every rule migsafe has is listed, those the corpus never hits with 0, so a new
+    rule's count is there to read. `by_project`: each project's findings by rule (its JSON reports)."""
+    from migsafe.rules import default_severities
+
+    counts = {rule: collections.Counter() for rule in default_severities()}
+    for project, rules in by_project.items():
+        for rule, n in rules.items():
+            counts.setdefault(rule, collections.Counter())[project] += n
+    print(f"\nfindings per rule over {len(by_project)} projects (total, projects with any, the most):")
+    for rule, where in sorted(counts.items(), key=lambda kv: (-sum(kv[1].values()), kv[0])):
+        most = ", ".join(f"{p} {n}" for p, n in where.most_common(top))
+        print(f"  {rule:<34}{sum(where.values()):>6}{len(where):>4}  {most}")
+
+
 def main() -> int:
     if len(sys.argv) == 4 and sys.argv[1] == "--measure":
         json.dump(measure(sys.argv[2], sys.argv[3]), sys.stdout)
@@ -359,6 +375,7 @@ def main() -> int:
                 print(f"warning: {name} {row['folder']}: {row['mismatch']}", file=sys.stderr)
         summary.append({"project": name, "spec": spec, "total": total(name, rows), "folders": rows})
     print_table(summary, args.runs)
+    print_rule_counts({p["project"]: p["total"].get("findings_by_rule", {}) for p in summary})
     print_causes(summary)
     print_silent(summary)
     if args.json:

@@ -60,7 +60,7 @@ from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
-from corpus import cause, fetch  # noqa: E402  (the Alembic corpus's download cache and reason grouping)
+from corpus import cause, fetch, print_rule_counts  # noqa: E402  (shared with the Alembic corpus)
 
 
 @dataclass(frozen=True)
@@ -392,6 +392,7 @@ def main() -> int:
     else:
         title = "environment (a): nothing of the apps installed, DJANGO_SETTINGS_MODULE unset"
     print_table(title + (", --no-exec" if args.no_exec else ""), rows)
+    print_rule_counts({name: row.get("by_rule", {}) for name, row in rows.items()})
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, default=dict) + "\n", encoding="utf-8")
     return 1 if any(r["crash"] for r in rows.values()) else 0

@@ -107,8 +107,25 @@ def test_config_keys_table():
     assert set(config_keys()) == {
         "dialect", "target-version", "fail-on", "select", "ignore", "exclude",
         "start-after", "sql-transaction", "severity", "no-exec", "render-timeout", "django-settings",
-        "runner-sets-lock-timeout",
+        "runner-sets-lock-timeout", "database",
     }
+
+
+@pytest.mark.parametrize("value", ["embedded", "postgresql://u@h/postgres", "postgresql+psycopg://u@h/db",
+                                   "mysql://root@localhost/", "sqlite:///tmp/app.db"])
+def test_database_is_embedded_or_a_url_of_a_supported_engine(tmp_path, value):
+    config = tmp_path / "migsafe.toml"
+    config.write_text(f"database = {json.dumps(value)}\n")
+    assert load_settings(config, {}, set()).database == value
+
+
+@pytest.mark.parametrize("value", ["", "embeded", "oracle://u:pw@h/db", 5, ["embedded"]])
+def test_database_bad_value_is_named_without_a_password(tmp_path, value):
+    config = tmp_path / "migsafe.toml"
+    config.write_text(f"database = {json.dumps(value)}\n")
+    with pytest.raises(ConfigError, match='"database" must be "embedded" or a postgresql://') as raised:
+        load_settings(config, {}, set())
+    assert ":pw@" not in str(raised.value)
 
 
 @pytest.mark.parametrize("value", ["", "shop settings", "shop..settings", 3, ["shop.settings"]])

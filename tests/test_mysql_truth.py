@@ -103,7 +103,9 @@ CLAUSED = [
 ]
 ALGORITHMS = ("INSTANT", "NOCOPY", "INPLACE", "COPY")
 # Rules about backward compatibility, not about locks: they fire whatever the algorithm.
-COMPAT_RULES = {"drop-column", "rename-column", "rename-table", "not-null-without-default"}
+COMPAT_RULES = {"drop-column", "rename-column", "rename-table", "not-null-without-default",
+                "drop-constraint", "drop-not-null", "drop-default", "drop-identity", "new-write-restriction",
+                "unindexed-foreign-key"}
 
 
 @pytest.fixture(scope="module")

@@ -153,8 +153,9 @@ def _write_django(case: Case, root: Path) -> tuple[Path, dict]:
     return migrations / name, start_after
 
 
-def run_example(case: Case, root: Path) -> tuple[str, list[Finding]]:
-    """Write the history and the example below `root`, check them; (example path, findings)."""
+def run_example(case: Case, root: Path, database: str | None = None) -> tuple[str, list[Finding]]:
+    """Write the history and the example below `root`, check them; (example path, findings).
+    `database`: run them on a scratch database there (--database) instead of offline."""
     ex, where = case.example, case.where
     unknown = sorted(set(ex.options) - OPTIONS)
     if unknown:
@@ -168,7 +169,7 @@ def run_example(case: Case, root: Path) -> tuple[str, list[Finding]]:
     if ex.lang == "python" and "django" in ex.flags:
         example_path, start_after = _write_django(case, root)
         settings = load_settings(None, {"target-version": ex.options.get("target-version"),
-                                        "start-after": start_after}, KNOWN_RULES)
+                                        "start-after": start_after, "database": database}, KNOWN_RULES)
         result = check([root], settings, cwd=root)
         return example_path.relative_to(root).as_posix(), result.findings
 
@@ -201,6 +202,7 @@ def run_example(case: Case, root: Path) -> tuple[str, list[Finding]]:
         "sql-transaction": ex.options.get("sql-transaction"),
         "start-after": {"sql": names[-1]} if names else None,
         "dialect": dialect,
+        "database": database,
     }
     settings = load_settings(None, overrides, KNOWN_RULES)
     result = check([root], settings, cwd=root)

@@ -19,15 +19,15 @@ def one(sql: str) -> F.Fact:
      F.AddConstraint("t", F.ConstraintDef("unique", "uq", using_index="uq_idx"))),
     ("ALTER TABLE t ADD CONSTRAINT pk PRIMARY KEY USING INDEX pk_idx",
      F.AddConstraint("t", F.ConstraintDef("primary_key", "pk", using_index="pk_idx"))),
-    ("ALTER TYPE mood ADD VALUE 'happy'", F.EnumAddValue("mood")),
-    ("ALTER TYPE mood ADD VALUE IF NOT EXISTS 'happy' AFTER 'sad'", F.EnumAddValue("mood")),
+    ("ALTER TYPE mood ADD VALUE 'happy'", F.EnumAddValue("mood", "happy")),
+    ("ALTER TYPE mood ADD VALUE IF NOT EXISTS 'it''s' AFTER 'sad'", F.EnumAddValue("mood", "it's")),
     ("REINDEX INDEX CONCURRENTLY idx", F.Reindex("index", "idx", True)),
     ("REINDEX TABLE users", F.Reindex("table", "users", False, "users")),
     ("ALTER TABLE t DETACH PARTITION t_2020 CONCURRENTLY", F.DetachPartition("t", "t_2020", True)),
     ("LOCK TABLE users IN ACCESS EXCLUSIVE MODE", F.LockTable("users", "ACCESS EXCLUSIVE")),
     ("LOCK users", F.LockTable("users", "ACCESS EXCLUSIVE")),
     ("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE NOWAIT", F.LockTable("users", "SHARE ROW EXCLUSIVE")),
-    ("CREATE EXTENSION IF NOT EXISTS pgcrypto", F.Harmless("CREATE EXTENSION")),
+    ("CREATE EXTENSION IF NOT EXISTS pgcrypto", F.CreateObject("CREATE EXTENSION", "extension", "pgcrypto")),
     ("ALTER TABLE t ADD CHECK (a > 0)", F.AddConstraint("t", F.ConstraintDef("check", None, expression="a > 0"))),
     ("ALTER TABLE t RENAME CONSTRAINT a TO b", F.RenameConstraint("t", "a", "b")),
     # sqlglot raises
@@ -188,10 +188,10 @@ def test_mysql_spelling(sql, expected):
 
 def test_mysql_modify_and_change_restate_the_column():
     facts = mysql("ALTER TABLE t CHANGE COLUMN a b bigint NULL DEFAULT 5 COMMENT 'x'")
-    assert [type(f) for f in facts] == [F.RenameColumn, F.AlterColumnType, F.DropNotNull, F.SetDefault]
+    assert [type(f) for f in facts] == [F.RenameColumn, F.AlterColumnType, F.DropNotNull, F.SetDefault, F.DropIdentity]
     assert facts[1].column == "b" and facts[1].new_type.name == "BIGINT"
     facts = mysql("ALTER TABLE t MODIFY COLUMN c varchar(10) CHARACTER SET latin1 NOT NULL AFTER b")
-    assert [type(f) for f in facts] == [F.AlterColumnType, F.SetNotNull, F.DropDefault]
+    assert [type(f) for f in facts] == [F.AlterColumnType, F.SetNotNull, F.DropDefault, F.DropIdentity]
     assert facts[0].new_type == F.TypeRef("VARCHAR", (10,), "varchar(10)", charset="latin1")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import io
 import os
@@ -99,6 +100,7 @@ def _discovery_options(command):
 @click.option("--fail-on", type=click.Choice(["error", "warning"]), help="Severity that exits 1.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even with findings.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
+@click.option("--database", metavar="URL|embedded", help="Run the history on a scratch database and judge what ran.")
 @click.option("--debug", is_flag=True, help="Tracebacks and timing on stderr.")
 def check(
     paths: tuple[Path, ...],
@@ -114,6 +116,7 @@ def check(
     config_file: Path | None,
     no_exec: bool,
     no_cache: bool,
+    database: str | None,
     debug: bool,
 ) -> int:
     """Check migrations for unsafe changes.
@@ -130,7 +133,8 @@ def check(
     cwd = Path.cwd()
     settings, targets, only = _settings(paths, config_file, diff_ref, cwd, {
         "dialect": dialect, "target-version": target_version, "fail-on": fail_on,
-        "select": _rule_list(select), "ignore": _rule_list(ignore), "no-exec": True if no_exec else None})
+        "select": _rule_list(select), "ignore": _rule_list(ignore), "no-exec": True if no_exec else None,
+        "database": database})
     from migsafe.cache import Cache, cache_dir
 
     cache = Cache(None if no_cache else cache_dir())
@@ -161,6 +165,42 @@ def check(
 
     failing = any(f.severity.rank >= settings.fail_on.rank for f in result.findings)
     return ExitCode.FINDINGS if failing and not exit_zero else ExitCode.OK
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--database", metavar="URL|embedded", help="Where to run the history (default: config, else embedded).")
+@click.option("--rows", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+              help="Fill each existing table with N generated rows before each migration.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the table to FILE.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--debug", is_flag=True, help="Tracebacks on stderr.")
+def trace(paths: tuple[Path, ...], database: str | None, rows: int, fmt: str, output: Path | None,
+          config_file: Path | None, debug: bool) -> int:
+    """Run the history on a scratch database; per statement: locks, rewrite, scan, time.
+
+    Exits 1 when a migration failed on the database, else 0.
+    """
+    from migsafe.database.run import check_on_database
+    from migsafe.database.trace import render_json, render_text
+    from migsafe.discover import discover
+
+    cwd = Path.cwd()
+    settings, targets, _ = _settings(paths, config_file, None, cwd, {"database": database})
+    settings = dataclasses.replace(settings, database=settings.database or "embedded")
+    ran: list = []
+    check_on_database(discover(targets, list(settings.exclude), cwd), settings, cwd, None, rows=rows, keep=ran)
+    buf = io.StringIO()
+    if fmt == "json":
+        render_json(ran, __version__, buf)
+    else:
+        render_text(ran, buf)
+    if output is None:
+        sys.stdout.write(buf.getvalue())
+    else:
+        _write_atomic(output, buf.getvalue())
+    return ExitCode.FINDINGS if any(m.error is not None for m in ran) else ExitCode.OK
 
 
 @cli.command()
@@ -207,7 +247,7 @@ def rules() -> None:
 @cli.command()
 @_discovery_options
 @click.option("--dry-run", is_flag=True,
-              help="Print the patch (a unified diff); files are rewritten only to be checked again, then put back.")
+              help="Print the patch (a unified diff); write nothing (the rewrites are checked again in a temporary copy).")
 @click.option("--debug", is_flag=True, help="Tracebacks on stderr.")
 def fix(
     paths: tuple[Path, ...],
@@ -228,11 +268,14 @@ def fix(
     """
     from migsafe import engine
     from migsafe.fixes.edits import apply_edits, rewrites
+    from migsafe.fixes.mirror import Mirror
 
     cwd = Path.cwd()
     settings, targets, only = _settings(paths, config_file, diff_ref, cwd, {
         "dialect": dialect, "target-version": target_version, "select": _rule_list(select),
         "ignore": _rule_list(ignore), "no-exec": True if no_exec else None})
+    # The rewrites are textual: the offline reading finds them; a `database` key is for check.
+    settings = dataclasses.replace(settings, database=None)
     before = engine.check(targets, settings, cwd, only=only)
     edits, blocked = rewrites(before.findings)
     for path, findings in sorted(blocked.items()):
@@ -247,26 +290,27 @@ def fix(
             rewritten[path] = (real, text, apply_edits(text, file_edits))
         except (OSError, UnicodeDecodeError, ValueError) as e:
             _say(f"migsafe fix: left {path} untouched: {e}")
-    # The rewrites are written and checked again, a dry run's too (so it promises what `fix`
-    # does): a rewrite that raised a finding, or left one it should fix, is taken back. A dry
-    # run then puts every file back as it was, its times included.
-    written: dict[Path, tuple[str, os.stat_result]] = {}
-    try:
-        for real, text, new in rewritten.values():
-            info = real.stat()
-            _write_atomic(real, new, mode=info.st_mode & 0o7777)
-            written[real] = (text, info)
-        after = engine.check(targets, settings, cwd, only=only) if rewritten else before
-        raised = _raised(before.findings, after.findings, set(rewritten))
-        for path, why in raised.items():
-            real = rewritten.pop(path)[0]
-            _put_back(real, *written.pop(real))
-            _say(f"migsafe fix: left {path} untouched: the rewrite {why}")
-        left = engine.check(targets, settings, cwd, only=only).findings if raised else after.findings
-    finally:
-        if dry_run:
-            for real, (text, info) in written.items():
-                _put_back(real, text, info)
+    # The rewrites are checked again (a dry run's too, so it promises what `fix` does): a rewrite
+    # that raised a finding, or left one it should fix, is taken back. A dry run writes them in
+    # a mirror of the tree (fixes/mirror.py) and checks there: the user's files are only read.
+    if dry_run and rewritten:
+        with Mirror(cwd, targets) as mirror:
+            def in_mirror(path: str, real: Path, text: str) -> None:
+                mirror.write(Path(path), text)
+
+            def check_mirror():
+                return mirror.check(lambda mirrored, at, limit: engine.check(mirrored, settings, at, only=limit), only)
+
+            left = _check_rewrites(rewritten, before, check_mirror, write=in_mirror, put_back=in_mirror)
+    else:
+        infos: dict[Path, os.stat_result] = {}  # each rewritten file's mode and times
+
+        def write(path: str, real: Path, text: str) -> None:
+            infos[real] = real.stat()
+            _write_atomic(real, text, mode=infos[real].st_mode & 0o7777)
+
+        left = _check_rewrites(rewritten, before, lambda: engine.check(targets, settings, cwd, only=only),
+                               write, put_back=lambda path, real, text: _put_back(real, text, infos[real]))
     if dry_run:
         for path, (_, text, new) in rewritten.items():
             sys.stdout.writelines(difflib.unified_diff(
@@ -277,6 +321,21 @@ def fix(
          f" {_plural(len(left), 'finding')} left for a human (see 'migsafe check')")
     failing = any(f.severity.rank >= settings.fail_on.rank for f in left)
     return ExitCode.FINDINGS if failing else ExitCode.OK
+
+
+def _check_rewrites(rewritten: dict[str, tuple[Path, str, str]], before, check, write, put_back) -> list:
+    """Writes each rewrite, checks again, takes back (and drops from `rewritten`) those that
+    raised a finding or left one they should fix; returns the findings left. `write` and
+    `put_back` take (path, real path, text)."""
+    for path, (real, _, new) in rewritten.items():
+        write(path, real, new)
+    after = check() if rewritten else before
+    raised = _raised(before.findings, after.findings, set(rewritten))
+    for path, why in raised.items():
+        real, text, _ = rewritten.pop(path)
+        put_back(path, real, text)
+        _say(f"migsafe fix: left {path} untouched: the rewrite {why}")
+    return check().findings if raised else after.findings
 
 
 def _put_back(real: Path, text: str, info: os.stat_result) -> None:

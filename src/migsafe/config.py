@@ -109,6 +109,18 @@ def _module(label: str, value: Any, rules: set[str]) -> str:
     return value
 
 
+_DATABASE_URL = re.compile(r"(postgresql|postgres|mysql|mariadb|sqlite)(\+\w+)?://", re.I)
+
+
+def _database(label: str, value: Any, rules: set[str]) -> str:
+    """"embedded" or a postgresql://, mysql:// or sqlite:/// URL; a bad one is named without
+    anything that may be its password."""
+    if value == "embedded" or (isinstance(value, str) and _DATABASE_URL.match(value)):
+        return value
+    shown = re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", value) if isinstance(value, str) else value
+    raise _Bad(f'{label} must be "embedded" or a postgresql://, mysql:// or sqlite:/// URL, got {_show(shown)}')
+
+
 def _sub(label: str, key: str) -> str:
     """The label of a nested key: "severity" -> "severity.drop-column"."""
     return f'{label[:-1]}.{key}"' if label.endswith('"') else f"{label}.{key}"
@@ -194,6 +206,7 @@ class Settings:
     render_timeout: float = _key(30.0, _seconds)  # per Alembic revision, rendered in a worker process
     runner_sets_lock_timeout: bool = _key(False, _bool)  # the runner sets lock_timeout: no migration needs to
     django_settings: str | None = _key(None, _module)  # the project's settings module; None: DJANGO_SETTINGS_MODULE
+    database: str | None = _key(None, _database)  # "embedded" or a URL: run on a scratch database; None: offline
     # --- not config keys ---
     config_path: Path | None = None  # the file the settings came from, if any
 

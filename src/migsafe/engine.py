@@ -26,6 +26,10 @@ def check(paths: list[Path], settings: Settings, cwd: Path, only: set[Path] | No
     found is still replayed for the schema. `cache`: where to reuse earlier work (cache.py)."""
     cache = cache or Cache(None)
     found = discover(paths, list(settings.exclude), cwd)
+    if settings.database:  # run on a scratch database and judge what was executed (migsafe.database)
+        from migsafe.database.run import check_on_database  # (imports a driver: only when asked)
+
+        return check_on_database(found, settings, cwd, only, cache=cache)
     key = cache.result_key(found, settings, cwd, only, [p for s in sources() for p in s.key_parts(found, cache)])
     cached = cache.get(key, Result)
     if cached is not None:

@@ -156,7 +156,7 @@ def finding(migration: Migration, rule: str, message: str, span: Span, stmt: Sta
         rule=rule, severity=Severity.ERROR, message=message, path=migration.path, span=span,
         source=migration.source, migration=migration.name, statement=stmt.sql if stmt else None,
         table=hit.table if hit else None, column=hit.column if hit else None, lock=hit.lock if hit else None,
-        fix=fix, plan=hit.plan if hit else None)
+        fix=fix, plan=hit.plan if hit else None, evidence=stmt.evidence if stmt else None)
 
 
 def finish(raw: list[Finding], migration: Migration, settings: Settings,

@@ -41,6 +41,8 @@ class Statement:
     # What the statement does, when the source knows it better than its SQL says (e.g. an Alembic
     # batch that rebuilds a table offline, where no SQL can be rendered): migsafe.sql.facts objects.
     facts: list | None = None
+    # --database: what the server showed for this statement (migsafe.database.probe.Evidence).
+    evidence: object | None = None
 
 
 @dataclass
@@ -61,6 +63,7 @@ class Migration:
     how: str = "read"  # "read" (SQL file), "rendered", "static" or "raised" (Python migrations)
     unreadable: list[tuple[int, str]] = field(default_factory=list)  # (line, why): parts not analysed
     runner_lock_timeout: bool = False  # the runner sets a lock timeout before it runs (sources/core/lock_timeout.py)
+    notes: list[str] = field(default_factory=list)  # --database: what the run wants said (trace --rows)
 
 
 @dataclass
@@ -102,6 +105,8 @@ class Finding:
     column: str | None = None
     lock: str | None = None
     fix: Fix | None = None
+    # --database: the statement's migsafe.database.probe.Evidence; reported as `evidence`.
+    evidence: object | None = None
     # The rule's abstract safe plan (migsafe.plans.Plan), for framework renderers; not reported.
     plan: object | None = field(default=None, repr=False, compare=False)
 

@@ -108,6 +108,7 @@ class CreateIndexConcurrently(Action):
 @dataclass(frozen=True)
 class DropIndexConcurrently(Action):
     name: str
+    if_exists: bool = False  # a leftover of a failed build, if there is one
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,19 @@ class Statement(Action):
     """The user's own statement, kept as written (e.g. the contract step of a drop)."""
 
     sql: str
+
+
+# --- issue 20: columns ---
+
+
+@dataclass(frozen=True)
+class Acknowledged(Action):
+    """The user's own statement, run once an earlier deploy made it safe: written with the
+    suppression comment that says why (the reviewer reads the reason in the diff)."""
+
+    sql: str
+    rule: str
+    reason: str
 
 
 def undo(action: Action) -> Action | None:

@@ -7,6 +7,7 @@ needs instead of failing.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 
@@ -19,6 +20,7 @@ class Column:
     type: F.TypeRef | None
     nullable: bool = True
     default: F.Default | None = None
+    identity: str | None = None  # "identity" (GENERATED ... AS IDENTITY, AUTO_INCREMENT) or "serial"
 
 
 @dataclass
@@ -38,6 +40,9 @@ class Table:
     created_in: int | None = None  # index of the migration that created it; None: unknown history
     columns: dict[str, Column] = field(default_factory=dict)
     constraints: dict[str, Constraint] = field(default_factory=dict)
+    partition_by: str | None = None  # a partitioned table's key, as written: "RANGE (k)"
+    partition_of: str | None = None  # a partition's parent
+    partition_bound: str = ""  # a partition's bound, as written ("FROM (1) TO (2)", "DEFAULT")
 
 
 @dataclass
@@ -49,10 +54,23 @@ class Index:
 
 
 @dataclass
+class SchemaObject:
+    """A view, routine, sequence, type, schema, extension or policy (issue 20: objects)."""
+
+    kind: str
+    name: str  # a policy's: "table name"
+    created_in: int
+    trigger: bool = False  # a trigger function: called by its trigger, never by the app
+    detail: str | None = None  # a sequence's AS type
+
+
+@dataclass
 class Schema:
     tables: dict[str, Table] = field(default_factory=dict)
     indexes: dict[str, Index] = field(default_factory=dict)
     domains_with_check: set[str] = field(default_factory=set)
+    domains: dict[str, int] = field(default_factory=dict)  # each domain the history made: its migration
+    objects: dict[tuple[str, str], SchemaObject] = field(default_factory=dict)  # (kind, name): views, routines...
     tx: int = 0  # the current transaction, counted by the engine across the whole replay
     # Whether what the model lacks, the database lacks too (knows_all): the history starts from an
     # empty database when its first migration creates tables; `gaps` are the kinds of object
@@ -71,6 +89,8 @@ class Schema:
     def is_new(self, table: str | None, migration: int) -> bool:
         """Created earlier in this same migration: empty, so locks and rewrites do not matter."""
         t = self.tables.get(table) if table else None
+        if t is None and table is not None:  # a materialized view is a table of rows too (its indexes)
+            return getattr(self.objects.get(("materialized view", table)), "created_in", None) == migration
         return t is not None and t.created_in == migration
 
     def knows_all(self, kind: str) -> bool:
@@ -100,7 +120,7 @@ class Schema:
             self.gaps.add("constraint")
         if con.ref_table is not None and con.ref_table not in self.tables and con.ref_table != table.name:
             self.gaps.add("table")  # a foreign key to a table the history did not make
-        name = con.name or f"{table.name}_{'_'.join(con.columns) or con.kind}_{con.kind}"
+        name = con.name or _default_name(table.name, con)
         table.constraints[name] = Constraint(name, con.kind, con.columns, con.expression, validated, self.tx,
                                              con.ref_table)
 
@@ -110,12 +130,16 @@ class Schema:
             method(fact, migration)
 
     def _apply_CreateTable(self, f: F.CreateTable, migration: int) -> None:
-        t = Table(f.table, created_in=migration)
+        t = Table(f.table, created_in=migration, partition_by=f.partition_by, partition_of=f.partition_of,
+                  partition_bound=f.partition_bound)
         self.starts_empty = self.starts_empty or migration == 0
-        if not f.columns:  # CREATE TABLE ... AS SELECT, LIKE, PARTITION OF: columns not listed
+        parent = self.tables.get(f.partition_of) if f.partition_of else None
+        if parent is not None:  # a partition has its parent's columns
+            t.columns = {n: dataclasses.replace(c) for n, c in parent.columns.items()}
+        elif not f.columns:  # CREATE TABLE ... AS SELECT, LIKE, PARTITION OF: columns not listed
             self.gaps.add("column")
         for col in f.columns:
-            t.columns[col.name] = Column(col.name, col.type, col.nullable, col.default)
+            t.columns[col.name] = Column(col.name, col.type, col.nullable, col.default, _identity(col))
             for con in col.constraints:
                 self._add_constraint(t, con, True)
         for con in f.constraints:
@@ -129,6 +153,8 @@ class Schema:
             del self.indexes[name]
 
     def _apply_RenameTable(self, f: F.RenameTable, migration: int) -> None:
+        if self.view(f.table):  # MySQL's RENAME TABLE (and PostgreSQL's ALTER TABLE) rename views too
+            return self._apply_RenameObject(F.RenameObject(self.view(f.table).kind, f.table, f.new_name), migration)
         if f.table not in self.tables:
             self.gaps.add("table")
         t = self.tables.pop(f.table, None) or Table(f.new_name)
@@ -140,7 +166,8 @@ class Schema:
 
     def _apply_AddColumn(self, f: F.AddColumn, migration: int) -> None:
         t = self._ensure(f.table)
-        t.columns[f.column.name] = Column(f.column.name, f.column.type, f.column.nullable, f.column.default)
+        t.columns[f.column.name] = Column(f.column.name, f.column.type, f.column.nullable, f.column.default,
+                                          _identity(f.column))
         for con in f.column.constraints:
             self._add_constraint(t, con, True)
 
@@ -155,6 +182,12 @@ class Schema:
         col = t.columns.pop(f.column, None) or Column(f.new_name, None)
         col.name = f.new_name
         t.columns[f.new_name] = col
+        # indexes and constraints on the column follow it (issue 20: an FK's index after the rename)
+        for con in t.constraints.values():
+            con.columns = _renamed(con.columns, f.column, f.new_name)
+        for index in self.indexes.values():
+            if index.table == f.table:
+                index.columns = _renamed(index.columns, f.column, f.new_name)
 
     def _column(self, table: str, column: str) -> Column:
         t = self._ensure(table)
@@ -184,7 +217,18 @@ class Schema:
         self._column(f.table, f.column).default = f.default
 
     def _apply_DropDefault(self, f: F.DropDefault, migration: int) -> None:
-        self._column(f.table, f.column).default = None
+        col = self._column(f.table, f.column)
+        col.default = None
+        if col.identity == "serial":
+            col.identity = None
+
+    # --- issue 20: columns ---
+
+    def _apply_AddIdentity(self, f: F.AddIdentity, migration: int) -> None:
+        self._column(f.table, f.column).identity = "identity"
+
+    def _apply_DropIdentity(self, f: F.DropIdentity, migration: int) -> None:
+        self._column(f.table, f.column).identity = None
 
     def _apply_AddConstraint(self, f: F.AddConstraint, migration: int) -> None:
         self._add_constraint(self._ensure(f.table), f.constraint, not f.constraint.not_valid)
@@ -210,7 +254,7 @@ class Schema:
             self.gaps.add("constraint")
 
     def _apply_CreateIndex(self, f: F.CreateIndex, migration: int) -> None:
-        if f.table not in self.tables:
+        if f.table not in self.tables and ("materialized view", f.table) not in self.objects:
             self.gaps.add("table")
         if f.name:
             self.indexes[f.name] = Index(f.name, f.table, f.unique, f.columns)
@@ -230,5 +274,122 @@ class Schema:
             self.gaps.add("index")
 
     def _apply_CreateDomain(self, f: F.CreateDomain, migration: int) -> None:
+        self.domains[f.name] = migration
         if f.has_check:
             self.domains_with_check.add(f.name)
+
+    # --- issue 20: objects ---
+
+    def object(self, kind: str, name: str) -> SchemaObject | None:
+        """A view, routine, sequence, type, schema, extension or policy the history made."""
+        return self.objects.get((kind, name))
+
+    def view(self, name: str) -> SchemaObject | None:
+        """The view or materialized view of that name the history made."""
+        return self.object("view", name) or self.object("materialized view", name)
+
+    def object_is_new(self, kind: str, name: str, migration: int) -> bool:
+        made = self.domains.get(name) if kind == "domain" else getattr(self.object(kind, name), "created_in", None)
+        return made == migration
+
+    def has_object(self, kind: str, name: str) -> bool:
+        """Whether the database may hold it (False only where Schema.knows_all says so)."""
+        if kind == "database":
+            return True  # the server's, not the migrated database's: no history lists them
+        if kind == "schema" and any(t.startswith(name + ".") for t in self.tables):
+            return True  # its tables say it exists, whether or not the history made it
+        if kind == "domain":
+            return name in self.domains or not self.knows_all(kind)
+        if kind == "sequence" and any(f"{t.name}_{c.name}_seq" == name and c.identity
+                                      for t in self.tables.values() for c in t.columns.values()):
+            return True  # a serial or identity column's own sequence
+        return self.object(kind, name) is not None or not self.knows_all(kind)
+
+    def _apply_CreateObject(self, f: F.CreateObject, migration: int) -> None:
+        key = f"{f.table} {f.name}" if f.kind == "policy" else f.name
+        self.objects[(f.kind, key)] = SchemaObject(f.kind, key, migration, f.trigger, f.detail)
+        if f.kind == "extension":  # it makes routines, types, ... the history does not list
+            self.gaps.update(("function", "procedure", "type", "domain", "view", "sequence"))
+
+    def _apply_DropObject(self, f: F.DropObject, migration: int) -> None:
+        if self.objects.pop((f.kind, f.name), None) is None and not f.if_exists and f.kind != "domain":
+            self.gaps.add(f.kind)
+        if f.kind == "domain":
+            self.domains.pop(f.name, None)
+        if f.kind == "schema":
+            for name in [n for n in self.tables if n.startswith(f.name + ".")]:
+                self._apply_DropTable(F.DropTable(name), migration)
+
+    def _apply_RenameObject(self, f: F.RenameObject, migration: int) -> None:
+        if f.kind == "enum value" or f.kind.endswith("column"):
+            return  # the object keeps its name
+        made = self.objects.pop((f.kind, f.name), None)
+        if made is None:
+            self.gaps.add(f.kind)
+        else:
+            made.name = f.new_name
+            self.objects[(f.kind, f.new_name)] = made
+
+    def _apply_AccessChange(self, f: F.AccessChange, migration: int) -> None:
+        if f.what == "DROP POLICY":
+            self.objects.pop(("policy", f"{f.table} {f.name}"), None)
+
+    # --- issue 20: scans ---
+
+    def domain_users(self, domain: str) -> list[str]:
+        """The tables with a column of the domain (or an array of it)."""
+        return [t.name for t in self.tables.values()
+                if any(c.type is not None and type_name(c.type) == domain for c in t.columns.values())]
+
+    def partitions(self, parent: str) -> list[Table]:
+        return [t for t in self.tables.values() if t.partition_of == parent]
+
+    def _apply_DomainConstraint(self, f: F.DomainConstraint, migration: int) -> None:
+        if f.domain not in self.domains:
+            self.gaps.add("domain")
+        if not f.set_not_null and f.what.upper().startswith("CHECK"):
+            self.domains_with_check.add(f.domain)  # a column of it added later rewrites (P29)
+
+    def _apply_AttachPartition(self, f: F.AttachPartition, migration: int) -> None:
+        t = self._ensure(f.partition)
+        t.partition_of, t.partition_bound = f.table, f.bound
+
+    def _apply_DetachPartition(self, f: F.DetachPartition, migration: int) -> None:
+        t = self._ensure(f.partition)
+        t.partition_of, t.partition_bound = None, ""
+
+
+def type_name(t: F.TypeRef) -> str:
+    """A type's schema key as the user spelled it (`"Money"` -> Money, `public.posint` -> posint),
+    the way a CREATE DOMAIN's name is kept."""
+    parts = [p[1:-1] if p.startswith('"') else p.lower() for p in t.text.strip().removesuffix("[]").split(".")]
+    if len(parts) > 1 and parts[-2] == "public":
+        parts = parts[-1:]
+    return ".".join(parts)
+
+
+def _identity(col: F.ColumnDef) -> str | None:
+    """How the column numbers new rows by itself, if it does: a serial's default is nextval()."""
+    if col.identity:
+        return "identity"
+    if col.serial or (col.default is not None and "nextval(" in col.default.text.lower()):
+        return "serial"
+    return None
+
+
+# PostgreSQL's own names for constraints created without one (<table>_<columns>_<suffix>).
+_SUFFIX = {"primary_key": "pkey", "unique": "key", "foreign_key": "fkey", "check": "check", "exclude": "excl"}
+
+
+def _default_name(table: str, con: F.ConstraintDef) -> str:
+    short = table.rpartition(".")[2]
+    if con.kind == "primary_key":
+        return f"{short}_pkey"
+    return "_".join([short, *con.columns, _SUFFIX.get(con.kind, con.kind)])
+
+
+def _renamed(columns: tuple[str, ...], old: str, new: str) -> tuple[str, ...]:
+    """Index or key columns, as written, with column `old` named `new` (expressions unchanged)."""
+    plain = re.compile(rf'^\s*"?{re.escape(old)}"?(\s|$)', 0 if old != old.lower() else re.I)
+    spelled = new if new == new.lower() else f'"{new}"'
+    return tuple(plain.sub(lambda m: spelled + m.group(1), c, count=1) if plain.match(c) else c for c in columns)

@@ -14,6 +14,8 @@ from migsafe.config import load_settings
 from migsafe.engine import check
 from migsafe.rules import default_severities
 
+from test_engine_verdicts import APP_WARNINGS  # (judged elsewhere: the engines' verdicts here)
+
 # The tables of test_engine_verdicts.py's history, as both frameworks create them.
 ALEMBIC_HISTORY = '''from alembic import op
 import sqlalchemy as sa
@@ -202,8 +204,8 @@ def write(root: Path, source: str, dialect: str, change: str) -> dict:
                          ids=[f"{d}-{v}-{s}: {c.splitlines()[-1].strip()[:60]}" for d, v, s, c, _ in PARAMS])
 def test_source_verdict(tmp_path, dialect, version, source, change, expected):
     start_after = write(tmp_path, source, dialect, change)
-    settings = load_settings(None, {"dialect": dialect, "target-version": version, "start-after": start_after},
-                             set(default_severities()))
+    settings = load_settings(None, {"dialect": dialect, "target-version": version, "start-after": start_after,
+                                    "ignore": APP_WARNINGS}, set(default_severities()))
     findings = check([tmp_path], settings, cwd=tmp_path).findings
     # irreversible-migration: the test revision has no downgrade(); it is about the file, not the change
     rules = {f.rule for f in findings} - {"irreversible-migration"}

@@ -24,6 +24,10 @@ FIXABLE = {
 }
 
 
+# The warnings about what the running app writes: no rewrite settles them, a reviewer does.
+INTENT = {"new-write-restriction", "unindexed-foreign-key"}
+
+
 def findings(tmp_path, text: str, **config):
     (tmp_path / "V1__setup.sql").write_text(SETUP + ";\n")
     (tmp_path / "V2__change.sql").write_bytes(text.encode())
@@ -59,7 +63,7 @@ def test_all_edits_of_a_file_together(tmp_path):
     assert ("CREATE UNIQUE INDEX CONCURRENTLY users_email_key ON users (email);\n"
             "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_key;\n") in fixed
     assert "DROP INDEX CONCURRENTLY orders_status_idx;\n" in fixed
-    assert findings(tmp_path, fixed) == []
+    assert [f for f in findings(tmp_path, fixed) if f.rule not in INTENT] == []
 
 
 UNSAFE_TO_REWRITE = {
@@ -188,7 +192,7 @@ def test_alembic_constraint_goes_not_valid_with_validate_in_an_autocommit_block(
     assert ('def upgrade():\n    op.execute("SET lock_timeout = \'5s\'")\n    op.alter_column(' in fixed)
     assert (f"    {closed}  # why\n    with op.get_context().autocommit_block():\n"
             f'        op.execute("ALTER TABLE orders VALIDATE CONSTRAINT {validate}")\n\n\ndef downgrade') in fixed
-    assert [f.rule for f in run_check(root, "alembic")] == []
+    assert [f.rule for f in run_check(root, "alembic") if f.rule not in INTENT] == []
 
 
 def test_no_alembic_constraint_edit_when_an_op_follows(tmp_path):

@@ -19,6 +19,11 @@ SUE = "SHARE UPDATE EXCLUSIVE"
 SHARE = "SHARE"
 
 
+# type_change_rewrite's verdict for a collation change of a type kept binary compatible: the
+# table stays, every index on the column is rebuilt (under the ALTER's ACCESS EXCLUSIVE lock).
+COLLATION_ONLY = "COLLATION"
+
+
 def version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", text)) or (0,)
 
@@ -50,6 +55,9 @@ class Dialect:
     rewrite_lock = "ACCESS EXCLUSIVE"  # what a whole-table rewrite holds
     exclusive_lock = AEL  # the lock that queues every later query behind it while it waits
     not_null_add = "fails on a table that has rows"  # ADD COLUMN c T NOT NULL without a default (P15)
+    # What a BEGIN inside an open transaction does (completes "... here: <it>").
+    nested_begin = ("PostgreSQL only warns (\"there is already a transaction in progress\") and carries on, so the"
+                    " next COMMIT ends the outer transaction early and what follows it runs outside any transaction")
 
     def __init__(self, version: str | None):
         self.version_text = version or self.default_version
@@ -93,17 +101,26 @@ class Dialect:
         if isinstance(fact, F.Reindex):
             return SUE if fact.concurrently else AEL  # AEL on the index blocks reads too (P66)
         if isinstance(fact, F.DetachPartition):
-            return SUE if fact.concurrently else AEL
+            return SUE if fact.concurrently or fact.finalize else AEL  # P99-P101
         if isinstance(fact, F.AttachPartition):
             return SUE if self.at_least(12) else AEL
+        if isinstance(fact, (F.DomainConstraint, F.ValidateDomainConstraint, F.RefreshMaterializedView)):
+            return self.scan_lock(fact)
         if isinstance(fact, F.LockTable):
             return fact.mode
         if isinstance(fact, F.CreateTable):
             return AEL if fact.partition_of else None  # AEL on the parent (P102)
         if isinstance(fact, (F.AddColumn, F.DropColumn, F.RenameColumn, F.RenameTable, F.AlterColumnType,
                              F.SetNotNull, F.DropNotNull, F.SetDefault, F.DropDefault, F.DropConstraint,
-                             F.RenameConstraint, F.DropTable, F.Truncate, F.TableRewrite)):
+                             F.RenameConstraint, F.DropTable, F.Truncate, F.TableRewrite,
+                             F.AddIdentity, F.DropIdentity)):
             return AEL
+        if isinstance(fact, (F.DropObject, F.DropExpression, F.RenameObject, F.AccessChange, F.AlterSequence)):
+            return self.object_lock(fact)
+        if isinstance(fact, F.DropTrigger):
+            return AEL  # on the table (measured on 15: tests/truth/test_truth_transactions.py)
+        if isinstance(fact, F.CreateObject) and fact.replace and fact.kind == "view":
+            return AEL  # on the view it replaces, if there is one
         return None
 
     def locked_table(self, fact: F.Fact, schema) -> str | None:
@@ -113,6 +130,9 @@ class Dialect:
         if isinstance(fact, (F.DropIndex, F.Reindex)) and getattr(fact, "table", None) is None:
             index = schema.indexes.get(fact.name)
             return index.table if index else None
+        if isinstance(fact, (F.DropObject, F.CreateObject, F.RenameObject)) and \
+                fact.kind in ("view", "materialized view", "sequence"):
+            return fact.name  # the view or sequence itself: every query of it waits
         return getattr(fact, "table", None)
 
     # --- rewrites and scans ---------------------------------------------------------------
@@ -144,6 +164,8 @@ class Dialect:
         """Why changing the type rewrites (or scans) the table, or None when it is catalog-only."""
         if old is None:
             return "UNKNOWN"  # the rule words this case itself
+        if collate:  # measured on 15: only the column's indexes are rebuilt, the table is kept (P110)
+            return self.type_change_rewrite(old, new, using, column, None) or COLLATION_ONLY
         if using is not None and re.sub(r'[\s"]', "", using).lower() not in (column.lower(), f"{column.lower()}::{new.text.lower()}"):
             return f"USING {using} computes a new value for every row"
         if old.array != new.array:
@@ -151,7 +173,7 @@ class Dialect:
         o, n = old.name, new.name
         text_like = ("VARCHAR", "TEXT", "NVARCHAR")
         if o == n and old.params == new.params:
-            return "a collation change rebuilds every index on the column" if collate else None
+            return None
         if o in text_like and n in text_like:
             if n == "TEXT" or (n == "VARCHAR" and not new.params):
                 return None  # P33, P35
@@ -171,8 +193,69 @@ class Dialect:
                         " and indexes on the column are rebuilt either way")  # P41, P42
         return f"{old.text} to {new.text} is not binary compatible"
 
+    # --- issue 20: scans -------------------------------------------------------------------
+
+    def scan_lock(self, fact: F.Fact) -> str | None:
+        """The lock of a statement that scans something other than its own table: a domain's
+        constraint (SHARE on every table using the domain, measured on 15), REFRESH."""
+        if isinstance(fact, F.DomainConstraint):
+            return None if fact.not_valid else SHARE
+        if isinstance(fact, F.ValidateDomainConstraint):
+            # SHARE on 15 (measured); SHARE UPDATE EXCLUSIVE from PostgreSQL 19 (commit 16a0039)
+            return SUE if self.at_least(19) else SHARE
+        if isinstance(fact, F.RefreshMaterializedView):
+            return "EXCLUSIVE" if fact.concurrently else AEL  # P95, P96
+        return None
+
+    # --- issue 20: objects ------------------------------------------------------------------
+
+    def object_lock(self, fact: F.Fact) -> str | None:
+        """The lock a statement about a view, sequence, type, policy... holds until commit, on that
+        object or on its table (measured on 15, tests/truth/test_truth_objects.py). Routines,
+        schemas and grants take no lock that a query of the app waits for."""
+        if isinstance(fact, F.AlterSequence):
+            if fact.table is not None:
+                return AEL  # ALTER TABLE ... ALTER COLUMN id RESTART: on the table
+            # ALTER SEQUENCE: SHARE ROW EXCLUSIVE, which every nextval() waits for; setval(): ROW EXCLUSIVE
+            return "ROW EXCLUSIVE" if fact.changes[0].lower().startswith("setval") else SRE
+        if isinstance(fact, F.AccessChange):
+            return None if fact.what == "REVOKE" else AEL  # policies and row-level security: on the table
+        if isinstance(fact, F.DropExpression):
+            return AEL
+        if isinstance(fact, F.RenameObject) and fact.kind == "enum value":
+            return "EXCLUSIVE"  # on the type (P108): blocks nothing the app runs
+        if fact.kind.removesuffix(" column") in ("view", "materialized view", "sequence"):
+            return AEL  # on the view or sequence: every query of it waits
+        return None
+
     def set_not_null_is_cheap(self, has_valid_check: bool) -> bool:
         return has_valid_check and self.at_least(12)  # P22; a NOT VALID check does not help (P23)
 
     def add_value_in_transaction_fails(self) -> bool:
         return not self.at_least(12)
+
+    # --- issue 20: transactions ---
+
+    def work_on(self, fact: F.Fact, schema) -> list[tuple[str, str]]:
+        """The tables a statement reads or writes at length while taking less than ACCESS EXCLUSIVE
+        on them itself, each with what it does ("validates fk, a scan of t"): an ACCESS EXCLUSIVE
+        lock held from earlier in the transaction blocks every reader of the table for all of it."""
+        if isinstance(fact, F.ValidateConstraint):  # SUE (P47, P50)
+            table = schema.table(fact.table)
+            con = table.constraints.get(fact.name) if table else None
+            tables = [fact.table] + ([con.ref_table] if con is not None and con.ref_table else [])
+            return [(t, f"validates {fact.name} (a scan of {t})") for t in dict.fromkeys(tables)]
+        if isinstance(fact, F.AddConstraint) and fact.constraint.kind == "foreign_key" \
+                and not fact.constraint.not_valid and fact.constraint.ref_table:  # SRE, scans both (P48)
+            what = f"foreign key {fact.constraint.name}" if fact.constraint.name else "a foreign key"
+            tables = dict.fromkeys([fact.table, fact.constraint.ref_table])
+            return [(t, f"validates {what} (a scan of {t})") for t in tables]
+        if isinstance(fact, F.CreateIndex) and not fact.concurrently and not fact.only:  # SHARE (P60)
+            what = f"index {fact.name}" if fact.name else "an index"
+            return [(fact.table, f"builds {what} (a scan of {fact.table})")]
+        if isinstance(fact, F.DataChange):  # ROW EXCLUSIVE
+            return [(fact.table, f"{'updates' if fact.verb == 'UPDATE' else 'deletes'} rows of {fact.table}")]
+        if isinstance(fact, F.InsertRows) and fact.select:
+            work = [(t, f"reads {t} for INSERT ... SELECT") for t in fact.sources if t != fact.table]
+            return [(fact.table, f"inserts the rows of a query into {fact.table}")] + work
+        return []

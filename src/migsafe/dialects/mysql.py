@@ -48,6 +48,8 @@ class MySQL(Dialect):
     rewrite_lock = "SHARED"  # a COPY lets reads run and blocks writes
     exclusive_lock = MDL
     not_null_add = "fills every existing row with the type's implicit default (0, '' or a zero date)"
+    nested_begin = ("the server commits the open transaction first (BEGIN causes an implicit commit), so what came"
+                    " before it can no longer be rolled back with what follows")
 
     def __init__(self, version: str | None):
         super().__init__(version)

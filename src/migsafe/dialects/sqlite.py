@@ -26,6 +26,8 @@ class SQLite(Dialect):
     rewrite_lock = "database write"
     exclusive_lock = "database write"
     lock_timeout_setting = "busy_timeout"
+    nested_begin = ("SQLite refuses it (\"cannot start a transaction within a transaction\"): the migration fails"
+                    " at deploy time")
     not_null_add = "is refused by SQLite (\"Cannot add a NOT NULL column with default value NULL\")"
 
     def set_lock_timeout(self) -> None:

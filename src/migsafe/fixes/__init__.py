@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 from migsafe import plans as P
+from migsafe.fixes import layout
 from migsafe.model import Fix, FixStep
 from migsafe.sources.registry import source as source_named
 
@@ -34,6 +35,8 @@ class Names:
     index: str | None = None  # AddIndex/RemoveIndex: the index's source text
     source: str | None = None  # the whole operation, as `migrations.<Operation>(...)`
     imports: tuple[str, ...] = ()  # the migration's import lines that the operation's text needs
+    # Alembic: the project's MetaData naming convention, as (key, template) pairs (fixes/naming.py)
+    naming_convention: tuple[tuple[str, str], ...] = ()
 
 
 @functools.lru_cache(maxsize=4)
@@ -66,20 +69,25 @@ def renderer(source: str):
 
 def render_fix(plan: P.Plan, source: str = "sql", names: Names | None = None) -> Fix:
     module = renderer(source)
+    if names is not None and names.naming_convention:
+        from migsafe.fixes.naming import follow
+
+        plan = follow(plan, dict(names.naming_convention))
     steps = []
     for phase in plan.phases:
         code = module.phase_code(phase.actions, names or Names())
         back = [u for u in map(P.undo, reversed(phase.actions)) if u is not None]
         rollback = module.rollback_code(back, names or Names()) if back else ""
-        steps.append(FixStep(phase.phase, phase.title, source_named(source).language,
-                             code + ("\n\n" + rollback if rollback else "")))
+        code += "\n\n" + rollback if rollback else ""
+        language = source_named(source).language
+        steps.append(FixStep(phase.phase, phase.title, language, layout.python(code) if language == "python" else code))
     return Fix(plan.summary, steps)
 
 
 def names_at(migration, span, table: str | None, column: str | None) -> Names | None:
     """The framework's names for the finding's subject, read from its own migration (Django: the
-    operation at the finding's line), asked of its renderer's `names_at`. None where the source
-    names things as the database does."""
+    operation at the finding's line; Alembic: the project's naming convention), asked of its
+    renderer's `names_at`. None where the source names things as the database does."""
     ask = getattr(renderer(migration.source), "names_at", None)
     if ask is None or not migration.text:
         return None

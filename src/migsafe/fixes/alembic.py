@@ -12,6 +12,8 @@ from functools import singledispatch
 
 from migsafe import plans as P
 from migsafe.fixes import sql as S
+from migsafe.fixes import Names
+from migsafe.fixes.naming import Converted, project_convention
 
 AUTOCOMMIT = "with op.get_context().autocommit_block():"
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
@@ -29,6 +31,12 @@ _PARAM_TYPES = {"varchar": "sa.String({})", "character varying": "sa.String({})"
 
 # Actions that must run outside the revision's transaction, whatever comes before them.
 _OUTSIDE = (P.CreateIndexConcurrently, P.DropIndexConcurrently, P.Backfill)
+
+
+def names_at(migration, span, table: str | None, column: str | None) -> Names | None:
+    """The project's MetaData naming convention, which the fix's new names follow (fixes.names_at asks)."""
+    convention = project_convention(migration.path)
+    return Names(naming_convention=convention) if convention else None
 
 
 def phase_code(actions: list[P.Action], names=None) -> str:
@@ -72,6 +80,12 @@ def s(text: str) -> str:
     return '"' + escaped + '"'
 
 
+def name(text: str) -> str:
+    """An object's name; op.f(...) where the project's naming convention already gave it, so
+    that Alembic does not apply the convention to it again."""
+    return f"op.f({s(text)})" if isinstance(text, Converted) else s(text)
+
+
 def execute(action: P.Action) -> str:
     comments, statements = S.pieces(action)
     return "\n".join([f"# {c}" for c in comments] + [f"op.execute({s(st)})" for st in statements])
@@ -111,7 +125,7 @@ def _(a: P.Backfill) -> str:
 
 @op.register
 def _(a: P.AddCheckNotValid) -> str:
-    return f"op.create_check_constraint({s(a.name)}, {_table(a.table)}, {s(a.expression)}, postgresql_not_valid=True)"
+    return f"op.create_check_constraint({name(a.name)}, {_table(a.table)}, {s(a.expression)}, postgresql_not_valid=True)"
 
 
 @op.register
@@ -121,7 +135,7 @@ def _(a: P.AddForeignKeyNotValid) -> str:
     ref_schema, _, ref = a.ref_table.rpartition(".")
     schema, _, table = a.table.rpartition(".")
     extra = (f", source_schema={s(schema)}" if schema else "") + (f", referent_schema={s(ref_schema)}" if ref_schema else "")
-    return (f"op.create_foreign_key({s(a.name)}, {s(table)}, {s(ref)}, {list(a.columns)!r}, {list(a.ref_columns)!r}"
+    return (f"op.create_foreign_key({name(a.name)}, {s(table)}, {s(ref)}, {list(a.columns)!r}, {list(a.ref_columns)!r}"
             f"{extra}, postgresql_not_valid=True)").replace("'", '"')
 
 
@@ -132,7 +146,7 @@ def _(a: P.SetNotNull) -> str:
 
 @op.register
 def _(a: P.DropConstraint) -> str:
-    return f"op.drop_constraint({s(a.name)}, {_table(a.table)})"
+    return f"op.drop_constraint({name(a.name)}, {_table(a.table)})"
 
 
 @op.register
@@ -141,12 +155,12 @@ def _(a: P.CreateIndexConcurrently) -> str:
         return execute(a)
     unique = ", unique=True" if a.unique else ""
     cols = ", ".join(s(c) for c in a.columns)
-    return f"op.create_index({s(a.name)}, {_table(a.table)}, [{cols}]{unique}, postgresql_concurrently=True)"
+    return f"op.create_index({name(a.name)}, {_table(a.table)}, [{cols}]{unique}, postgresql_concurrently=True)"
 
 
 @op.register
 def _(a: P.DropIndexConcurrently) -> str:
-    return f"op.drop_index({s(a.name)}, postgresql_concurrently=True)"
+    return f"op.drop_index({name(a.name)}, postgresql_concurrently=True{', if_exists=True' if a.if_exists else ''})"
 
 
 @op.register
@@ -165,6 +179,13 @@ def _(a) -> str:
     what = (f"remove the {a.column} Column from the {a.table} model (or mark it deferred() and stop"
             " writing it) and from every query" if isinstance(a, P.StopUsingColumn) else S.stop_using(a))
     return op(P.CodeChange(what))
+
+
+@op.register
+def _(a: P.Acknowledged) -> str:
+    # The comment alone on the line above the call: it names the call's line, where findings point.
+    _, statements = S.pieces(P.Statement(a.sql))
+    return "\n".join([f"# {S.suppression(a)}"] + [f"op.execute({s(st)})" for st in statements])
 
 
 _CODE_ONLY = (P.CodeChange, P.StopUsingColumn, P.StopUsingTable, P.OnlineSchemaChange)

@@ -27,6 +27,7 @@ _OPS = {
     "DeleteModel": ("name",), "RenameField": ("model_name", "old_name", "new_name"),
     "RenameModel": ("old_name", "new_name"), "AlterModelTable": ("name", "table"),
     "AddIndexConcurrently": ("model_name", "index"), "RemoveIndexConcurrently": ("model_name", "name"),
+    "RemoveConstraint": ("model_name", "name"), "AlterUniqueTogether": ("name", "unique_together"),
 }
 _POSTGRES_OPS = ("AddIndexConcurrently", "RemoveIndexConcurrently")  # django.contrib.postgres.operations
 HEAD = "from django.db import migrations, models"
@@ -321,7 +322,10 @@ def _(a: P.CreateIndexConcurrently, names: Names, m: Module) -> None:
     elif names.operation == "AddField" and names.field and _foreign_key(names.field) and _knows(names, a.table):
         # a foreign key's index: the field without it, then the index built CONCURRENTLY
         database = _add_field(names, _field(names.field, db_index=False))
-        m.operations.append(_in_step([_theirs(names, m, database)], [names.source or ""]))
+        state = names.source or ""
+        if _python_literal(_keyword(names.field, "db_index")) == "False":  # the index is built: the state has it
+            state = _add_field(names, _field(names.field, db_index=None))
+        m.operations.append(_in_step([_theirs(names, m, database)], [state]))
         m.operations.append(run_sql(a, P.undo(a)))
     else:
         m.operations.append(run_sql(a, P.undo(a)))
@@ -388,6 +392,16 @@ def _(a: P.SwitchColumn, names: Names, m: Module) -> None:
         m.operations.append(f"# the model's field gets db_column={s(a.new)}\n" + _in_step([], [_theirs(
             names, m, f"migrations.AlterField(model_name={s(names.model_name)}, name={s(names.field_name)},"
                       f" field={_field(names.field, db_column=repr(a.new))})")]))
+
+
+@operation.register
+def _(a: P.Acknowledged, names: Names, m: Module) -> None:
+    """The user's own operation (Django's state stays as the migration says), its reason above it."""
+    comment = f"# {S.suppression(a)}"
+    if names.source and names.operation not in _POSTGRES_OPS:
+        m.operations.append(comment + "\n" + _theirs(names, m, names.source) + ",")
+    else:
+        m.operations.append(run_sql(P.Statement(a.sql), comment=comment))
 
 
 @operation.register

@@ -100,7 +100,7 @@ def _(a: P.CreateIndexConcurrently) -> str:
 
 @sql.register
 def _(a: P.DropIndexConcurrently) -> str:
-    return f"DROP INDEX CONCURRENTLY {q(a.name)};"
+    return f"DROP INDEX CONCURRENTLY {'IF EXISTS ' if a.if_exists else ''}{q(a.name)};"
 
 
 @sql.register
@@ -160,7 +160,9 @@ def _(a: P.SyncTrigger) -> str:
     return (f"CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
             f"BEGIN\n"
             f"  IF TG_OP = 'INSERT' THEN\n"
-            f"    IF NEW.{n} IS NULL THEN NEW.{n} := NEW.{o}; ELSIF NEW.{o} IS NULL THEN NEW.{o} := NEW.{n}; END IF;\n"
+            f"    IF NEW.{n} IS NULL THEN NEW.{n} := NEW.{o};\n"
+            f"    ELSIF NEW.{o} IS NULL THEN NEW.{o} := NEW.{n};\n"
+            f"    END IF;\n"
             f"  ELSIF NEW.{o} IS DISTINCT FROM OLD.{o} THEN NEW.{n} := NEW.{o};\n"
             f"  ELSIF NEW.{n} IS DISTINCT FROM OLD.{n} THEN NEW.{o} := NEW.{n};\n"
             f"  END IF;\n"
@@ -192,6 +194,19 @@ def _(a: P.CodeChange) -> str:
 @sql.register
 def _(a: P.Statement) -> str:
     return a.sql if a.sql.rstrip().endswith(";") else a.sql + ";"
+
+
+# --- issue 20: columns ---
+
+
+def suppression(a: P.Acknowledged) -> str:
+    return f"migsafe: ignore[{a.rule}] {a.reason}"
+
+
+@sql.register
+def _(a: P.Acknowledged) -> str:
+    body = a.sql.rstrip().rstrip(";")
+    return f"-- {suppression(a)}\n{body};"
 
 
 def pieces(action: P.Action) -> tuple[list[str], list[str]]:

@@ -80,6 +80,8 @@ def _finding(f: Finding) -> dict[str, Any]:
             d[key] = value
     d["fix"] = _fix(f.fix)
     d["doc"] = f"rules/{f.rule}.md"
+    if f.evidence is not None:  # --database only
+        d["evidence"] = f.evidence.to_json()
     return d
 
 

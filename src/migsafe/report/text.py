@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import TYPE_CHECKING, TextIO
 
 from migsafe.model import Finding, Result, Severity
@@ -10,6 +11,10 @@ if TYPE_CHECKING:
     from migsafe.report.context import ReportContext
 
 GUTTER = 4  # width of the line-number column in the source excerpt
+# A heading (path:line:col: rule message), a fix's summary or a step's title stays one line up to
+# LONGEST characters (one line per finding greps best); a longer one wraps at WIDTH. Fix code is
+# laid out by fixes/layout.py.
+LONGEST, WIDTH = 160, 120
 TAB = 4  # tabs are expanded so the carets line up with the source
 
 _BOLD, _RED, _YELLOW, _BLUE = "1", "31", "33", "34"
@@ -38,7 +43,8 @@ def _sev_color(severity: Severity) -> str:
 def _finding(f: Finding, ctx: ReportContext) -> list[str]:
     where = _style(f"{f.path}:{f.span.line}:{f.span.column}:", ctx, _BOLD)
     what = _style(f"{f.severity.value}[{f.rule}]", ctx, _BOLD, _sev_color(f.severity))
-    lines = [f"{where} {what} {f.message}"]
+    lines = _wrapped(f"{f.path}:{f.span.line}:{f.span.column}: {f.severity.value}[{f.rule}]", f"{where} {what}",
+                     f.message, 2)
     lines += _excerpt(f, ctx)
     if f.statement and f.source != "sql":
         # Python migrations: the source line is the op call; show the SQL it runs too.
@@ -46,14 +52,26 @@ def _finding(f: Finding, ctx: ReportContext) -> list[str]:
     if f.lock:
         on = f" on {f.table}" if f.table else ""
         lines.append(f"  {_style('lock:', ctx, _BOLD)} {f.lock}{on}")
+    if f.evidence is not None:  # --database: what the server showed for this statement
+        lines.append(f"  {_style('observed:', ctx, _BOLD)} {f.evidence.text()}")
     if f.fix and (f.fix.summary or f.fix.steps):
-        lines.append(f"  {_style('fix:', ctx, _BOLD)} {f.fix.summary}")
+        lines += _wrapped("  fix:", f"  {_style('fix:', ctx, _BOLD)}", f.fix.summary, 7)
         for n, step in enumerate(f.fix.steps, 1):
             label = f"{n}. "
-            lines.append(f"    {label}{step.phase}: {step.title}")
+            lines += _wrapped(f"    {label}{step.phase}:", f"    {label}{step.phase}:", step.title, 4 + len(label))
             indent = " " * (4 + len(label))
             lines += [indent + code if code.strip() else "" for code in step.code.splitlines()]
     return lines
+
+
+def _wrapped(plain: str, styled: str, text: str, indent: int) -> list[str]:
+    """`styled` (its text: `plain`) then `text`: one line, or if longer than LONGEST, lines of at
+    most WIDTH characters where the words allow, those after the first indented by `indent`."""
+    if len(plain) + 1 + len(text) <= LONGEST:
+        return [f"{styled} {text}"]
+    rows = textwrap.wrap(text, WIDTH, initial_indent=" " * (len(plain) + 1), subsequent_indent=" " * indent,
+                         break_long_words=False, break_on_hyphens=False) or [""]
+    return [f"{styled} {rows[0].lstrip()}", *rows[1:]]
 
 
 def _excerpt(f: Finding, ctx: ReportContext) -> list[str]:

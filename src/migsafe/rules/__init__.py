@@ -170,6 +170,8 @@ def does_nothing(fact: F.Fact, ctx: Context) -> bool:
         kinds = ("index", "constraint") if fact.table else ("index",)
         return fact.name not in schema.indexes and all(schema.knows_all(k) for k in kinds) and not any(
             fact.name in t.constraints for t in schema.tables.values())
+    if isinstance(fact, F.DropObject):
+        return not schema.has_object(fact.kind, fact.name)
     return False
 
 

@@ -1,4 +1,7 @@
+import re
+
 from migsafe import plans as P
+from migsafe.dialects.base import COLLATION_ONLY
 from migsafe.rules import Hit, Rule, engine_cost, register
 from migsafe.rules._swap import swapped_in_later
 from migsafe.sql import facts as F
@@ -31,6 +34,9 @@ class ChangeColumnType(Rule):
         why = ctx.dialect.type_change_rewrite(old, fact.new_type, fact.using, fact.column, fact.collate)
         if why is None:
             return
+        if why == COLLATION_ONLY:
+            yield from self._collation(fact, ctx)
+            return
         t, c, new = fact.table, fact.column, f"{fact.column}_new"
         lock = ctx.dialect.lock(fact)
         if why == "UNKNOWN":
@@ -55,6 +61,44 @@ class ChangeColumnType(Rule):
                 P.Phase("contract", f"Drop the trigger and {c} in a later migration", [
                     ctx.dialect.set_lock_timeout(), P.DropSyncTrigger(t, c, new, ctx.dialect.name), P.DropColumn(t, c)]),
             ]))
+
+    def _collation(self, fact: F.AlterColumnType, ctx):
+        """A new collation keeps the table but rebuilds every index on the column, under the
+        ALTER's ACCESS EXCLUSIVE lock (P110); with no index on it the change is catalog-only."""
+        t, c = fact.table, fact.column
+        indexes = [i for i in ctx.schema.indexes.values() if i.table == t and _uses(i.columns, c)]
+        table = ctx.schema.table(t)
+        keys = [k.name for k in (table.constraints.values() if table else ())
+                if k.kind in ("unique", "primary_key", "exclude") and c in k.columns]
+        if not indexes and not keys and table is not None and table.created_in is not None \
+                and ctx.schema.knows_all("index"):
+            return  # the history made the table and every index: none is on the column
+        lock = ctx.dialect.lock(fact)
+        names = ", ".join([i.name for i in indexes] + keys) or "each index on it"
+        message = (f"Changing the collation of {t}.{c} to {fact.collate} rebuilds every index on the column ({names})"
+                   f" under an {lock} lock on {t}, blocking every read and write until the rebuild ends (the table"
+                   " itself is not rewritten).")
+        if keys:  # a constraint's index cannot be dropped concurrently: no way around the rebuild
+            yield Hit(message, t, c, lock, P.Plan(
+                f"The index of {', '.join(keys)} is rebuilt whatever the steps: change the collation when {t} can"
+                " do without reads and writes for that long (a maintenance window), with a lock timeout.", [
+                    P.Phase("single", "Rebuild in a maintenance window",
+                            [ctx.dialect.set_lock_timeout(), P.Statement(ctx.statement.sql)])]))
+            return
+        steps: list[P.Action] = [P.OutsideTransaction()]
+        steps += [P.DropIndexConcurrently(i.name) for i in indexes] or [
+            P.Statement(f"-- each index on {t}.{c}:\nDROP INDEX CONCURRENTLY <index>")]
+        steps += [ctx.dialect.set_lock_timeout(), P.Statement(ctx.statement.sql)]
+        # built again after the change, each index takes the column's new collation
+        steps += [P.CreateIndexConcurrently(t, i.name, i.columns, i.unique) for i in indexes] or [
+            P.Statement(f"-- each of them again, as it was defined (it takes the new collation):\n"
+                        f"CREATE INDEX CONCURRENTLY <index> ON {t} (<its columns>)")]
+        yield Hit(
+            message, t, c, lock,
+            P.Plan("Drop the column's indexes concurrently, change the collation (catalog-only with no index on the"
+                   " column), then build the indexes again concurrently. Until they are back, queries that use them"
+                   " are slower and a unique index does not enforce uniqueness.", [
+                P.Phase("single", "Change the collation with no index to rebuild", steps)]))
 
     def _swap(self, fact: F.DropColumn | F.RenameColumn, ctx):
         """A column replaced in the same commit by another renamed to its name (rules/_swap.py):
@@ -81,3 +125,8 @@ class ChangeColumnType(Rule):
             hit.message = (f"{swapped} (line {swap.statement.span.line}) in the same commit changes the type of"
                            f" {t}.{c}, as ALTER COLUMN TYPE would: {hit.message[0].lower()}{hit.message[1:]}")
             yield hit
+
+
+def _uses(columns: tuple[str, ...], column: str) -> bool:
+    """An index over these columns or expressions reads `column`."""
+    return any(re.search(rf'(?<![\w."]){re.escape(column)}(?![\w"])|"{re.escape(column)}"', col) for col in columns)

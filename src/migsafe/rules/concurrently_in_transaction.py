@@ -7,16 +7,10 @@ from migsafe.sql import facts as F
 class ConcurrentlyInTransaction(Rule):
     id = "concurrently-in-transaction"
     dialects = ("postgresql",)
-    facts = (F.CreateIndex, F.DropIndex, F.Reindex, F.DetachPartition, F.NoTransaction, F.EnumAddValue)
+    facts = (F.CreateIndex, F.DropIndex, F.Reindex, F.DetachPartition, F.NoTransaction)
 
     def check(self, fact, ctx):
         if not ctx.in_transaction:
-            return
-        if isinstance(fact, F.EnumAddValue):
-            if ctx.dialect.add_value_in_transaction_fails():
-                yield Hit(f"ALTER TYPE {fact.type_name} ADD VALUE cannot run inside a transaction block before"
-                          f" PostgreSQL 12 (target {ctx.dialect.version_text}): the migration fails at deploy time.",
-                          plan=_outside("Run ADD VALUE outside a transaction block.", ctx.statement.sql))
             return
         if isinstance(fact, F.NoTransaction):
             what, table = fact.what, fact.table

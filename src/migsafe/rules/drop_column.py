@@ -38,4 +38,5 @@ class DropColumn(Rule):
                 or ctx.dialect.name not in ("postgresql", "generic"):
             return []
         return [ctx.dialect.set_lock_timeout(),
-                P.Statement(f"ALTER TABLE {fact.table} ALTER COLUMN {fact.column} DROP NOT NULL")]
+                P.Acknowledged(f"ALTER TABLE {fact.table} ALTER COLUMN {fact.column} DROP NOT NULL", "drop-not-null",
+                               "the new code neither reads nor writes the column")]

@@ -26,13 +26,18 @@ class ValidatingForeignKey(Rule):
                 return
         else:
             cons = [fact.constraint] if fact.constraint.kind == "foreign_key" and not fact.constraint.not_valid else []
+        # ADD COLUMN ... REFERENCES takes ACCESS EXCLUSIVE on the table (the column), and validates
+        # under it (seen on PostgreSQL 15 and 18: tests/database/test_rule_docs_database.py).
+        lock = ctx.dialect.lock(fact) or "SHARE ROW EXCLUSIVE"
         for con in cons:
             name = _name(fact.table, con)
+            held = (f"SHARE ROW EXCLUSIVE locks that block writes to both {fact.table} and {con.ref_table}"
+                    if lock == "SHARE ROW EXCLUSIVE" else
+                    f"{lock} on {fact.table} (reads wait too) and SHARE ROW EXCLUSIVE on {con.ref_table} (writes wait)")
             yield Hit(
                 f"Adding foreign key {name} on {fact.table} ({', '.join(con.columns)}) → {con.ref_table}"
-                f" validates every existing row while holding SHARE ROW EXCLUSIVE locks that block writes"
-                f" to both {fact.table} and {con.ref_table}.",
-                fact.table, con.columns[0] if len(con.columns) == 1 else None, "SHARE ROW EXCLUSIVE",
+                f" validates every existing row while holding {held}.",
+                fact.table, con.columns[0] if len(con.columns) == 1 else None, lock,
                 P.Plan("Add the foreign key NOT VALID (instant), then VALIDATE it in its own step (writes continue).",
                        _not_valid_then_validate(fact.table, name, con, ctx)))
 
@@ -63,10 +68,9 @@ def _new_column_hit(fact: F.AddColumn, con: F.ConstraintDef, ctx) -> Hit:
     col, name = fact.column, _name(fact.table, con)
     type_ = col.type.text if col.type else "bigint"
     return Hit(
-        f"Adding column {fact.table}.{col.name} with foreign key {name} → {con.ref_table} also takes a"
-        f" SHARE ROW EXCLUSIVE lock on {con.ref_table} that blocks writes to it until the migration"
-        f" commits. Nothing is scanned now (the new column is all NULL); add the column first and the"
-        f" key NOT VALID in its own step, so neither lock is held longer than an instant.",
+        f"Adding column {fact.table}.{col.name} with foreign key {name} → {con.ref_table} also blocks"
+        f" writes to {con.ref_table} (SHARE ROW EXCLUSIVE) until the migration commits; nothing is scanned"
+        f" (the new column is all NULL).",
         fact.table, col.name, "ACCESS EXCLUSIVE",
         P.Plan("Add the column without the constraint, then the foreign key NOT VALID, then VALIDATE it.", [
             P.Phase("expand", f"Add {col.name} without the foreign key", [

@@ -68,6 +68,8 @@ class CreateTable(Fact):
     columns: list[ColumnDef] = field(default_factory=list)
     constraints: list[ConstraintDef] = field(default_factory=list)
     partition_of: str | None = None
+    partition_bound: str = ""  # PARTITION OF p: as AttachPartition.bound
+    partition_by: str | None = None  # PARTITION BY RANGE (k) as written, e.g. "RANGE (k)"
 
 
 @dataclass
@@ -154,6 +156,7 @@ class DropConstraint(Fact):
     name: str
     kind: str | None = None  # "primary_key", "foreign_key", "check" where the spelling says (MySQL)
     if_exists: bool = False
+    cascade: bool = False  # DROP CONSTRAINT ... CASCADE: the foreign keys that need a dropped key go too
 
 
 @dataclass
@@ -171,6 +174,7 @@ class CreateIndex(Fact):
     unique: bool = False
     concurrently: bool = False
     only: bool = False  # CREATE INDEX ... ON ONLY parent (partitioned tables)
+    if_not_exists: bool = False
 
 
 @dataclass
@@ -257,6 +261,7 @@ class LockTable(Fact):
 class AttachPartition(Fact):
     table: str
     partition: str
+    bound: str = ""  # after FOR VALUES, as written: "FROM (2000) TO (3000)", "IN (1, 2)"; or "DEFAULT"
 
 
 @dataclass
@@ -264,11 +269,13 @@ class DetachPartition(Fact):
     table: str
     partition: str
     concurrently: bool = False
+    finalize: bool = False  # DETACH ... FINALIZE: completes an interrupted CONCURRENTLY detach
 
 
 @dataclass
 class EnumAddValue(Fact):
     type_name: str
+    value: str | None = None  # the new label, as PostgreSQL stores it
 
 
 @dataclass
@@ -307,3 +314,157 @@ class Unknown(Fact):
 class ParseFailed(Fact):
     message: str
     line_offset: int = 0  # lines into the statement where parsing failed
+
+
+# --- issue 20: objects ---
+
+
+@dataclass
+class CreateObject(Harmless):
+    """A view, function, sequence, type, schema, extension, policy... made by the migration:
+    replayed so that a drop or rename of it in the same migration is not reported (schema.py)."""
+
+    kind: str  # "view" | "materialized view" | "function" | "procedure" | "sequence" | "type" | ...
+    name: str
+    table: str | None = None  # a policy's table
+    trigger: bool = False  # a function RETURNS trigger: no app calls it, its trigger does
+    detail: str | None = None  # a sequence's AS type, lower case
+    replace: bool = False  # CREATE OR REPLACE: an existing view is locked (ACCESS EXCLUSIVE) while replaced
+
+
+@dataclass
+class DropObject(Fact):
+    """DROP VIEW / MATERIALIZED VIEW / FUNCTION / PROCEDURE / TYPE / SEQUENCE / DOMAIN / EXTENSION /
+    SCHEMA / DATABASE: one fact per object named."""
+
+    kind: str
+    name: str
+    if_exists: bool = False
+    cascade: bool = False
+    args: str = ""  # a routine's argument list as written, with its parentheses
+
+
+@dataclass
+class DropExpression(Fact):
+    """ALTER TABLE ... ALTER COLUMN c DROP EXPRESSION: the generated column becomes a plain one."""
+
+    table: str
+    column: str
+    if_exists: bool = False
+
+
+@dataclass
+class RenameObject(Fact):
+    """A rename (or, with `moved`, ALTER ... SET SCHEMA) of a view, function, type, sequence,
+    schema...; kind "enum value": `name` is the type, `value`/`new_value` the labels."""
+
+    kind: str
+    name: str
+    new_name: str
+    moved: bool = False
+    value: str | None = None
+    new_value: str | None = None
+
+
+@dataclass
+class AccessChange(Fact):
+    """REVOKE, ALTER TABLE ... ENABLE/FORCE ROW LEVEL SECURITY, CREATE/ALTER/DROP POLICY.
+    `narrows`: the app may lose access (a permissive CREATE POLICY only widens it)."""
+
+    what: str  # e.g. "REVOKE", "ENABLE ROW LEVEL SECURITY", "DROP POLICY"
+    table: str | None = None
+    name: str | None = None  # a policy's name; REVOKE: the privileges and grantees as written
+    narrows: bool = True
+
+
+@dataclass
+class AlterSequence(Fact):
+    """ALTER SEQUENCE s RESTART / AS type / MAXVALUE n / CYCLE, an identity column's RESTART or SET
+    option (`table`, `column`), or setval() with a constant value: `changes` as written, upper case."""
+
+    name: str | None
+    changes: tuple[str, ...] = ()
+    table: str | None = None
+    column: str | None = None
+    new_type: str | None = None  # AS type, lower case
+
+
+# --- issue 20: transactions ---
+
+
+@dataclass
+class InsertRows(Harmless):
+    """INSERT INTO `table` ...; `sources`: the tables its SELECT reads (empty for VALUES)."""
+
+    table: str
+    sources: tuple[str, ...] = ()
+    select: bool = False  # INSERT ... SELECT: as long as the query it runs
+
+
+@dataclass
+class DropTrigger(Fact):
+    """PostgreSQL's DROP TRIGGER name ON table (ACCESS EXCLUSIVE on the table)."""
+
+    table: str
+    name: str
+    if_exists: bool = False
+
+
+# --- issue 20: scans ---
+
+
+@dataclass
+class DomainConstraint(Fact):
+    """ALTER DOMAIN d ADD [CONSTRAINT n] CHECK (...) | NOT NULL [NOT VALID], or SET NOT NULL:
+    without NOT VALID, every stored value of the domain is checked (each table using it scanned)."""
+
+    domain: str
+    what: str  # as written, e.g. "CHECK (VALUE > 0)", "NOT NULL"
+    name: str | None = None
+    not_valid: bool = False
+    set_not_null: bool = False  # ALTER DOMAIN d SET NOT NULL (no NOT VALID form exists)
+
+
+@dataclass
+class ValidateDomainConstraint(Fact):
+    domain: str
+    name: str
+
+
+@dataclass
+class ExchangePartition(Fact):
+    """MySQL/MariaDB ALTER TABLE t EXCHANGE PARTITION p WITH TABLE other [WITH|WITHOUT VALIDATION]:
+    unless WITHOUT VALIDATION, every row of `other` is checked against p's bound."""
+
+    table: str
+    partition: str
+    with_table: str
+    validation: bool = True
+
+
+@dataclass
+class RefreshMaterializedView(Fact):
+    view: str
+    concurrently: bool = False
+    with_data: bool = True  # WITH NO DATA empties it instead
+
+
+# --- issue 20: columns ---
+
+
+@dataclass
+class AddIdentity(Fact):
+    """ALTER COLUMN c ADD GENERATED ... AS IDENTITY: future rows only (P28)."""
+
+    table: str
+    column: str
+
+
+@dataclass
+class DropIdentity(Fact):
+    """ALTER COLUMN c DROP IDENTITY [IF EXISTS]: inserts that leave the column out get no value."""
+
+    table: str
+    column: str
+    if_exists: bool = False
+

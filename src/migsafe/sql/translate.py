@@ -11,10 +11,8 @@ unknown SQL parses at all. Every statement read is then given to the engine's ow
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
-from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
@@ -22,35 +20,16 @@ from sqlglot.errors import SqlglotError
 from sqlglot.tokens import Token, TokenType
 
 from migsafe.sql import facts as F
+from migsafe.sql.columns import column_def, default_of, type_ref
+from migsafe.sql.objects import (SEQUENCE_OPTIONS, alter_domain, alter_object, partition_bound, partition_by,
+                                 read_object_statement, refresh, sequence_changes)
+from migsafe.sql.tokens import (SQLGLOT_DIALECT, STRINGISH, Cursor, Malformed, at_paren, names_in, qualified,
+                                rest_has, same_schema, split_commas, tokenize)
 from migsafe.sql.validate import rejection
 
 logging.getLogger("sqlglot").setLevel(logging.CRITICAL)  # its fallback warnings are ours to report
 
-SQLGLOT_DIALECT = {"postgresql": "postgres", "mysql": "mysql", "sqlite": "sqlite"}
 
-# Functions whose value is fixed for the statement: a default calling only these is evaluated
-# once (PostgreSQL 11+ "fast default"). Anything else is treated as volatile.
-STABLE_FUNCTIONS = frozenset(
-    "now current_timestamp current_date current_time localtimestamp localtime transaction_timestamp"
-    " statement_timestamp current_user session_user current_role current_schema current_setting"
-    " lower upper trim btrim ltrim rtrim length coalesce nullif greatest least abs round floor ceil"
-    " to_timestamp to_date to_char to_number make_date make_interval jsonb_build_object"
-    " json_build_object jsonb_build_array json_build_array array jsonb json concat format"
-    " timezone date_trunc date_part extract md5 sha224 sha256 sha384 sha512 encode decode substr substring"
-    " replace split_part left right lpad rpad char_length octet_length position to_json to_jsonb row_to_json"
-    " array_to_json array_length cardinality make_timestamp make_timestamptz uuid_nil age".split()
-)
-# Keywords spelled like functions that mean a constant or stable value.
-STABLE_KEYWORDS = frozenset(
-    "current_timestamp current_date current_time localtimestamp localtime current_user"
-    " session_user current_role current_schema true false null".split()
-)
-COLUMN_CONSTRAINT_WORDS = frozenset(
-    "NOT NULL DEFAULT CONSTRAINT CHECK REFERENCES UNIQUE PRIMARY GENERATED COLLATE"
-    " DEFERRABLE INITIALLY"
-    # MySQL/MariaDB column attributes
-    " AUTO_INCREMENT COMMENT FIRST AFTER ON CHARACTER CHARSET AS INVISIBLE VISIBLE COLUMN_FORMAT STORAGE".split()
-)
 # MySQL ALTER TABLE options that change nothing in the rows (or only future rows).
 MYSQL_TABLE_OPTIONS = frozenset(
     "AUTO_INCREMENT COMMENT DEFAULT CHARACTER CHARSET COLLATE STATS_PERSISTENT STATS_AUTO_RECALC"
@@ -58,33 +37,27 @@ MYSQL_TABLE_OPTIONS = frozenset(
 )
 # ... and those that rebuild the table in place while writes continue.
 MYSQL_REBUILD_OPTIONS = frozenset("FORCE ENGINE ROW_FORMAT KEY_BLOCK_SIZE".split())
+# REVOKE, policies and DROP of views, routines, types, sequences, schemas...: read_object_statement (issue 20).
 HARMLESS_LEADS = (
-    ("COMMENT",), ("GRANT",), ("REVOKE",), ("CREATE", "FUNCTION"), ("CREATE", "OR"),
+    ("COMMENT",), ("GRANT",), ("CREATE", "FUNCTION"), ("CREATE", "OR"),
     ("CREATE", "PROCEDURE"), ("CREATE", "VIEW"), ("CREATE", "MATERIALIZED"), ("CREATE", "SEQUENCE"),
     ("CREATE", "TYPE"), ("CREATE", "EXTENSION"), ("CREATE", "SCHEMA"), ("CREATE", "ROLE"),
     ("CREATE", "USER"), ("CREATE", "COLLATION"), ("CREATE", "TRIGGER"), ("CREATE", "CONSTRAINT"),
-    ("CREATE", "AGGREGATE"), ("CREATE", "OPERATOR"), ("CREATE", "POLICY"), ("CREATE", "PUBLICATION"),
+    ("CREATE", "AGGREGATE"), ("CREATE", "OPERATOR"), ("CREATE", "PUBLICATION"),
     ("CREATE", "TEXT"), ("CREATE", "STATISTICS"), ("CREATE", "TEMP"), ("CREATE", "TEMPORARY"),
     ("CREATE", "EVENT"), ("CREATE", "RULE"), ("CREATE", "CAST"), ("ALTER", "SEQUENCE"),
     ("ALTER", "FUNCTION"), ("ALTER", "VIEW"), ("ALTER", "SCHEMA"), ("ALTER", "ROLE"),
-    ("ALTER", "DEFAULT"), ("ALTER", "EXTENSION"), ("ALTER", "DOMAIN"), ("ALTER", "MATERIALIZED"),
-    ("ALTER", "DATABASE"), ("ALTER", "USER"), ("ALTER", "POLICY"), ("DROP", "FUNCTION"),
-    ("DROP", "PROCEDURE"), ("DROP", "VIEW"), ("DROP", "MATERIALIZED"), ("DROP", "SEQUENCE"),
-    ("DROP", "TYPE"), ("DROP", "EXTENSION"), ("DROP", "SCHEMA"), ("DROP", "TRIGGER"),
-    ("DROP", "DOMAIN"), ("DROP", "POLICY"), ("DROP", "ROLE"), ("DROP", "USER"), ("DROP", "RULE"),
+    ("ALTER", "DEFAULT"), ("ALTER", "EXTENSION"), ("ALTER", "MATERIALIZED"),
+    ("ALTER", "DATABASE"), ("ALTER", "USER"), ("DROP", "TRIGGER"), ("DROP", "ROLE"), ("DROP", "USER"), ("DROP", "RULE"),
     ("ANALYZE",), ("ANALYSE",), ("NOTIFY",),
     ("LISTEN",), ("SAVEPOINT",), ("RELEASE",), ("CHECKPOINT",), ("DISCARD",), ("SECURITY",),
-    ("REFRESH",), ("SHOW",), ("EXPLAIN",), ("PRAGMA",), ("USE",), ("CALL",), ("COPY",),
+    ("SHOW",), ("EXPLAIN",), ("PRAGMA",), ("USE",), ("CALL",), ("COPY",),
 )
 _HARMLESS = frozenset(HARMLESS_LEADS)  # one- and two-word leads, looked up in one step
 
 # Longer statements are reported not-analyzed, not read: sqlglot's parser took 1.2 GB and 20 s for
 # a 6 MB INSERT, and a DDL statement this long is not something a reviewer reads either.
 MAX_STATEMENT_CHARS = 1_000_000
-
-
-MULTIWORD_KEYWORD = re.compile(r"[A-Za-z_]+(\s+[A-Za-z_]+)+$")
-STRINGISH = frozenset(t for t in TokenType if t.name.endswith("STRING")) | {TokenType.IDENTIFIER}
 
 
 # First words of real statements, and the objects ALTER/CREATE/DROP work on: anything else is a
@@ -101,174 +74,6 @@ KNOWN_OBJECTS = frozenset(
     " RECURSIVE ROLE ROUTINE RULE SCHEMA SEQUENCE SERVER STATISTICS SUBSCRIPTION SYSTEM TABLE TABLESPACE"
     " TEMP TEMPORARY TEXT TRANSFORM TRIGGER TYPE UNIQUE UNLOGGED USER VIEW CONSTRAINT".split()
 )
-
-
-class Malformed(Exception):
-    """The statement is recognised but not well formed."""
-
-
-class Cursor:
-    """A position in a statement's tokens, with keyword helpers."""
-
-    def __init__(self, tokens: list[Token], sql: str):
-        self.toks = tokens
-        self.sql = sql
-        self.i = 0
-        # Each token's keyword, upper case ("" for strings and quoted names): matched many times.
-        self.words = ["" if t.token_type in (TokenType.STRING, TokenType.IDENTIFIER) else t.text.upper()
-                      for t in tokens]
-
-    def peek(self, k: int = 0) -> Token | None:
-        j = self.i + k
-        return self.toks[j] if j < len(self.toks) else None
-
-    def word(self, k: int = 0) -> str:
-        j = self.i + k
-        return self.words[j] if j < len(self.words) else ""
-
-    def at(self, *words: str) -> bool:
-        j = self.i
-        return self.words[j:j + len(words)] == list(words)
-
-    def accept(self, *words: str) -> bool:
-        if self.at(*words):
-            self.i += len(words)
-            return True
-        return False
-
-    def expect(self, *words: str) -> None:
-        if not self.accept(*words):
-            raise Malformed(f"expected {' '.join(words)}")
-
-    def done(self) -> bool:
-        return self.i >= len(self.toks)
-
-    def name(self) -> str:
-        """A possibly qualified name; unquoted parts fold to lower case."""
-        parts = [self._part()]
-        while self.peek() is not None and self.peek().token_type == TokenType.DOT:
-            self.i += 1
-            parts.append(self._part())
-        return qualified(parts)
-
-    def _part(self) -> str:
-        tok = self.peek()
-        nxt = self.peek(1)
-        if tok is not None and tok.token_type == TokenType.COLON and nxt is not None and nxt.start == tok.end + 1:
-            self.i += 2  # a psql variable standing for a name: :schema, :'name', :"name"
-            return ":" + nxt.text
-        if tok is None or tok.token_type in (TokenType.COMMA, TokenType.L_PAREN, TokenType.R_PAREN,
-                                             TokenType.SEMICOLON, TokenType.STRING):
-            raise Malformed("expected a name")
-        self.i += 1
-        return tok.text if tok.token_type == TokenType.IDENTIFIER else tok.text.lower()
-
-    def until_depth0(self, stop_words: frozenset[str] = frozenset(), stop_comma: bool = True) -> list[Token]:
-        """Tokens up to a top-level comma or one of stop_words (not consumed)."""
-        toks, words = self.toks, self.words  # locals: the hottest loop of translation
-        start = i = self.i
-        depth = 0
-        while i < len(toks):
-            kind = toks[i].token_type
-            if depth == 0 and ((stop_comma and kind == TokenType.COMMA) or (words[i] in stop_words and i > start)):
-                break
-            if kind == TokenType.L_PAREN or kind == TokenType.L_BRACKET:
-                depth += 1
-            elif kind == TokenType.R_PAREN or kind == TokenType.R_BRACKET:
-                depth -= 1
-                if depth < 0:
-                    break
-            i += 1
-        self.i = i
-        return toks[start:i]
-
-    def paren_group(self) -> list[Token]:
-        """The tokens inside the parenthesis at the cursor (which must be an opening one)."""
-        tok = self.peek()
-        if tok is None or tok.token_type != TokenType.L_PAREN:
-            raise Malformed("expected (")
-        self.i += 1
-        inner = self.until_depth0(stop_comma=False)
-        if self.peek() is None or self.peek().token_type != TokenType.R_PAREN:
-            raise Malformed("unbalanced parentheses")
-        self.i += 1
-        return inner
-
-    def text(self, toks: list[Token]) -> str:
-        return self.sql[toks[0].start: toks[-1].end + 1] if toks else ""
-
-
-def qualified(parts: list[str]) -> str:
-    """The schema key of a name: `public.` is the default schema and is dropped."""
-    if len(parts) > 1 and parts[-2] == "public":
-        parts = parts[-1:]
-    return ".".join(parts)
-
-
-def same_schema(sibling: str, name: str) -> str:
-    """`name` in the schema of `sibling` (a renamed table, an index of a table) unless qualified."""
-    if "." in name or "." not in sibling:
-        return name
-    return sibling.rsplit(".", 1)[0] + "." + name
-
-
-def split_commas(toks: list[Token]) -> list[list[Token]]:
-    out, cur, depth = [], [], 0
-    for tok in toks:
-        if tok.token_type in (TokenType.L_PAREN, TokenType.L_BRACKET):
-            depth += 1
-        elif tok.token_type in (TokenType.R_PAREN, TokenType.R_BRACKET):
-            depth -= 1
-        if tok.token_type == TokenType.COMMA and depth == 0:
-            out.append(cur)
-            cur = []
-        else:
-            cur.append(tok)
-    if cur:
-        out.append(cur)
-    return out
-
-
-def names_in(toks: list[Token]) -> tuple[str, ...]:
-    return tuple(t.text if t.token_type == TokenType.IDENTIFIER else t.text.lower()
-                 for t in toks if t.token_type not in (TokenType.COMMA,))
-
-
-@lru_cache(maxsize=8)
-def _dialect(dialect: str):
-    return sqlglot.Dialect.get_or_raise(SQLGLOT_DIALECT.get(dialect, dialect))
-
-
-@lru_cache(maxsize=8)
-def _tokenizer(dialect: str):
-    """One tokenizer per dialect: making one costs as much as reading a short statement, and it
-    keeps nothing from one tokenize() to the next."""
-    return _dialect(dialect).tokenizer()
-
-
-def tokenize(sql: str, dialect: str) -> list[Token]:
-    """Tokens without semicolons; sqlglot's multi-word keywords (`PRIMARY KEY`, `FOREIGN KEY`)
-    are split into one token per word so that keyword matching sees words."""
-    out = []
-    raw = _tokenizer(dialect).tokenize(sql)
-    if len(raw) == 2 and raw[1].token_type == TokenType.STRING and \
-            raw[1].text.strip() == sql[raw[0].end + 1:].strip():
-        # VACUUM, LOCK, REINDEX, DO ...: sqlglot keeps the rest as one raw string; read it too.
-        offset = raw[0].end + 1
-        rest = _tokenizer(dialect).tokenize(sql[offset:])
-        raw = [raw[0]] + [Token(t.token_type, t.text, t.line, t.col, t.start + offset, t.end + offset)
-                          for t in rest]
-    for tok in raw:
-        if tok.token_type == TokenType.SEMICOLON:
-            continue
-        # Cheapest test first: a single word (most tokens) is an identifier-like text.
-        if not tok.text.isidentifier() and MULTIWORD_KEYWORD.match(tok.text) and tok.token_type not in STRINGISH:
-            for m in re.finditer(r"\S+", tok.text):
-                start = tok.start + m.start()
-                out.append(Token(TokenType.VAR, m.group(), tok.line, tok.col, start, start + len(m.group()) - 1))
-            continue
-        out.append(tok)
-    return out
 
 
 # --- entry point -------------------------------------------------------------------------
@@ -304,6 +109,15 @@ def translate(sql: str, dialect: str = "postgresql") -> list[F.Fact]:
     return [rejected] if rejected is not None else facts
 
 
+def string_literals(sql: str, dialect: str = "postgresql") -> frozenset[str]:
+    """The string constants a statement spells, as the server reads them (for a rule that looks
+    for a value's use: enum-add-value)."""
+    try:
+        return frozenset(t.text for t in tokenize(sql, dialect) if t.token_type == TokenType.STRING)
+    except SqlglotError:
+        return frozenset()
+
+
 def first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else "syntax error"
 
@@ -318,6 +132,10 @@ def _dispatch(cur: Cursor, dialect: str) -> list[F.Fact]:
         return _create_index(cur)
     if w0 == "CREATE" and w1 == "DOMAIN":
         return _create_domain(cur)
+    if w0 == "ALTER" and w1 == "DOMAIN":
+        return alter_domain(cur)
+    if w0 == "REFRESH" and w1 == "MATERIALIZED":
+        return refresh(cur)
     if w0 == "DROP" and w1 in ("TABLE", "INDEX"):
         return _drop(cur)
     if w0 == "ALTER" and w1 == "INDEX":
@@ -342,6 +160,10 @@ def _dispatch(cur: Cursor, dialect: str) -> list[F.Fact]:
         return _maintenance(cur)
     if w0 == "DO":
         return _do_block(cur, dialect)
+    if w0 == "DROP" and w1 == "TRIGGER" and "ON" in cur.words:
+        return _drop_trigger(cur)
+    if (objects := read_object_statement(cur, dialect)) is not None:  # views, routines, sequences, policies, REVOKE...
+        return objects
     if (w0,) in _HARMLESS or (w0, w1) in _HARMLESS:
         return [F.Harmless(" ".join(cur.word(k) for k in range(2)).strip())]
     return _parsed(cur, dialect)
@@ -412,18 +234,19 @@ def _alter_action(cur: Cursor, table: str, dialect: str) -> list[F.Fact]:
             cur.i += 1
             cur.accept("INDEX") or cur.accept("KEY")
             cur.accept("IF", "NOT", "EXISTS")
-            name = None if _at_paren(cur) else cur.name()
+            name = None if at_paren(cur) else cur.name()
             cur.accept("USING") and cur.name()
             return [F.CreateIndex(table, name, tuple(cur.text(p) for p in split_commas(cur.paren_group())))]
         cur.accept("COLUMN")
         cur.accept("IF", "NOT", "EXISTS")
-        return [F.AddColumn(table, _column_def(cur, dialect))]
+        return [F.AddColumn(table, column_def(cur, dialect))]
     if w == "DROP":
         cur.i += 1
         kind = "foreign_key" if cur.accept("FOREIGN", "KEY") else "check" if cur.accept("CHECK") else None
         if kind or cur.accept("CONSTRAINT"):  # MySQL spells DROP FOREIGN KEY fk, DROP CHECK ck
             if_exists = cur.accept("IF", "EXISTS")
-            return [F.DropConstraint(table, cur.name(), kind, if_exists=if_exists)]
+            name = cur.name()
+            return [F.DropConstraint(table, name, kind, if_exists=if_exists, cascade=cur.accept("CASCADE"))]
         if cur.accept("PRIMARY", "KEY"):
             return [F.DropConstraint(table, "PRIMARY", "primary_key")]
         if cur.accept("INDEX") or cur.accept("KEY"):  # MySQL
@@ -437,7 +260,7 @@ def _alter_action(cur: Cursor, table: str, dialect: str) -> list[F.Fact]:
         cur.accept("COLUMN")
         cur.accept("IF", "EXISTS")
         old = cur.name() if w == "CHANGE" else None
-        return _restated_column(table, old, _column_def(cur, dialect))
+        return _restated_column(table, old, column_def(cur, dialect))
     if w == "CONVERT" and cur.at("CONVERT", "TO"):
         return [F.TableRewrite(table, "CONVERT TO CHARACTER SET")]  # every text column converted: a copy
     if w in MYSQL_REBUILD_OPTIONS and dialect == "mysql":
@@ -476,13 +299,22 @@ def _alter_action(cur: Cursor, table: str, dialect: str) -> list[F.Fact]:
     if cur.at("SET", "SCHEMA"):
         cur.i += 2
         return [F.RenameTable(table, qualified([cur.name(), table.split(".")[-1]]))]
+    if cur.accept("EXCHANGE", "PARTITION"):  # MySQL/MariaDB
+        part = cur.name()
+        cur.expect("WITH", "TABLE")
+        other = cur.name()
+        return [F.ExchangePartition(table, part, other, validation=not cur.at("WITHOUT", "VALIDATION"))]
     if cur.accept("ATTACH", "PARTITION"):
-        return [F.AttachPartition(table, cur.name())]
+        part = cur.name()
+        return [F.AttachPartition(table, part, partition_bound(cur))]
     if cur.accept("DETACH", "PARTITION"):
         part = cur.name()
-        return [F.DetachPartition(table, part, concurrently=cur.word() == "CONCURRENTLY")]
+        return [F.DetachPartition(table, part, concurrently=cur.word() == "CONCURRENTLY",
+                                  finalize=cur.word() == "FINALIZE")]
     if cur.at("SET", "(") or cur.at("RESET") or cur.at("CLUSTER", "ON") or cur.at("SET", "WITHOUT"):
         return [F.Harmless("ALTER TABLE storage option")]  # SHARE UPDATE EXCLUSIVE, no rewrite
+    if cur.at("ENABLE", "ROW", "LEVEL", "SECURITY") or cur.at("FORCE", "ROW", "LEVEL", "SECURITY"):
+        return [F.AccessChange(f"{w} ROW LEVEL SECURITY", table)]  # access-change
     if w in ("OWNER", "ENABLE", "DISABLE", "REPLICA", "FORCE", "NO", "INHERIT", "OF", "NOT"):
         return [F.Unknown(f"ALTER TABLE ... {w}", table)]
     if cur.at("SET", "("):
@@ -498,16 +330,26 @@ def _alter_column(cur: Cursor, table: str, column: str, dialect: str) -> list[F.
             collate = cur.text(cur.until_depth0(frozenset({"USING"})))
         if cur.accept("USING"):
             using = cur.text(cur.toks[cur.i:])
-        return [F.AlterColumnType(table, column, _type(cur.text(type_toks), dialect), using, collate)]
+        return [F.AlterColumnType(table, column, type_ref(cur.text(type_toks), dialect), using, collate)]
     if cur.accept("SET", "NOT", "NULL"):
         return [F.SetNotNull(table, column)]
     if cur.accept("DROP", "NOT", "NULL"):
         return [F.DropNotNull(table, column)]
     if cur.accept("SET", "DEFAULT"):
-        return [F.SetDefault(table, column, _default(cur.text(cur.toks[cur.i:]), cur.toks[cur.i:]))]
+        return [F.SetDefault(table, column, default_of(cur.text(cur.toks[cur.i:]), cur.toks[cur.i:]))]
     if cur.accept("DROP", "DEFAULT"):
         return [F.DropDefault(table, column)]
-    if cur.at("ADD", "GENERATED") or cur.at("SET", "GENERATED") or cur.at("DROP", "IDENTITY"):
+    if cur.accept("DROP", "EXPRESSION"):  # drop-object: future rows are no longer computed
+        return [F.DropExpression(table, column, cur.accept("IF", "EXISTS"))]
+    restart = "RESTART" in cur.words[cur.i:]  # alone, or after SET GENERATED / SET MAXVALUE ...
+    if cur.at("RESTART") or (cur.word() == "SET" and (cur.word(1) in SEQUENCE_OPTIONS or restart)):
+        changes, _ = sequence_changes(cur)  # an identity column's sequence (alter-sequence)
+        return [F.AlterSequence(None, changes, table, column)] if changes else [F.Harmless("identity change")]
+    if cur.at("ADD", "GENERATED"):
+        return [F.AddIdentity(table, column)]  # future rows only, no rewrite (P28)
+    if cur.accept("DROP", "IDENTITY"):
+        return [F.DropIdentity(table, column, if_exists=cur.accept("IF", "EXISTS"))]
+    if cur.at("SET", "GENERATED"):
         return [F.Harmless("identity change")]  # future rows only, no rewrite
     if cur.at("SET", "STATISTICS") or cur.at("SET", "(") or cur.at("RESET"):
         return [F.Harmless("column statistics")]
@@ -526,11 +368,9 @@ def _restated_column(table: str, old: str | None, col: F.ColumnDef) -> list[F.Fa
         facts.append(F.AlterColumnType(table, col.name, col.type))
     facts.append(F.DropNotNull(table, col.name) if col.nullable else F.SetNotNull(table, col.name))
     facts.append(F.SetDefault(table, col.name, col.default) if col.default else F.DropDefault(table, col.name))
+    # AUTO_INCREMENT not restated is dropped (drop-identity judges it where the column had one)
+    facts.append(F.AddIdentity(table, col.name) if col.identity else F.DropIdentity(table, col.name, if_exists=True))
     return facts
-
-
-def _at_paren(cur: Cursor) -> bool:
-    return cur.peek() is not None and cur.peek().token_type == TokenType.L_PAREN
 
 
 def _table_constraint(cur: Cursor) -> F.ConstraintDef:
@@ -541,7 +381,7 @@ def _table_constraint(cur: Cursor) -> F.ConstraintDef:
     if cur.accept("CHECK"):
         con = F.ConstraintDef("check", name, expression=cur.text(cur.paren_group()))
     elif cur.accept("FOREIGN", "KEY"):
-        if not _at_paren(cur):
+        if not at_paren(cur):
             name = name or cur.name()  # MySQL: FOREIGN KEY index_name (cols)
         cols = names_in(cur.paren_group())
         cur.expect("REFERENCES")
@@ -549,12 +389,12 @@ def _table_constraint(cur: Cursor) -> F.ConstraintDef:
     elif w in ("UNIQUE", "PRIMARY"):
         cur.accept("UNIQUE") or cur.expect("PRIMARY", "KEY")
         kind = "unique" if w == "UNIQUE" else "primary_key"
-        if kind == "unique" and (cur.accept("INDEX") or cur.accept("KEY") or not _at_paren(cur)) \
-                and not _at_paren(cur) and not cur.at("USING") and not cur.at("NULLS"):
+        if kind == "unique" and (cur.accept("INDEX") or cur.accept("KEY") or not at_paren(cur)) \
+                and not at_paren(cur) and not cur.at("USING") and not cur.at("NULLS"):
             name = name or cur.name()  # MySQL: UNIQUE [INDEX|KEY] name (cols)
         cur.accept("USING", "BTREE") or cur.accept("USING", "HASH")
         if cur.accept("USING", "INDEX"):
-            return F.ConstraintDef(kind, name, using_index=cur.name(), not_valid=_rest_has(cur, "NOT", "VALID"))
+            return F.ConstraintDef(kind, name, using_index=cur.name(), not_valid=rest_has(cur, "NOT", "VALID"))
         cur.accept("NULLS", "NOT", "DISTINCT") or cur.accept("NULLS", "DISTINCT")
         con = F.ConstraintDef(kind, name, names_in(cur.paren_group()))
     elif cur.accept("EXCLUDE"):
@@ -563,120 +403,8 @@ def _table_constraint(cur: Cursor) -> F.ConstraintDef:
         con = F.ConstraintDef("not_null", name, (cur.name(),))
     else:
         raise Malformed("unknown constraint")
-    con.not_valid = _rest_has(cur, "NOT", "VALID")
+    con.not_valid = rest_has(cur, "NOT", "VALID")
     return con
-
-
-def _rest_has(cur: Cursor, *words: str) -> bool:
-    upper = [cur.word(k) for k in range(len(cur.toks) - cur.i)]
-    return any(upper[k:k + len(words)] == list(words) for k in range(len(upper)))
-
-
-# --- columns and types -------------------------------------------------------------------
-
-
-@lru_cache(maxsize=4096)  # a history spells the same few types thousands of times; TypeRef is frozen
-def _type(text: str, dialect: str) -> F.TypeRef:
-    if not text:
-        raise Malformed("expected a type")
-    try:
-        dt = exp.DataType.build(text, dialect=SQLGLOT_DIALECT.get(dialect, dialect), udt=True)
-    except (SqlglotError, ValueError):
-        return F.TypeRef(text.lower(), (), text)
-    array = dt.this == exp.DataType.Type.ARRAY
-    if array and dt.expressions:
-        dt = dt.expressions[0]
-    name = dt.this.value if dt.this != exp.DataType.Type.USERDEFINED else str(dt.args.get("kind") or text).lower()
-    params = []
-    for p in dt.expressions:
-        value = p.this.this if isinstance(p, exp.DataTypeParam) and isinstance(p.this, exp.Literal) else None
-        if value is not None and str(value).isdigit():
-            params.append(int(value))
-    return F.TypeRef(name, tuple(params), text, array)
-
-
-def _column_def(cur: Cursor, dialect: str) -> F.ColumnDef:
-    name = cur.name()
-    type_toks = cur.until_depth0(COLUMN_CONSTRAINT_WORDS)
-    type_text = cur.text(type_toks)
-    col = F.ColumnDef(name, _type(type_text, dialect) if type_toks else None)
-    col.serial = bool(re.fullmatch(r"(small|big)?serial[248]?", type_text.strip().lower()))
-    while not cur.done():
-        con_name = cur.name() if cur.accept("CONSTRAINT") else None
-        if cur.accept("CHARACTER", "SET") or cur.accept("CHARSET"):
-            charset = cur.name().lower()
-            if col.type is not None:
-                col.type = dataclasses.replace(col.type, charset=charset)
-        elif cur.accept("AUTO_INCREMENT"):  # MySQL: every existing row is numbered
-            col.identity = True
-            col.nullable = False
-        elif cur.accept("AS"):  # MySQL: AS (expr) [VIRTUAL|STORED]; virtual unless said
-            cur.paren_group()
-            col.generated = "stored" if cur.word() in ("STORED", "PERSISTENT") else "virtual"
-        elif cur.accept("FIRST"):
-            col.position = "FIRST"
-        elif cur.accept("AFTER"):
-            col.position = f"AFTER {cur.name()}"
-        elif cur.accept("NOT", "NULL"):
-            col.nullable = False
-        elif cur.accept("NULL"):
-            col.nullable = True
-        elif cur.accept("DEFAULT"):
-            toks = cur.until_depth0(COLUMN_CONSTRAINT_WORDS)
-            col.default = _default(cur.text(toks), toks)
-        elif cur.accept("PRIMARY", "KEY"):
-            col.nullable = False
-            col.constraints.append(F.ConstraintDef("primary_key", con_name, (name,)))
-        elif cur.accept("UNIQUE"):
-            col.constraints.append(F.ConstraintDef("unique", con_name, (name,)))
-        elif cur.accept("CHECK"):
-            col.constraints.append(F.ConstraintDef("check", con_name, (name,), cur.text(cur.paren_group())))
-        elif cur.accept("REFERENCES"):
-            ref = cur.name()
-            col.constraints.append(F.ConstraintDef("foreign_key", con_name, (name,), ref_table=ref))
-        elif cur.accept("GENERATED"):
-            rest = cur.until_depth0(COLUMN_CONSTRAINT_WORDS - {"GENERATED", "DEFAULT", "AS"})
-            words = [t.text.upper() for t in rest]
-            if "IDENTITY" in words:
-                col.identity = True
-                col.nullable = False
-            else:
-                col.generated = "stored" if "STORED" in words else "virtual" if "VIRTUAL" in words else "default"
-        elif cur.accept("COLLATE"):
-            cur.name()
-        else:
-            cur.i += 1  # DEFERRABLE, INITIALLY ..., ON DELETE ... and the like: no safety impact
-    return col
-
-
-def _default(text: str, toks: list[Token]) -> F.Default:
-    """Classify a default: constant, stable (evaluated once per statement) or volatile."""
-    functions, volatility = [], "constant"
-    for k, tok in enumerate(toks):
-        nxt = toks[k + 1] if k + 1 < len(toks) else None
-        word = tok.text.lower()
-        if nxt is not None and nxt.token_type == TokenType.L_PAREN and _calls(tok):
-            if word in ("cast", "array", "row"):
-                continue
-            if word not in STABLE_FUNCTIONS:
-                functions.append(word)
-                volatility = "volatile"
-            elif volatility == "constant":
-                volatility = "stable"
-        elif word in STABLE_KEYWORDS and word not in ("true", "false", "null") and volatility == "constant":
-            volatility = "stable"
-    return F.Default(text, volatility, tuple(dict.fromkeys(functions)))
-
-
-# Words before "(" that are operators, not calls: `x IN (1, 2)`, `= ANY (ARRAY[...])`.
-_OPERATOR_WORDS = frozenset("in and or not is any all some exists between like ilike when then else from".split())
-
-
-def _calls(tok: Token) -> bool:
-    """`tok` followed by "(" is a function's name (`random(`, `"my func"(`), not an operator (`* (`)."""
-    if tok.token_type == TokenType.IDENTIFIER:  # quoted
-        return True
-    return tok.text.replace("$", "_").isidentifier() and tok.text.lower() not in _OPERATOR_WORDS
 
 
 # --- CREATE / DROP -----------------------------------------------------------------------
@@ -690,6 +418,8 @@ def _create_table(cur: Cursor, dialect: str) -> list[F.Fact]:
     fact = F.CreateTable(cur.name())
     if cur.accept("PARTITION", "OF"):
         fact.partition_of = cur.name()
+        fact.partition_bound = partition_bound(cur)
+        fact.partition_by = partition_by(cur)
         return [fact]
     if cur.peek() is None or cur.peek().token_type != TokenType.L_PAREN:
         return [fact]  # CREATE TABLE ... AS SELECT / LIKE: a new table either way
@@ -703,11 +433,12 @@ def _create_table(cur: Cursor, dialect: str) -> list[F.Fact]:
         elif sub.word() in ("KEY", "INDEX", "FULLTEXT", "SPATIAL") and dialect == "mysql":  # an inline index
             sub.i += 1
             sub.accept("INDEX") or sub.accept("KEY")
-            name = None if _at_paren(sub) else sub.name()
+            name = None if at_paren(sub) else sub.name()
             sub.accept("USING") and sub.name()
             indexes.append(F.CreateIndex(fact.table, name, tuple(sub.text(p) for p in split_commas(sub.paren_group()))))
         else:
-            fact.columns.append(_column_def(sub, dialect))
+            fact.columns.append(column_def(sub, dialect))
+    fact.partition_by = partition_by(cur)
     return [fact, *indexes]
 
 
@@ -717,7 +448,7 @@ def _create_index(cur: Cursor) -> list[F.Fact]:
     cur.accept("FULLTEXT") or cur.accept("SPATIAL")
     cur.expect("INDEX")
     concurrently = cur.accept("CONCURRENTLY")
-    cur.accept("IF", "NOT", "EXISTS")
+    if_not_exists = cur.accept("IF", "NOT", "EXISTS")
     name = None if cur.at("ON") else cur.name()
     cur.accept("USING") and cur.name()  # MySQL: CREATE INDEX i USING BTREE ON t
     cur.expect("ON")
@@ -726,18 +457,19 @@ def _create_index(cur: Cursor) -> list[F.Fact]:
     if cur.accept("USING"):
         cur.name()
     cols: tuple[str, ...] = ()
-    if _at_paren(cur):
+    if at_paren(cur):
         cols = tuple(cur.text(part) for part in split_commas(cur.paren_group()))
     clauses: dict[str, str] = {}
     _take_clauses(cur.toks[cur.i:], clauses)  # MySQL: ... ALGORITHM=INPLACE LOCK=NONE
-    fact = F.CreateIndex(table, same_schema(table, name) if name else None, cols, unique, concurrently, only)
+    fact = F.CreateIndex(table, same_schema(table, name) if name else None, cols, unique, concurrently, only,
+                         if_not_exists)
     return _with_clauses([fact], clauses)
 
 
 def _create_domain(cur: Cursor) -> list[F.Fact]:
     cur.expect("CREATE", "DOMAIN")
     name = cur.name()
-    return [F.CreateDomain(name, _rest_has(cur, "CHECK"))]
+    return [F.CreateDomain(name, rest_has(cur, "CHECK"))]
 
 
 def _drop(cur: Cursor) -> list[F.Fact]:
@@ -773,9 +505,22 @@ def _alter_index(cur: Cursor) -> list[F.Fact]:
 def _alter_type(cur: Cursor) -> list[F.Fact]:
     cur.expect("ALTER", "TYPE")
     name = cur.name()
-    if cur.at("ADD", "VALUE"):
-        return [F.EnumAddValue(name)]
-    return [F.Harmless("ALTER TYPE")]
+    if cur.accept("ADD", "VALUE"):
+        cur.accept("IF", "NOT", "EXISTS")
+        label = cur.peek()
+        value = label.text if label is not None and label.token_type == TokenType.STRING else None
+        return [F.EnumAddValue(name, value)]
+    cur.i = 2  # RENAME TO, SET SCHEMA, RENAME VALUE (rename-object)
+    return alter_object(cur, "type")
+
+
+def _drop_trigger(cur: Cursor) -> list[F.Fact]:
+    """PostgreSQL: DROP TRIGGER [IF EXISTS] name ON table (MySQL's and SQLite's name no table)."""
+    cur.expect("DROP", "TRIGGER")
+    if_exists = cur.accept("IF", "EXISTS")
+    name = cur.name()
+    cur.expect("ON")
+    return [F.DropTrigger(cur.name(), name, if_exists)]
 
 
 def _rename_tables(cur: Cursor) -> list[F.Fact]:
@@ -917,4 +662,24 @@ def _parsed(cur: Cursor, dialect: str) -> list[F.Fact]:
         if verb not in KNOWN_VERBS or (verb in ("ALTER", "CREATE", "DROP") and obj not in KNOWN_OBJECTS):
             return [F.ParseFailed(f"unknown statement {cur.text(cur.toks[:2])!r}")]
         return [F.Unknown(f"{tree.this} statement")]
+    if isinstance(tree, exp.Insert):
+        return [_insert(tree)]
     return [F.Harmless(type(tree).__name__)]
+
+
+def _table_name(table: exp.Table) -> str:
+    return qualified([p.name if p.args.get("quoted") else p.name.lower() for p in table.parts])
+
+
+def _insert(tree: exp.Insert) -> F.InsertRows:
+    """INSERT INTO t ... [SELECT]: the target, and the tables the query reads (CTE names are not tables)."""
+    target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+    query = tree.expression
+    select = query is not None and not isinstance(query, exp.Values)
+    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+    sources = tuple(dict.fromkeys(
+        _table_name(t) for t in (query.find_all(exp.Table) if select else ()) if t.name.lower() not in ctes))
+    for cte in tree.find_all(exp.CTE):  # WITH q AS (SELECT ... FROM u) INSERT ... FROM q reads u
+        sources += tuple(n for n in dict.fromkeys(_table_name(t) for t in cte.find_all(exp.Table)) if n not in sources)
+    name = _table_name(target) if isinstance(target, exp.Table) else str(target).lower()
+    return F.InsertRows("Insert", name, sources, select)

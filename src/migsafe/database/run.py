@@ -1,0 +1,208 @@
+"""`check --database` and `trace`: each history applied on a scratch database of its own, and
+what was executed judged by the same rules, with the same replayed schema, as offline.
+
+One scratch database per history (the .sql files; each Alembic project; all Django apps), since
+each applies its history from nothing, or from the template of its longest prefix that an earlier
+run kept (templates.py: embedded server only). Where the fact table's lock for a finding differs
+from the lock the server showed for its statement, the observation wins and the message says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from migsafe.cache import Cache, cache_dir
+from migsafe.config import Settings
+from migsafe.database import templates
+from migsafe.database.probe import rank
+from migsafe.database.scratch import Scratch, open_scratch
+from migsafe.discover import Discovered
+from migsafe.errors import UsageError
+from migsafe.model import Finding, Migration, Result
+
+
+@dataclasses.dataclass
+class History:
+    """One history: `run(scratch, start)` applies it (from `start`'s template where not None) and
+    gives its migrations as (Migration, file) in run order; `keys()` the template keys of its
+    prefixes (templates.chain) with the run order they assume, or ([], None) where it is never kept."""
+
+    run: Callable[[Scratch, templates.Start | None], Iterable[tuple[Migration, Path]]]
+    keys: Callable[[], tuple[list[str], list[str] | None]] = lambda: ([], None)
+
+
+def check_on_database(found: Discovered, settings: Settings, cwd: Path, only: set[Path] | None,
+                      rows: int = 0, keep: list[Migration] | None = None, cache: Cache | None = None) -> Result:
+    """The Result of `check` in --database mode. `rows`: trace --rows; `keep`: collects every
+    migration run (trace's table), in order; `cache`: where templates' migrations are kept (and
+    statements' facts), None: no templates."""
+    from migsafe.engine import merged
+    from migsafe.judge import analyze
+    from migsafe.sources.sql import real_path
+
+    if settings.no_exec and (found.alembic or found.django_roots):
+        raise UsageError("--database runs the project's Alembic and Django migrations: it cannot be combined "
+                         "with no-exec")
+    report_only = found.report_only
+    if only is not None:
+        report_only = only if report_only is None else report_only & only
+    django_timeout = bool(found.django_roots) and _django_sets_lock_timeout(settings, found)
+
+    def reported(items: Iterable[tuple[Migration, Path]]) -> Iterator[Migration]:
+        for m, path in items:
+            if report_only is not None:
+                m.report = m.report and real_path(path) in report_only
+            m.runner_lock_timeout = m.runner_lock_timeout or (django_timeout and m.source == "django")
+            if keep is not None:
+                keep.append(m)
+            yield m
+
+    cache = cache or Cache(None)
+    templated = settings.database == "embedded" and cache.directory is not None and rows == 0
+    results = []
+    for history in _histories(found, settings, cwd, rows, cache):
+        keys, order = history.keys() if templated else ([], None)
+        start: list[templates.Start | None] = [None]
+
+        def choose(existing: set[str], keys=keys, start=start) -> str | None:
+            start[0] = templates.find_start(keys, cache, existing)
+            return start[0].template if start[0] else None
+
+        with open_scratch(settings.database, cache_dir(), choose if keys else None) as scratch:
+            if settings.dialect and settings.dialect != scratch.dialect:
+                raise UsageError(f"--dialect {settings.dialect} does not match the --database server, "
+                                 f"which is {scratch.dialect}")
+            scratch.rows = rows
+            ran: list[Migration] = []  # every migration of the history, as run: a template's cache entry
+            items = _collected(history.run(scratch, start[0] if scratch.template else None), ran)
+            result = analyze(reported(items), dataclasses.replace(settings, dialect=scratch.dialect), cache=cache)
+            if keys and len(ran) == len(keys) and templates.keepable(ran, order):
+                cache.put(keys[-1], ran)
+                scratch.keep_as(templates.name_of(keys[-1]))
+        for f in result.findings:
+            reconcile(f)
+        results.append(result)
+    return merged(results) if results else Result([], 0, 0, 0, settings.dialect or "postgresql", "")
+
+
+def _collected(items: Iterable[tuple[Migration, Path]], into: list[Migration]) -> Iterator[tuple[Migration, Path]]:
+    for migration, path in items:
+        into.append(migration)
+        yield migration, path
+
+
+def reconcile(finding: Finding) -> None:
+    """Observation wins: where the server held another lock on the finding's table than the
+    fact table predicted, the finding says the observed one, and that it differs."""
+    evidence = finding.evidence
+    if evidence is None or not finding.lock or not finding.table:
+        return
+    observed = evidence.new_lock(finding.table)
+    if observed is None or observed == finding.lock:
+        return  # (nothing new: an earlier statement's lock, or a statement run outside a transaction)
+    if rank(observed) < rank(finding.lock) and evidence.holds(finding.table, finding.lock):
+        return  # the predicted lock was held already (an earlier statement took it): not a difference
+    finding.message += (f" (observed on the server: {observed} on {finding.table}, "
+                        f"where migsafe's lock table predicted {finding.lock})")
+    finding.lock = observed
+
+
+def _histories(found: Discovered, settings: Settings, cwd: Path, rows: int, cache: Cache) -> list[History]:
+    histories: list[History] = []
+    if found.sql_files:
+        histories.append(History(lambda scratch, start: _sql_history(found, settings, cwd, scratch, start),
+                                 lambda: _sql_keys(found, settings, cwd)))
+    for project in found.alembic:
+        histories.append(History(
+            lambda scratch, start, project=project: _alembic_history(project, settings, cwd, scratch, rows, start),
+            lambda project=project: _alembic_keys(project, cwd, cache)))
+    if found.django_roots:
+        histories.append(History(lambda scratch, start: _django_history(found, settings, cwd, scratch, rows, start),
+                                 lambda: _django_keys(found, settings, cwd)))
+    return histories
+
+
+def _sql_history(found: Discovered, settings: Settings, cwd: Path, scratch: Scratch, start: templates.Start | None):
+    from migsafe.database.sql_files import run_sql_files
+    from migsafe.engine import mark_history
+    from migsafe.sources.sql import load_sql_migrations
+
+    migrations = load_sql_migrations(found.sql_files, cwd, scratch.dialect, settings.sql_transaction == "per-file")
+    mark_history(migrations, settings.start_after.sql)
+    done = [templates.restore(m, ran) for m, ran in zip(migrations, start.ran)] if start else []
+    return zip(itertools.chain(done, run_sql_files(migrations[len(done):], scratch)), found.sql_files)
+
+
+def _sql_keys(found: Discovered, settings: Settings, cwd: Path) -> tuple[list[str], list[str] | None]:
+    from migsafe.sources.sql import relative_path
+
+    base = ("sql", cwd, settings.sql_transaction)
+    return templates.chain(repr(base), ((relative_path(f, cwd), f) for f in found.sql_files)), None
+
+
+def _alembic_history(project, settings: Settings, cwd: Path, scratch: Scratch, rows: int,
+                     start: templates.Start | None):
+    from migsafe.database.alembic_online import run_alembic
+
+    items = run_alembic(project.version_dirs, project.root, cwd, scratch.dialect, settings.start_after.alembic,
+                        scratch.url.render_as_string(hide_password=False), sourceless=project.sourceless,
+                        timeout=settings.render_timeout, rows=rows)
+    return list(templates.in_order(items, start)) if start else items
+
+
+def _alembic_keys(project, cwd: Path, cache: Cache) -> tuple[list[str], list[str] | None]:
+    """Keyed as rendering keys a revision (cache.alembic_chain: the project's other files, env.py
+    included), then each revision in graph order; never for an upgrade run in one transaction."""
+    from migsafe.database.alembic_online import transaction_per_migration
+    from migsafe.sources.alembic_graph import load_revisions, read_revision
+
+    read = cache.revision_reader(project.version_dirs, project.root, read_revision)
+    graph = load_revisions(project.version_dirs, read=read, sourceless=project.sourceless)
+    if hasattr(read, "save"):
+        read.save()
+    if graph.broken_files or not transaction_per_migration(project.version_dirs[0].parent / "env.py"):
+        return [], None
+    revisions = [rev.path for rev in graph.revisions]
+    base = cache.alembic_chain(project.version_dirs, project.root, revisions, cwd, "postgresql", True)
+    return templates.chain(base, ((rev.id, rev.path) for rev in graph.revisions)), [rev.id for rev in graph.revisions]
+
+
+def _django_history(found: Discovered, settings: Settings, cwd: Path, scratch: Scratch, rows: int,
+                    start: templates.Start | None):
+    from migsafe.database.django_online import run_django
+
+    items = run_django(found.django_roots, cwd, scratch.dialect, settings.start_after.django,
+                       scratch.django_database(), settings_module=settings.django_settings,
+                       timeout=settings.render_timeout, target_version=settings.target_version, rows=rows)
+    return list(templates.in_order(items, start)) if start else items
+
+
+def _django_keys(found: Discovered, settings: Settings, cwd: Path) -> tuple[list[str], list[str] | None]:
+    """Keyed by the settings and each migration in migrate's order, each with the project files it
+    imports (transitively): not by the models it does not import, which change with every new
+    migration. Never for a plan with squashed migrations or a migration that cannot be read."""
+    from migsafe.cache import import_path_state
+    from migsafe.sources.django_graph import load_plan
+
+    plan = load_plan(found.django_roots, settings.django_settings or os.environ.get("DJANGO_SETTINGS_MODULE") or None,
+                     cwd)
+    if plan.squashed or plan.missing or any(n.error for n in plan.nodes):
+        return [], None
+    roots = list(dict.fromkeys(n.app.import_root for n in plan.nodes))
+    setup = [plan.settings_file] if plan.settings_file else []
+    base = repr(("django", cwd, import_path_state(), plan.settings_module,
+                 [(str(f), templates.digest_of(f)) for f in templates.imported_files(setup, roots)]))
+    items = [(f"{n.app.label}.{n.name}", n.path) for n in plan.nodes]
+    keys = templates.chain(base, ((name, path, templates.imported_files([path], roots)) for name, path in items))
+    return keys, [name for name, _ in items]
+
+
+def _django_sets_lock_timeout(settings: Settings, found: Discovered) -> bool:
+    from migsafe.sources.runner import django_sets_lock_timeout
+
+    return django_sets_lock_timeout(settings.django_settings or os.environ.get("DJANGO_SETTINGS_MODULE"),
+                                    found.django_roots)

