@@ -3,14 +3,10 @@ from pathlib import Path
 import pytest
 
 from migsafe import docs
-from migsafe.model import Severity
 
 PAGE = '''\
 +++
-id = "drop-column"
-severity = "error"
 summary = "Dropping a column that the running app version may still read or write."
-dialects = ["postgresql", "mysql"]
 +++
 
 ## Unsafe
@@ -45,12 +41,10 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 def test_front_matter_and_body(tmp_path):
     doc = docs.parse_rule_doc(write(tmp_path, "drop-column.md", PAGE))
-    assert doc.id == "drop-column"
-    assert doc.severity is Severity.ERROR
+    assert doc.id == "drop-column"  # the file name
     assert doc.summary.startswith("Dropping a column")
-    assert doc.dialects == ("postgresql", "mysql")
     assert doc.body.startswith("\n## Unsafe\n")
-    assert doc.body_line == 7
+    assert doc.body_line == 4
 
 
 def test_examples(tmp_path):
@@ -58,31 +52,26 @@ def test_examples(tmp_path):
     unsafe, safe = docs.iter_examples(doc)
     assert (unsafe.lang, unsafe.kind, unsafe.options, unsafe.flags) == ("sql", "unsafe", {}, ())
     assert unsafe.code == "ALTER TABLE users DROP COLUMN email;\n"
-    assert unsafe.line == 10
+    assert unsafe.line == 7
     assert PAGE.splitlines()[unsafe.line - 1] == "ALTER TABLE users DROP COLUMN email;"
     assert (safe.lang, safe.kind, safe.flags) == ("python", "safe", ("alembic",))
     assert safe.options == {"target-version": "10", "also": "missing-lock-timeout"}
-    assert safe.line == 15
+    assert safe.line == 12
     assert safe.code == 'def upgrade():\n    op.drop_column("users", "email")\n'
-
-
-def test_dialects_optional(tmp_path):
-    page = PAGE.replace('dialects = ["postgresql", "mysql"]\n', "")
-    assert docs.parse_rule_doc(write(tmp_path, "drop-column.md", page)).dialects is None
 
 
 @pytest.mark.parametrize(
     "page, problem",
     [
         ("## no front matter\n", "no front matter"),
-        ('+++\nid = "drop-column"\n', "not closed"),
-        ("+++\nid = \n+++\n", "bad front matter"),
-        (PAGE.replace('id = "drop-column"', 'id = "drop-table"'), "does not match"),
-        (PAGE.replace('severity = "error"', 'severity = "fatal"'), "severity"),
+        ('+++\nsummary = "x"\n', "not closed"),
+        ("+++\nsummary = \n+++\n", "bad front matter"),
+        (PAGE.replace('summary = "Dropping', 'summary = ""\nx = "'), "unknown x"),
         (PAGE.replace("summary = ", "title = "), "keys: missing summary; unknown title"),
         (PAGE.replace('summary = "Dropping', 'sumary = "Dropping'), "keys: missing summary; unknown sumary"),
-        (PAGE.replace('id = "drop-column"\n', ""), "keys: missing id$"),
-        (PAGE.replace('["postgresql", "mysql"]', '"postgresql"'), "dialects"),
+        (PAGE.replace("+++\n", '+++\nseverity = "error"\n', 1), "unknown severity .severity and dialects are the code's"),
+        (PAGE.replace('summary = "Dropping a column that the running app version may still read or write."',
+                      'summary = "  "'), "summary must be a non-empty string"),
     ],
 )
 def test_bad_front_matter_names_the_file(tmp_path, page, problem):

@@ -1,7 +1,7 @@
 """The three lists of rules agree: the contract's rule table, the registered rules, rules/*.md.
 
-Behaviour (severity, dialects) lives in the code; the page's front matter repeats it for readers,
-so it must say the same. Every page has the same skeleton, in the same order.
+Behaviour (severity, dialects) lives in the code only: a page's front matter holds its summary, its
+file name is the rule id. Every page has the same skeleton, in the same order.
 """
 
 from __future__ import annotations
@@ -95,15 +95,8 @@ def test_contract_severities_are_the_code_defaults() -> None:
 @pytest.mark.parametrize("path", PAGES, ids=[p.name for p in PAGES])
 def test_page(path: Path) -> None:
     where = path.relative_to(REPO).as_posix()
-    doc = parse_rule_doc(path)  # checks the keys, id == file name, severity value, summary non-empty
-    assert doc.id == path.stem, f"{where}: front matter id {doc.id!r} is not the file name"
-    severities = R.default_severities()
-    assert doc.id in severities, f"{where}: {doc.id} is not a registered rule"
-    assert doc.severity == severities[doc.id], (
-        f"{where}: severity {doc.severity.value!r} but the code's default is {severities[doc.id].value!r}")
-    assert doc.dialects is not None, f"{where}: front matter needs dialects"
-    assert set(doc.dialects) == set(R.rule_dialects(doc.id)), (
-        f"{where}: dialects {list(doc.dialects)} but the code says {list(R.rule_dialects(doc.id))}")
+    doc = parse_rule_doc(path)  # checks the keys (summary only) and that the summary is not empty
+    assert doc.id in R.default_severities(), f"{where}: {doc.id} is not a registered rule"
     assert doc.summary and "\n" not in doc.summary, f"{where}: summary must be one non-empty line"
     found = headings(doc.body)
     assert found == SECTIONS, f"{where}: sections {found}, expected exactly {SECTIONS} in this order"

@@ -213,8 +213,7 @@ def explain(rule: str) -> None:
     if rule not in docs:
         raise UsageError(_unknown_rule(rule, sorted(docs)))
     d = docs[rule]
-    dialects = ", ".join(d.dialects) if d.dialects else "all"
-    sys.stdout.write(f"{d.id} ({d.severity.value}; dialects: {dialects})\n{d.summary}\n\n")
+    sys.stdout.write(f"{d.id} ({_rule_line(d.id)})\n{d.summary}\n\n")
     sys.stdout.write(reader_body(d).strip() + "\n")
     from migsafe.fixes.explain import example_fixes
 
@@ -229,19 +228,31 @@ def explain(rule: str) -> None:
 def rules() -> None:
     """List the rules with severity, dialects and summary."""
     from migsafe.docs import all_rule_docs
-    from migsafe.rules import ALL_DIALECTS, default_severities, rule_dialects
+    from migsafe.rules import default_severities
 
     # Behaviour (severity, dialects) comes from the code; reader text from the rule pages.
     summaries = {d.id: d.summary for d in all_rule_docs()}
     rows = [("ID", "SEVERITY", "DIALECTS", "SUMMARY")]
     for rule_id, severity in default_severities().items():
-        dialects = rule_dialects(rule_id)
-        shown = "all" if set(dialects) == set(ALL_DIALECTS) else ",".join(dialects)
-        rows.append((rule_id, severity.value, shown, summaries.get(rule_id, "")))
+        rows.append((rule_id, severity.value, _dialects_shown(rule_id, ","), summaries.get(rule_id, "")))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         cells = [cell.ljust(w) for cell, w in zip(row, widths)] + [row[3]]
         sys.stdout.write("  ".join(cells).rstrip() + "\n")
+
+
+def _dialects_shown(rule_id: str, sep: str) -> str:
+    from migsafe.rules import ALL_DIALECTS, rule_dialects
+
+    dialects = rule_dialects(rule_id)
+    return "all" if set(dialects) == set(ALL_DIALECTS) else sep.join(dialects)
+
+
+def _rule_line(rule_id: str) -> str:
+    """"error; dialects: all": what the code declares about a rule (explain's first line)."""
+    from migsafe.rules import default_severities
+
+    return f"{default_severities()[rule_id].value}; dialects: {_dialects_shown(rule_id, ', ')}"
 
 
 @cli.command()

@@ -1,7 +1,8 @@
 """Rule pages: top-level rules/<id>.md, shipped in the wheel as migsafe/rule_docs/<id>.md.
 
-A page starts with flat TOML front matter between `+++` lines (id, severity, summary, optional
-dialects). Its fenced blocks whose info string holds `unsafe` or `safe` are examples the test
+A page starts with flat TOML front matter between `+++` lines holding its one-line `summary`; the
+rule id is the file name, and what the code declares (severity, dialects) is asked of the registry,
+never repeated on the page. Its fenced blocks whose info string holds `unsafe` or `safe` are examples the test
 suite runs, e.g. ```sql safe target-version=10 also=missing-lock-timeout```. Blocks of kind
 `history` (earlier migrations replayed before later examples) and `down` (the way back of the
 example just above) are returned too; rules/README.md describes the conventions.
@@ -15,25 +16,20 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from migsafe.model import Severity
-
 if sys.version_info >= (3, 11):
     import tomllib
 else:
     import tomli as tomllib
 
-_REQUIRED = {"id", "severity", "summary"}
-_OPTIONAL = {"dialects"}
+_REQUIRED = {"summary"}
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
 KINDS = ("unsafe", "safe", "history", "down")  # the info-string words that make a block an example
 
 
 @dataclass(frozen=True)
 class RuleDoc:
-    id: str
-    severity: Severity
+    id: str  # the file name
     summary: str
-    dialects: tuple[str, ...] | None  # None: not restricted (every dialect)
     body: str  # the page below the front matter
     path: Path
     body_line: int  # 1-based line of the body's first line in the file
@@ -80,30 +76,19 @@ def parse_rule_doc(path: Path) -> RuleDoc:
         meta = tomllib.loads("\n".join(lines[1:end]))
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"{path}: bad front matter: {e}") from None
-    missing, unknown = sorted(_REQUIRED - meta.keys()), sorted(meta.keys() - _REQUIRED - _OPTIONAL)
+    missing, unknown = sorted(_REQUIRED - meta.keys()), sorted(meta.keys() - _REQUIRED)
     if missing or unknown:
         problems = []
         if missing:
             problems.append(f"missing {', '.join(missing)}")
         if unknown:
-            problems.append(f"unknown {', '.join(unknown)}")
+            problems.append(f"unknown {', '.join(unknown)} (severity and dialects are the code's, the id the file name)")
         raise ValueError(f"{path}: front matter keys: {'; '.join(problems)}")
-    if meta["id"] != path.stem:
-        raise ValueError(f"{path}: front matter id {meta['id']!r} does not match the file name")
-    if meta["severity"] not in ("error", "warning"):
-        raise ValueError(f"{path}: severity must be 'error' or 'warning', not {meta['severity']!r}")
     if not isinstance(meta["summary"], str) or not meta["summary"].strip():
         raise ValueError(f"{path}: summary must be a non-empty string")
-    dialects = meta.get("dialects")
-    if dialects is not None and not (
-        isinstance(dialects, list) and dialects and all(isinstance(d, str) for d in dialects)
-    ):
-        raise ValueError(f"{path}: dialects must be a non-empty list of strings")
     return RuleDoc(
-        id=meta["id"],
-        severity=Severity(meta["severity"]),
+        id=path.stem,
         summary=meta["summary"].strip(),
-        dialects=tuple(dialects) if dialects is not None else None,
         body="\n".join(lines[end + 1 :]),
         path=path,
         body_line=end + 2,

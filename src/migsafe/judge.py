@@ -15,7 +15,6 @@ from migsafe.cache import Cache, Translations
 from migsafe.config import Settings
 from migsafe.dialects import get_dialect
 from migsafe.fixes import names_at, render_fix
-from migsafe.fixes.edits import edits_for
 from migsafe.model import Finding, Fix, Migration, Result, Severity, Span, Statement
 from migsafe.schema import Schema
 from migsafe.sources.registry import source as source_named
@@ -114,7 +113,7 @@ def judge(migration: Migration, index: int, schema: Schema, dialect, active: lis
                 for hit in rule.check(fact, ctx):
                     out.append(finding(migration, rule.id, hit.message, stmt.span, stmt, hit))
                     if out[-1].fix is not None:  # the mechanical rewrite, where there is a safe one
-                        out[-1].fix.edits = edits_for(rule.id, fact, ctx, migration.path, len(facts) == 1)
+                        out[-1].fix.edits = rule.edits(fact, ctx, migration.path, len(facts) == 1)
             schema.apply(fact, index)
     for line, reason in migration.unreadable:
         out.append(finding(migration, "not-analyzed", f"Could not read this operation without running the project:"

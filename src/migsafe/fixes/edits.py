@@ -51,44 +51,95 @@ _NOT_PLAIN = {"DEFERRABLE", "INITIALLY", "INCLUDE", "NULLS", "WITH", "USING", "T
 MAX_NAME = 63  # PostgreSQL truncates longer identifiers: a generated name must not depend on it
 
 
-def edits_for(rule: str, fact: F.Fact, ctx, path: str, alone: bool) -> list[Edit]:
-    """The edits that fix one finding of `rule` raised on `fact`; [] when there is no safe one.
-    `alone`: the fact is the statement's only one (an ALTER TABLE with one action)."""
-    stmt = ctx.statement
-    if ctx.migration.source in ("alembic", "django"):
-        return _python_edits(rule, fact, ctx, path)
-    if ctx.migration.source != "sql" or stmt.facts is not None:
-        return []
-    if rule == "missing-lock-timeout":
+def lock_timeout_first(ctx, path: str) -> list[Edit]:
+    """missing-lock-timeout: the SET before the migration's first statement (SQL, any engine), as
+    upgrade()'s first line (Alembic) or the first operation (Django, PostgreSQL)."""
+    if ctx.migration.source == "sql":
+        if ctx.statement.facts is not None:
+            return []
         first = ctx.migration.statements[0]
         setting = S.sql(ctx.dialect.set_lock_timeout())
         return [_insert(path, first.span.line, first.span.column, setting + "\n" + _indent(ctx, first))]
-    if ctx.in_transaction or ctx.dialect.name != "postgresql" or not alone:
+    py = _python(ctx, any_dialect=True)
+    if py is None:
         return []
-    if rule == "non-concurrent-index" and isinstance(fact, F.CreateIndex):
-        match = _CREATE_INDEX.match(stmt.sql)
+    return _alembic_prelude(py, ctx, path) if ctx.migration.source == "alembic" else _django_prelude(py, ctx, path)
+
+
+def concurrently(fact: F.Fact, ctx, path: str, alone: bool) -> list[Edit]:
+    """non-concurrent-index / non-concurrent-drop-index: `CONCURRENTLY` after `CREATE [UNIQUE]
+    INDEX` or `DROP INDEX` (one index, no CASCADE: CONCURRENTLY cannot cascade); Alembic's lone
+    create_index in autocommit_block(); Django's AddIndex/RemoveIndex as their Concurrently forms."""
+    if _sql_editable(ctx, alone):
+        stmt = ctx.statement
+        if isinstance(fact, F.CreateIndex):
+            match = _CREATE_INDEX.match(stmt.sql)
+        elif isinstance(fact, F.DropIndex) and "CASCADE" not in _words(stmt.sql):
+            match = _DROP_INDEX.match(stmt.sql)
+        else:
+            match = None
         return [_insert(path, *_at(stmt, match.end()), " CONCURRENTLY")] if match else []
-    if rule == "non-concurrent-drop-index" and isinstance(fact, F.DropIndex) and "CASCADE" not in _words(stmt.sql):
-        match = _DROP_INDEX.match(stmt.sql)  # CONCURRENTLY cannot CASCADE
-        return [_insert(path, *_at(stmt, match.end()), " CONCURRENTLY")] if match else []
-    if not isinstance(fact, F.AddConstraint) or _words(stmt.sql) & _NOT_PLAIN:
+    py = _python(ctx)
+    if py is None:
         return []
-    con = fact.constraint
-    if rule in ("validating-foreign-key", "validating-check-constraint") and con.name:
-        # The statement's own `;` (outside its span) then ends the VALIDATE.
-        validate = S.sql(P.ValidateConstraint(fact.table, con.name)).rstrip(";")
-        return [_insert(path, stmt.span.end_line, stmt.span.end_column, f" NOT VALID;\n{validate}")]
-    if rule == "add-unique-constraint" and con.kind in ("unique", "primary_key") and con.columns:
-        short = fact.table.split(".")[-1]
-        name = con.name or (f"{short}_pkey" if con.kind == "primary_key" else f"{short}_{'_'.join(con.columns)}_key")
-        if len(name) > MAX_NAME:
+    if ctx.migration.source == "alembic":
+        return _alembic_index(py, ctx, path) if isinstance(fact, F.CreateIndex) else []
+    return _django_concurrent(py, ctx, path)
+
+
+def not_valid_then_validate(fact: F.Fact, ctx, path: str, alone: bool) -> list[Edit]:
+    """validating-foreign-key / validating-check-constraint: `NOT VALID`, then `VALIDATE
+    CONSTRAINT` as the next statement (a named constraint only: the VALIDATE must name it);
+    Alembic: `postgresql_not_valid=True` and the VALIDATE in autocommit_block()."""
+    if not isinstance(fact, F.AddConstraint) or not fact.constraint.name:
+        return []
+    if _sql_editable(ctx, alone):
+        if _words(ctx.statement.sql) & _NOT_PLAIN:
             return []
-        # The index takes the constraint's name: USING INDEX would rename it to that anyway.
-        build = S.sql(P.CreateIndexConcurrently(fact.table, name, con.columns, unique=True))
-        attach = S.sql(P.AddConstraintUsingIndex(fact.table, name, con.kind, name)).rstrip(";")
-        return [Edit(path, stmt.span.line, stmt.span.column, stmt.span.end_line, stmt.span.end_column,
-                     f"{build}\n{attach}")]
-    return []
+        stmt = ctx.statement
+        # The statement's own `;` (outside its span) then ends the VALIDATE.
+        validate = S.sql(P.ValidateConstraint(fact.table, fact.constraint.name)).rstrip(";")
+        return [_insert(path, stmt.span.end_line, stmt.span.end_column, f" NOT VALID;\n{validate}")]
+    py = _python(ctx)
+    return _alembic_not_valid(py, ctx, fact, path) if py is not None and ctx.migration.source == "alembic" else []
+
+
+def unique_index_then_constraint(fact: F.Fact, ctx, path: str, alone: bool) -> list[Edit]:
+    """add-unique-constraint (SQL, the plain form only): `CREATE UNIQUE INDEX CONCURRENTLY` +
+    `ADD CONSTRAINT ... USING INDEX`."""
+    if not (_sql_editable(ctx, alone) and isinstance(fact, F.AddConstraint)) or _words(ctx.statement.sql) & _NOT_PLAIN:
+        return []
+    con, stmt = fact.constraint, ctx.statement
+    if con.kind not in ("unique", "primary_key") or not con.columns:
+        return []
+    short = fact.table.split(".")[-1]
+    name = con.name or (f"{short}_pkey" if con.kind == "primary_key" else f"{short}_{'_'.join(con.columns)}_key")
+    if len(name) > MAX_NAME:
+        return []
+    # The index takes the constraint's name: USING INDEX would rename it to that anyway.
+    build = S.sql(P.CreateIndexConcurrently(fact.table, name, con.columns, unique=True))
+    attach = S.sql(P.AddConstraintUsingIndex(fact.table, name, con.kind, name)).rstrip(";")
+    return [Edit(path, stmt.span.line, stmt.span.column, stmt.span.end_line, stmt.span.end_column,
+                 f"{build}\n{attach}")]
+
+
+def _sql_editable(ctx, alone: bool) -> bool:
+    """A .sql statement the rewrites may touch: read from its own text, alone in its statement
+    (an ALTER TABLE with one action), on PostgreSQL, outside a transaction block (else the
+    result would be concurrently-in-transaction, or the VALIDATE would run under the ADD's lock)."""
+    return (ctx.migration.source == "sql" and ctx.statement.facts is None and alone
+            and not ctx.in_transaction and ctx.dialect.name == "postgresql")
+
+
+def _python(ctx, any_dialect: bool = False) -> "_Py | None":
+    """The Alembic or Django migration's syntax tree, where its edits apply (PostgreSQL, except
+    the lock_timeout prelude); None for other sources and for a file that does not parse."""
+    if ctx.migration.source not in ("alembic", "django") or not (any_dialect or ctx.dialect.name == "postgresql"):
+        return None
+    try:
+        return _Py(ctx.migration.text)
+    except (SyntaxError, ValueError):
+        return None
 
 
 class _Py:
@@ -143,26 +194,6 @@ class _Py:
 def _assigns(node: ast.stmt, name: str) -> bool:
     """`node` is `name = ...`."""
     return isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [name]
-
-
-def _python_edits(rule: str, fact: F.Fact, ctx, path: str) -> list[Edit]:
-    try:
-        py = _Py(ctx.migration.text)
-    except (SyntaxError, ValueError):
-        return []
-    alembic = ctx.migration.source == "alembic"
-    if rule == "missing-lock-timeout":
-        return _alembic_prelude(py, ctx, path) if alembic else _django_prelude(py, ctx, path)
-    if ctx.dialect.name != "postgresql":
-        return []
-    if alembic and rule == "non-concurrent-index" and isinstance(fact, F.CreateIndex):
-        return _alembic_index(py, ctx, path)
-    if alembic and isinstance(fact, F.AddConstraint) and rule in ("validating-foreign-key",
-                                                                  "validating-check-constraint"):
-        return _alembic_not_valid(py, ctx, fact, path)
-    if not alembic and rule in ("non-concurrent-index", "non-concurrent-drop-index"):
-        return _django_concurrent(py, ctx, path)
-    return []
 
 
 def _setting(ctx) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Iterator
 
 from migsafe.dialects.postgresql import Dialect
-from migsafe.model import Migration, Severity, Statement
+from migsafe.model import Edit, Migration, Severity, Statement
 from migsafe.plans import Plan
 from migsafe.schema import Schema
 from migsafe.sql import facts as F
@@ -60,6 +60,13 @@ class Rule:
 
     def check(self, fact: F.Fact, ctx: Context) -> Iterator[Hit]:
         raise NotImplementedError
+
+    def edits(self, fact: F.Fact, ctx: Context, path: str, alone: bool) -> list[Edit]:
+        """The mechanical rewrite of a finding of this rule raised on `fact` (fixes/edits.py makes
+        them): offered only where it is certain to keep the migration's meaning and to leave
+        nothing for any rule to raise, which `migsafe fix` checks again; [] where a human must
+        decide. `alone`: the fact is its statement's only one (an ALTER TABLE with one action)."""
+        return []
 
     def __init_subclass__(cls, **kwargs):
         """Every rule's messages say a name known only at run time in words (in_words)."""

@@ -1,4 +1,5 @@
 from migsafe import plans as P
+from migsafe.fixes import edits as E
 from migsafe.rules import Hit, Rule, constraint_cost, register
 from migsafe.sql import facts as F
 
@@ -47,6 +48,9 @@ class AddUniqueConstraint(Rule):
                 " lock, blocking every read and write while the whole table is indexed.",
                 fact.table, con.columns[0] if len(con.columns) == 1 else None, "ACCESS EXCLUSIVE",
                 P.Plan(summary, phases))
+
+    def edits(self, fact, ctx, path, alone):
+        return E.unique_index_then_constraint(fact, ctx, path, alone)
 
 
 def _nullable(fact, con: F.ConstraintDef, ctx) -> list[str]:

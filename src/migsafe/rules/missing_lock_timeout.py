@@ -1,4 +1,5 @@
 from migsafe import plans as P
+from migsafe.fixes import edits as E
 from migsafe.model import Severity
 from migsafe.rules import Hit, Rule, does_nothing, register
 from migsafe.sql import facts as F
@@ -34,3 +35,6 @@ class MissingLockTimeout(Rule):
             table, None, lock,
             P.Plan(f"Set {setting} at the start of the migration (and retry the deploy if it times out).", [
                 P.Phase("single", "Fail fast instead of queueing every query", [ctx.dialect.set_lock_timeout()])]))
+
+    def edits(self, fact, ctx, path, alone):
+        return E.lock_timeout_first(ctx, path)

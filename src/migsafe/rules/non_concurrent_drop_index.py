@@ -1,4 +1,5 @@
 from migsafe import plans as P
+from migsafe.fixes import edits as E
 from migsafe.model import Severity
 from migsafe.rules import Hit, Rule, does_nothing, register
 from migsafe.sql import facts as F
@@ -24,3 +25,6 @@ class NonConcurrentDropIndex(Rule):
             P.Plan("Drop the index with CONCURRENTLY, outside the migration's transaction.", [
                 P.Phase("single", "Drop the index without blocking", [
                     P.OutsideTransaction(), P.DropIndexConcurrently(fact.name)])]))
+
+    def edits(self, fact, ctx, path, alone):
+        return E.concurrently(fact, ctx, path, alone)

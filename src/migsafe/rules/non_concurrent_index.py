@@ -1,4 +1,5 @@
 from migsafe import plans as P
+from migsafe.fixes import edits as E
 from migsafe.rules import Hit, Rule, register
 from migsafe.sql import facts as F
 from migsafe.sql.translate import same_schema
@@ -40,6 +41,9 @@ class NonConcurrentIndex(Rule):
                 P.Phase("single", "Build the index without blocking writes", [
                     P.OutsideTransaction(),
                     P.CreateIndexConcurrently(fact.table, name, fact.columns, fact.unique)])]))
+
+    def edits(self, fact, ctx, path, alone):
+        return E.concurrently(fact, ctx, path, alone)
 
 
 def _index_name(table: str, columns: tuple[str, ...]) -> str:

@@ -1,4 +1,5 @@
 from migsafe import plans as P
+from migsafe.fixes import edits as E
 from migsafe.rules import Hit, Rule, constraint_cost, register
 from migsafe.rules._validation import validate_in_same_transaction
 from migsafe.sql import facts as F
@@ -35,3 +36,6 @@ class ValidatingCheckConstraint(Rule):
                     P.Phase("contract", "Validate it in a separate migration/transaction", [
                         P.ValidateConstraint(fact.table, name)]),
                 ]))
+
+    def edits(self, fact, ctx, path, alone):
+        return E.not_valid_then_validate(fact, ctx, path, alone)

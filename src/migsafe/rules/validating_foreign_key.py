@@ -1,4 +1,5 @@
 from migsafe import plans as P
+from migsafe.fixes import edits as E
 from migsafe.rules import Hit, Rule, constraint_cost, register
 from migsafe.rules._validation import validate_in_same_transaction
 from migsafe.sql import facts as F
@@ -40,6 +41,9 @@ class ValidatingForeignKey(Rule):
                 fact.table, con.columns[0] if len(con.columns) == 1 else None, lock,
                 P.Plan("Add the foreign key NOT VALID (instant), then VALIDATE it in its own step (writes continue).",
                        _not_valid_then_validate(fact.table, name, con, ctx)))
+
+    def edits(self, fact, ctx, path, alone):
+        return E.not_valid_then_validate(fact, ctx, path, alone)
 
 
 def _all_null(column: F.ColumnDef) -> bool:
