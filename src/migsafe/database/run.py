@@ -192,7 +192,10 @@ def _django_keys(found: Discovered, settings: Settings, cwd: Path) -> tuple[list
                      cwd)
     if plan.squashed or plan.missing or any(n.error for n in plan.nodes):
         return [], None
-    roots = list(dict.fromkeys(n.app.import_root for n in plan.nodes))
+    # The project's own folders: installed packages are in import_path_state (and walking Django's
+    # imports from site-packages would take longer than the run).
+    roots = [root for root in dict.fromkeys(n.app.import_root for n in plan.nodes)
+             if not {"site-packages", "dist-packages"} & set(root.parts)]
     setup = [plan.settings_file] if plan.settings_file else []
     base = repr(("django", cwd, import_path_state(), plan.settings_module,
                  [(str(f), templates.digest_of(f)) for f in templates.imported_files(setup, roots)]))

@@ -266,7 +266,11 @@ def _clone(conn, name: str, template: str) -> str | None:
 
 
 def _mark_used(conn, template: str) -> None:
-    conn.exec_driver_sql(f"COMMENT ON DATABASE {template} IS '{time.time():.3f}'")
+    """Its last use (for eviction), in its comment; never fails the run (dropped meanwhile...)."""
+    try:
+        conn.exec_driver_sql(f"COMMENT ON DATABASE {template} IS '{time.time():.3f}'")
+    except sqlalchemy.exc.DBAPIError:
+        pass
 
 
 def _keep(admin: URL, name: str, template: str) -> bool:
