@@ -137,7 +137,7 @@ def measure(spec: dict) -> dict:
     runs = []  # (offline migrations, online migrations, online seconds)
     for project in found.alembic:
         from migsafe.database.alembic_online import run_alembic
-        from migsafe.sources.alembic import load_alembic_migrations
+        from migsafe.sources.alembic.load import load_alembic_migrations
 
         offline = [m for m, _ in load_alembic_migrations(project.version_dirs, project.root, cwd, dialect, None,
                                                          sourceless=project.sourceless)]
@@ -149,7 +149,7 @@ def measure(spec: dict) -> dict:
             runs.append((offline, online, time.perf_counter() - started))
     if found.django_roots:
         from migsafe.database.django_online import run_django
-        from migsafe.sources.django import load_django_migrations
+        from migsafe.sources.django.lanes import load_django_migrations
 
         module = os.environ.get("DJANGO_SETTINGS_MODULE") or None
         offline = [m for m, _ in load_django_migrations(found.django_roots, cwd, dialect, (), settings_module=module)]

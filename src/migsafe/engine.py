@@ -15,7 +15,7 @@ from pathlib import Path
 from migsafe.cache import Cache
 from migsafe.config import Settings
 from migsafe.discover import discover
-from migsafe.model import Finding, Migration, Result
+from migsafe.model import Migration, Result
 from migsafe.sources.files import real_path
 from migsafe.sources.registry import sources
 
@@ -49,7 +49,7 @@ def check(paths: list[Path], settings: Settings, cwd: Path, only: set[Path] | No
                 m.report = m.report and real_path(path) in report_only
             yield m
 
-    from migsafe.judge import analyze  # the rules: not imported for a cached run
+    from migsafe.judge import analyze, merged  # the rules: not imported for a cached run
 
     results = []
     for dialect, parts in located.items():  # each database its own schema and rules
@@ -60,16 +60,3 @@ def check(paths: list[Path], settings: Settings, cwd: Path, only: set[Path] | No
     result = merged(results)
     cache.put(key, result)
     return result
-
-
-def merged(results: list[Result]) -> Result:
-    """One Result of the runs judged per dialect; it names the dialects that judged migrations."""
-    if len(results) == 1:
-        return results[0]
-    used = [r for r in results if r.migrations] or results[:1]
-    checked = None if any(r.checked is None for r in results) else [c for r in results for c in r.checked]
-    return Result(sorted((f for r in results for f in r.findings), key=Finding.sort_key),
-                  sum(r.files for r in results), sum(r.migrations for r in results),
-                  sum(r.statements for r in results), ", ".join(dict.fromkeys(r.dialect for r in used)),
-                  ", ".join(dict.fromkeys(r.target_version for r in used)), checked,
-                  sum(r.suppressed for r in results))

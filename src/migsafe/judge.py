@@ -180,3 +180,16 @@ def finish(raw: list[Finding], migration: Migration, settings: Settings,
             f.fix = Fix("")
         kept.append(f)
     return kept
+
+
+def merged(results: list[Result]) -> Result:
+    """One Result of the runs judged per dialect; it names the dialects that judged migrations."""
+    if len(results) == 1:
+        return results[0]
+    used = [r for r in results if r.migrations] or results[:1]
+    checked = None if any(r.checked is None for r in results) else [c for r in results for c in r.checked]
+    return Result(sorted((f for r in results for f in r.findings), key=Finding.sort_key),
+                  sum(r.files for r in results), sum(r.migrations for r in results),
+                  sum(r.statements for r in results), ", ".join(dict.fromkeys(r.dialect for r in used)),
+                  ", ".join(dict.fromkeys(r.target_version for r in used)), checked,
+                  sum(r.suppressed for r in results))

@@ -43,6 +43,10 @@ class Table:
     partition_by: str | None = None  # a partitioned table's key, as written: "RANGE (k)"
     partition_of: str | None = None  # a partition's parent
     partition_bound: str = ""  # a partition's bound, as written ("FROM (1) TO (2)", "DEFAULT")
+    # A constraint the database named (no name given, not the primary key): its name is our guess of
+    # the database's pick (PostgreSQL numbers a taken one, t_c_key1; MySQL's t_ibfk_1), so this
+    # table's constraint names are not all known (Schema.knows_constraints).
+    named_by_database: bool = False
 
 
 @dataclass
@@ -98,6 +102,11 @@ class Schema:
         object the model lacks does not exist (a drop `IF EXISTS` of it does nothing)."""
         return self.starts_empty and not self.gaps & {kind, "table", "migration"}
 
+    def knows_constraints(self, table: str) -> bool:
+        """knows_all("constraint") for the constraints of one table."""
+        t = self.tables.get(table)
+        return self.knows_all("constraint") and not (t is not None and t.named_by_database)
+
     def has_valid_not_null_check(self, table: str, column: str) -> bool:
         """A validated `CHECK (col IS NOT NULL)` lets PostgreSQL 12+ skip SET NOT NULL's scan."""
         t = self.tables.get(table)
@@ -116,8 +125,8 @@ class Schema:
         return self.tables[name]
 
     def _add_constraint(self, table: Table, con: F.ConstraintDef, validated: bool) -> None:
-        if con.name is None:
-            self.gaps.add("constraint")
+        if con.name is None and con.kind != "primary_key":  # (a primary key's is t_pkey, or PRIMARY)
+            table.named_by_database = True
         if con.ref_table is not None and con.ref_table not in self.tables and con.ref_table != table.name:
             self.gaps.add("table")  # a foreign key to a table the history did not make
         name = con.name or _default_name(table.name, con)

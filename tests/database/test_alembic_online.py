@@ -150,7 +150,7 @@ def test_a_revision_the_server_refuses_stops_the_run(tmp_path, scratch):
 
 @pytest.mark.slow
 def test_migrations_are_shaped_like_the_offline_ones(tmp_path, scratch):
-    from migsafe.sources.alembic import load_alembic_migrations
+    from migsafe.sources.alembic.load import load_alembic_migrations
 
     versions = project(tmp_path, CREATE_USERS, """
         def upgrade():

@@ -91,6 +91,14 @@ def test_a_dropped_view_or_partitioned_table_is_named_in_the_locks(postgres_serv
     assert by_line[1]["rewritten"] == [] and by_line[2]["rewritten"] == []
 
 
+def test_a_renamed_table_is_named_as_the_statement_names_it(postgres_server, tmp_path, run_cli):
+    write(tmp_path / "m", {"001.sql": INIT, "002.sql": "ALTER TABLE users RENAME TO accounts;\n"})
+    code, out, err = run_cli(["check", "--database", postgres_server, "--format", "json", "m"], cwd=tmp_path)
+    [renamed] = [f for f in json.loads(out)["findings"] if f["rule"] == "rename-table"]
+    assert {"relation": "users", "mode": "ACCESS EXCLUSIVE"} in renamed["evidence"]["locks"]
+    assert "observed on the server" not in renamed["message"]
+
+
 def test_rows_fill_tables_before_each_migration(postgres_server, tmp_path, run_cli):
     write(tmp_path / "m", {
         "001.sql": INIT + "CREATE TABLE places (id int PRIMARY KEY, at point NOT NULL);\n"

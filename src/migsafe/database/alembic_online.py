@@ -34,7 +34,7 @@ from pathlib import Path
 
 from migsafe.database.capture import autocommit, inline_all, reads_only, run_child, server_message, statements
 from migsafe.model import Migration, Span, Statement
-from migsafe.sources.worker import DEFAULT_TIMEOUT
+from migsafe.sources.core.worker import DEFAULT_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,8 @@ def run_alembic(version_dirs: list[Path], root: Path, cwd: Path, dialect: str, s
     evidence. Revisions not run (an earlier one failed) carry an error saying so. `rows` > 0:
     every table gets that many generated rows before each revision (rows.py), which needs each
     revision in a transaction of its own (transaction_per_migration), whatever env.py says."""
-    from migsafe.sources.alembic_graph import import_roots, load_revisions
-    from migsafe.sources.sql import relative_path
+    from migsafe.sources.alembic.graph import import_roots, load_revisions
+    from migsafe.sources.files import relative_path
 
     graph = load_revisions(version_dirs, sourceless=sourceless)
     history = graph.ancestors(start_after) if start_after else set()
@@ -184,7 +184,7 @@ class _Run:
         self.files: dict[str, str] = {}  # revision -> its file, as Python names it in tracebacks
 
     def upgrade(self, revision: str, original):
-        from migsafe.sources.alembic import Tracer
+        from migsafe.sources.core.tracing import Tracer
 
         code = original.__code__
         self.files[revision] = code.co_filename
@@ -293,7 +293,9 @@ def _apply(job: AlembicJob, emit) -> None:
     from alembic.script import ScriptDirectory
     from sqlalchemy.pool import NullPool
 
-    from migsafe.sources.alembic import _describe, _error_line, _import_what_env_imports, _LinedBatch
+    from migsafe.sources.alembic.render import LinedBatch, import_what_env_imports
+    from migsafe.sources.alembic.static_values import message as static_message
+    from migsafe.sources.core.tracing import describe, error_line
 
     sys.path[:0] = list(job.roots)
     script = ScriptDirectory(job.script_location, version_locations=list(job.version_locations),
@@ -302,11 +304,11 @@ def _apply(job: AlembicJob, emit) -> None:
         revisions = list(script.walk_revisions())  # (loads every revision file)
     except Exception as err:  # noqa: BLE001 - a file Alembic refuses: `alembic upgrade` fails the same
         path, line = _where_loading_failed(err, job.version_locations)
-        emit(Unloadable(_describe(err) if path else f"Alembic could not load the revisions ({_describe(err)})",
+        emit(Unloadable(describe(err, static_message) if path else f"Alembic could not load the revisions ({describe(err, static_message)})",
                         path, line))
         return
     if revisions:
-        _import_what_env_imports(Path(revisions[0].path))
+        import_what_env_imports(Path(revisions[0].path))
     run = _Run(job, emit)
     for rev in revisions:
         if callable(getattr(rev.module, "upgrade", None)):
@@ -317,7 +319,7 @@ def _apply(job: AlembicJob, emit) -> None:
     def batch_init(self, *args, **kwargs):  # each batch_op call's line, pinned while the batch flushes
         original_batch_init(self, *args, **kwargs)
         if run.tracer is not None:
-            self.batch = _LinedBatch(run.tracer)
+            self.batch = LinedBatch(run.tracer)
 
     BatchOperationsImpl.__init__ = batch_init
     engine = sa.create_engine(job.url, poolclass=NullPool, connect_args=_client_side_binding(job.url))
@@ -344,14 +346,14 @@ def _apply(job: AlembicJob, emit) -> None:
             raise
         failed = run.current or run.last  # (at COMMIT, after upgrade() returned: the last one's)
         if failed is None:
-            message = server_message(err, job.url) or _describe(err)
+            message = server_message(err, job.url) or describe(err, static_message)
             emit(Unloadable(f"Alembic's upgrade failed before its first revision ({message})"))
             return
         message = server_message(err, job.url)
         failed.error = message if message else (
             f"upgrade() took longer than {job.timeout:.0f} s" if isinstance(err, _TimeUp)
-            else f"upgrade() raised {_describe(err)}")
-        failed.error_line = _error_line(err, run.files.get(failed.revision, ""))
+            else f"upgrade() raised {describe(err, static_message)}")
+        failed.error_line = error_line(err, run.files.get(failed.revision, ""))
         emit(failed)
     finally:
         engine.dispose()

@@ -45,7 +45,7 @@ def inline_all(sql: str, params, vendor: str, many: bool) -> str:
 
 def inline(sql: str, params, vendor: str) -> str:
     """`sql` with the values the driver was given written in as SQL literals."""
-    from migsafe.sources.django import quote  # the literals a driver sends, the same every run
+    from migsafe.sources.django.offline import quote  # the literals a driver sends, the same every run
 
     if params is None or (isinstance(params, (list, tuple, dict)) and not params):
         return sql
@@ -79,9 +79,9 @@ def statements(sql: str, span, dialect: str, in_transaction: bool) -> list:
     """The Statements of what one execute() sent: Django sends `ALTER TABLE ... ADD COLUMN ...;
     SET CONSTRAINTS ... IMMEDIATE` in one call. Split as offline rendering splits (so both are
     judged alike); the caller puts the server's evidence for the call on the first."""
-    from migsafe.sources.alembic import _statements
+    from migsafe.sources.core.tracing import statements_in
 
-    parts = _statements(sql, span, dialect)
+    parts = statements_in(sql, span, dialect)
     for part in parts:
         part.in_transaction = in_transaction
     return parts
@@ -109,7 +109,7 @@ def server_message(err: BaseException, url=None) -> str | None:
     """What the database said, where `err` is (or wraps: SQLAlchemy's DBAPIError, Django's
     DatabaseError) an error the driver raised: one line, passwords hidden (scratch.server_message).
     None where the project's own code failed."""
-    from migsafe.database.scratch import server_message as one_line
+    from migsafe.database.server_errors import server_message as one_line
 
     driver = next((e for e in (err, getattr(err, "orig", None), err.__cause__) if _is_driver_error(e)), None)
     return None if driver is None else one_line(driver, url)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from migsafe.database.capture import autocommit, inline_all, reads_only, run_child, server_message, statements
 from migsafe.model import Migration, Span, Statement
-from migsafe.sources.worker import DEFAULT_TIMEOUT
+from migsafe.sources.core.worker import DEFAULT_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -75,13 +75,13 @@ def run_django(migration_dirs: list[Path], cwd: Path, dialect: str, start_after:
     migrate's order, as Migration objects like load_django_migrations' holding the statements
     executed with their evidence. `target_version` is not used: the server is the truth. `rows`
     > 0: every table gets that many generated rows before each migration (rows.py)."""
-    from migsafe.sources.django import _history
-    from migsafe.sources.django_graph import load_plan
-    from migsafe.sources.sql import relative_path
+    from migsafe.sources.django.lanes import history_keys
+    from migsafe.sources.django.graph import load_plan
+    from migsafe.sources.files import relative_path
 
     del target_version
     plan = load_plan(migration_dirs, settings_module or os.environ.get("DJANGO_SETTINGS_MODULE") or None, cwd)
-    history = _history(plan, start_after)
+    history = history_keys(plan, start_after)
     job = DjangoJob(
         database=dict(database), dialect=dialect, settings_module=plan.settings_module,
         settings_file=str(plan.settings_file) if plan.settings_file else None,
@@ -142,7 +142,7 @@ def run_django(migration_dirs: list[Path], cwd: Path, dialect: str, start_after:
 
 def _settings_note(plan, cwd: Path, note: SettingsNote) -> tuple[Migration, Path]:
     """The project's settings could not be set up: said at the settings file, as offline."""
-    from migsafe.sources.sql import relative_path
+    from migsafe.sources.files import relative_path
 
     module = plan.settings_module
     path = plan.settings_file or cwd.joinpath(*module.split(".")).with_suffix(".py")
@@ -169,7 +169,8 @@ def _settings(job: DjangoJob, emit) -> None:
     from django.conf import settings
     from django.utils.functional import empty
 
-    from migsafe.sources.django import _describe, _line_in, _reset_registry, _setup
+    from migsafe.sources.core.tracing import describe
+    from migsafe.sources.django.project import line_in, reset_registry, setup_django
 
     if job.settings_module:
         try:
@@ -184,12 +185,12 @@ def _settings(job: DjangoJob, emit) -> None:
             # Apps whose migrations were named but that these settings do not install (a project
             # template's app) are installed too: what was named is applied and judged, as offline.
             named = [entry for label, entry in job.apps if label not in labels and not entry.startswith("django.")]
-            _setup([], installed + named)
+            setup_django([], installed + named)
             return
         except Exception as err:  # noqa: BLE001 - project code: ad hoc settings instead, and said so
-            emit(SettingsNote(_describe(err), _line_in(err, job.settings_file)))
+            emit(SettingsNote(describe(err), line_in(err, job.settings_file)))
             settings._wrapped = empty
-            _reset_registry()
+            reset_registry()
     contrib = {f"django.contrib.{a}" for a in ("contenttypes", "auth", "sessions", "messages", "sites")}
     entries = [entry for _, entry in job.apps]
     contrib.update(a for a in entries if a.startswith("django.contrib.") and a != "django.contrib.postgres")
@@ -201,7 +202,7 @@ def _settings(job: DjangoJob, emit) -> None:
     settings.configure(INSTALLED_APPS=installed + project, DATABASES={"default": dict(job.database)}, USE_TZ=True,
                        DEFAULT_AUTO_FIELD="django.db.models.AutoField", SECRET_KEY="migsafe",
                        STATIC_URL="static/", MEDIA_URL="media/", **dict(job.swappable))
-    _setup(installed, project)
+    setup_django(installed, project)
 
 
 def _label(entry: str) -> str | None:
@@ -228,7 +229,7 @@ class _Run:
 
     def span_of_caller(self) -> Span | None:
         """Where in a migration file the operation being created is written."""
-        from migsafe.sources.alembic import Tracer
+        from migsafe.sources.core.tracing import Tracer
 
         frame = sys._getframe(2)
         while frame is not None:
@@ -369,13 +370,13 @@ def _fill(job: DjangoJob) -> list[str]:
 
 
 def _irreversible(migration) -> tuple[Span, str] | None:
-    from migsafe.sources.django import _ROLLBACK
+    from migsafe.sources.core.tracing import NO_WAY_BACK
 
     for operation in migration.operations:
         if not operation.reversible:
             what = "reverse_sql" if hasattr(operation, "reverse_sql") else "reverse_code"
             return (getattr(operation, "_migsafe_span", None) or Span(1, 1, 1, 1),
-                    f"{type(operation).__name__} has no reverse ({what}); {_ROLLBACK}")
+                    f"{type(operation).__name__} has no reverse ({what}); {NO_WAY_BACK}")
     return None
 
 
@@ -384,7 +385,7 @@ def _apply(job: DjangoJob, emit) -> None:
     DjangoApplied as each begins and when it ends."""
     import django  # noqa: F401
 
-    from migsafe.sources.django import _describe, _error_line
+    from migsafe.sources.core.tracing import describe, error_line
 
     sys.path[:0] = [r for r in job.roots if r not in sys.path]
     _settings(job, emit)
@@ -422,8 +423,8 @@ def _apply(job: DjangoJob, emit) -> None:
                     message = server_message(err, _url(job))
                     applied.error = message if message else (
                         f"the migration took longer than {job.timeout:.0f} s" if isinstance(err, _TimeUp)
-                        else _describe(err))
-                    applied.error_line = run.failed_at.line if run.failed_at else _error_line(
+                        else describe(err))
+                    applied.error_line = run.failed_at.line if run.failed_at else error_line(
                         err, getattr(sys.modules.get(migration.__module__), "__file__", "") or "")
                     emit(applied)
                     return

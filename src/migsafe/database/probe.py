@@ -118,7 +118,9 @@ class Probe:
         if not self._postgres:
             return Evidence(ms=ms)
         locks, files, scans = self._snapshot()
-        names = {oid: name for oid, (name, _) in self._files.items()}  # a relation just dropped has no name now
+        # Each relation by its name before the statement: one it dropped has no name now, and one it
+        # renamed is the one the statement (and its finding) names.
+        names = {oid: name for oid, (name, _) in self._files.items()}
         # A relation with no name, then or now, is the statement's own scratch (the new heap of a
         # rewrite, dropped again before it ended); TOAST tables follow their table. Neither is shown.
         named = {key: _name(key[0], name, names) for key, name in locks.items()}
@@ -159,4 +161,4 @@ def _shown(name: str) -> bool:
 
 
 def _name(oid: int, name: str, known: dict[int, str]) -> str:
-    return known.get(oid, name) if name.isdigit() else name
+    return known.get(oid, name)

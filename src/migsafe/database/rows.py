@@ -161,6 +161,6 @@ def _type_name(connection, column: sqlalchemy.Column, dialect: str) -> str:
 
 
 def _first_line(error: BaseException) -> str:
-    from migsafe.database.scratch import server_message
+    from migsafe.database.server_errors import server_message
 
     return server_message(error)

@@ -40,9 +40,9 @@ def check_on_database(found: Discovered, settings: Settings, cwd: Path, only: se
     """The Result of `check` in --database mode. `rows`: trace --rows; `keep`: collects every
     migration run (trace's table), in order; `cache`: where templates' migrations are kept (and
     statements' facts), None: no templates."""
-    from migsafe.engine import merged
+    from migsafe.judge import merged
     from migsafe.judge import analyze
-    from migsafe.sources.sql import real_path
+    from migsafe.sources.files import real_path
 
     if settings.no_exec and (found.alembic or found.django_roots):
         raise UsageError("--database runs the project's Alembic and Django migrations: it cannot be combined "
@@ -128,8 +128,8 @@ def _histories(found: Discovered, settings: Settings, cwd: Path, rows: int, cach
 
 def _sql_history(found: Discovered, settings: Settings, cwd: Path, scratch: Scratch, start: templates.Start | None):
     from migsafe.database.sql_files import run_sql_files
-    from migsafe.engine import mark_history
-    from migsafe.sources.sql import load_sql_migrations
+    from migsafe.sources.sql.load import mark_history
+    from migsafe.sources.sql.load import load_sql_migrations
 
     migrations = load_sql_migrations(found.sql_files, cwd, scratch.dialect, settings.sql_transaction == "per-file")
     mark_history(migrations, settings.start_after.sql)
@@ -138,7 +138,7 @@ def _sql_history(found: Discovered, settings: Settings, cwd: Path, scratch: Scra
 
 
 def _sql_keys(found: Discovered, settings: Settings, cwd: Path) -> tuple[list[str], list[str] | None]:
-    from migsafe.sources.sql import relative_path
+    from migsafe.sources.files import relative_path
 
     base = ("sql", cwd, settings.sql_transaction)
     return templates.chain(repr(base), ((relative_path(f, cwd), f) for f in found.sql_files)), None
@@ -158,7 +158,7 @@ def _alembic_keys(project, cwd: Path, cache: Cache) -> tuple[list[str], list[str
     """Keyed as rendering keys a revision (cache.alembic_chain: the project's other files, env.py
     included), then each revision in graph order; never for an upgrade run in one transaction."""
     from migsafe.database.alembic_online import transaction_per_migration
-    from migsafe.sources.alembic_graph import load_revisions, read_revision
+    from migsafe.sources.alembic.graph import load_revisions, read_revision
 
     read = cache.revision_reader(project.version_dirs, project.root, read_revision)
     graph = load_revisions(project.version_dirs, read=read, sourceless=project.sourceless)
@@ -186,13 +186,16 @@ def _django_keys(found: Discovered, settings: Settings, cwd: Path) -> tuple[list
     imports (transitively): not by the models it does not import, which change with every new
     migration. Never for a plan with squashed migrations or a migration that cannot be read."""
     from migsafe.cache import import_path_state
-    from migsafe.sources.django_graph import load_plan
+    from migsafe.sources.django.graph import load_plan
 
     plan = load_plan(found.django_roots, settings.django_settings or os.environ.get("DJANGO_SETTINGS_MODULE") or None,
                      cwd)
     if plan.squashed or plan.missing or any(n.error for n in plan.nodes):
         return [], None
-    roots = list(dict.fromkeys(n.app.import_root for n in plan.nodes))
+    # The project's own folders: installed packages are in import_path_state (and walking Django's
+    # imports from site-packages would take longer than the run).
+    roots = [root for root in dict.fromkeys(n.app.import_root for n in plan.nodes)
+             if not {"site-packages", "dist-packages"} & set(root.parts)]
     setup = [plan.settings_file] if plan.settings_file else []
     base = repr(("django", cwd, import_path_state(), plan.settings_module,
                  [(str(f), templates.digest_of(f)) for f in templates.imported_files(setup, roots)]))
@@ -202,7 +205,7 @@ def _django_keys(found: Discovered, settings: Settings, cwd: Path) -> tuple[list
 
 
 def _django_sets_lock_timeout(settings: Settings, found: Discovered) -> bool:
-    from migsafe.sources.runner import django_sets_lock_timeout
+    from migsafe.sources.django.runner import django_sets_lock_timeout
 
     return django_sets_lock_timeout(settings.django_settings or os.environ.get("DJANGO_SETTINGS_MODULE"),
                                     found.django_roots)

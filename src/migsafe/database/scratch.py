@@ -24,6 +24,7 @@ from pathlib import Path
 import sqlalchemy
 from sqlalchemy.engine import URL, make_url
 
+from migsafe.database.server_errors import server_message
 from migsafe.errors import MigsafeError
 
 _DRIVERS = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql", "mariadb": "mysql+pymysql"}
@@ -131,21 +132,6 @@ class Scratch:
                                 f"{self.message(e)}") from None
         finally:
             _restore_sigint(old)
-
-
-def server_message(error: BaseException, url: URL | str | None = None) -> str:
-    """A server's error as one line a report can show: the driver's message (not SQLAlchemy's or
-    Django's wrapper with the statement and a link), `url`'s password replaced by ***."""
-    original = error
-    for _ in range(5):  # a wrapper's wrapper at most, never round a cycle
-        inner = getattr(original, "orig", None) or original.__cause__
-        if not isinstance(inner, BaseException):
-            break
-        original = inner
-    text = str(original).strip() or type(original).__name__
-    line = text.splitlines()[0].strip()
-    password = make_url(url).password if isinstance(url, str) else getattr(url, "password", None)
-    return line.replace(password, "***") if password else line
 
 
 def open_scratch(spec: str, cache_dir: Path, choose: Callable[[set[str]], str | None] | None = None) -> Scratch:
@@ -266,7 +252,11 @@ def _clone(conn, name: str, template: str) -> str | None:
 
 
 def _mark_used(conn, template: str) -> None:
-    conn.exec_driver_sql(f"COMMENT ON DATABASE {template} IS '{time.time():.3f}'")
+    """Its last use (for eviction), in its comment; never fails the run (dropped meanwhile...)."""
+    try:
+        conn.exec_driver_sql(f"COMMENT ON DATABASE {template} IS '{time.time():.3f}'")
+    except sqlalchemy.exc.DBAPIError:
+        pass
 
 
 def _keep(admin: URL, name: str, template: str) -> bool:

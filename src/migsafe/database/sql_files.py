@@ -16,7 +16,8 @@ import re
 from collections.abc import Iterable, Iterator
 
 from migsafe.database.probe import Probe
-from migsafe.database.scratch import Scratch, server_message
+from migsafe.database.scratch import Scratch
+from migsafe.database.server_errors import server_message
 from migsafe.model import Migration
 
 _NOT_IN_TRANSACTION = "25001"

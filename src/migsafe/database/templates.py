@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from migsafe.cache import Cache, _content, digest, salt
+from migsafe.cache import Cache, content, digest, salt
 from migsafe.model import Migration
 
 KEPT = 8  # templates kept on the embedded server
@@ -65,14 +65,14 @@ def chain(base: str, items: Iterable[tuple[str, Path] | tuple[str, Path, list[Pa
     keys = []
     key = digest(salt(), "database template", server, base)
     for name, path, *others in items:
-        read = [part for f in (others[0] if others else []) for part in (f, _content(f))]
-        key = digest(key, name, _content(path), *read)
+        read = [part for f in (others[0] if others else []) for part in (f, content(f))]
+        key = digest(key, name, content(path), *read)
         keys.append(key)
     return keys
 
 
 def digest_of(path: Path) -> str:
-    return _content(path)
+    return content(path)
 
 
 def imported_files(files: list[Path], roots: list[Path]) -> list[Path]:

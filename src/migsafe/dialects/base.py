@@ -58,6 +58,10 @@ class Dialect:
     # What a BEGIN inside an open transaction does (completes "... here: <it>").
     nested_begin = ("PostgreSQL only warns (\"there is already a transaction in progress\") and carries on, so the"
                     " next COMMIT ends the outer transaction early and what follows it runs outside any transaction")
+    # The app's upsert on a key's columns, and what it does once the key is dropped (drop-constraint).
+    upsert = "INSERT ... ON CONFLICT {columns}"
+    upsert_unmatched = "no longer finds a matching constraint and fails"
+    upsert_by_name = "ON CONFLICT ON CONSTRAINT"  # None: the dialect's upsert cannot name a key
 
     def __init__(self, version: str | None):
         self.version_text = version or self.default_version

@@ -48,6 +48,9 @@ class MySQL(Dialect):
     rewrite_lock = "SHARED"  # a COPY lets reads run and blocks writes
     exclusive_lock = MDL
     not_null_add = "fills every existing row with the type's implicit default (0, '' or a zero date)"
+    upsert = "INSERT ... ON DUPLICATE KEY UPDATE on {columns}"
+    upsert_unmatched = "no longer sees a duplicate: it inserts a second row instead of updating the first"
+    upsert_by_name = None
     nested_begin = ("the server commits the open transaction first (BEGIN causes an implicit commit), so what came"
                     " before it can no longer be rolled back with what follows")
 

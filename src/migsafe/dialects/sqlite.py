@@ -29,6 +29,7 @@ class SQLite(Dialect):
     nested_begin = ("SQLite refuses it (\"cannot start a transaction within a transaction\"): the migration fails"
                     " at deploy time")
     not_null_add = "is refused by SQLite (\"Cannot add a NOT NULL column with default value NULL\")"
+    upsert_by_name = None  # (ON CONFLICT takes columns only; INSERT OR REPLACE stops replacing too)
 
     def set_lock_timeout(self) -> None:
         # None in a plan: no step. A waiting SQLite writer makes nobody queue behind it, so there

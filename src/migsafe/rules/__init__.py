@@ -170,12 +170,12 @@ def does_nothing(fact: F.Fact, ctx: Context) -> bool:
         return table is not None and fact.column not in table.columns and schema.knows_all("column")
     if isinstance(fact, F.DropConstraint):
         table = schema.table(fact.table)
-        return table is not None and fact.name not in table.constraints and schema.knows_all("constraint")
+        return table is not None and fact.name not in table.constraints and schema.knows_constraints(fact.table)
     if isinstance(fact, F.DropIndex):
         # A constraint's index has the constraint's name. MySQL, whose DROP INDEX names the table,
         # drops it so; PostgreSQL refuses to.
-        kinds = ("index", "constraint") if fact.table else ("index",)
-        return fact.name not in schema.indexes and all(schema.knows_all(k) for k in kinds) and not any(
+        return fact.name not in schema.indexes and schema.knows_all("index") \
+            and (not fact.table or schema.knows_constraints(fact.table)) and not any(
             fact.name in t.constraints for t in schema.tables.values())
     if isinstance(fact, F.DropObject):
         return not schema.has_object(fact.kind, fact.name)

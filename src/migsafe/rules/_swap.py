@@ -32,7 +32,7 @@ class Swap:
 def swapped_in_later(fact: F.DropColumn | F.RenameColumn, ctx) -> Swap | None:
     """The column `fact` drops (or renames away) is replaced in the same commit by another column
     renamed to its name. A column added under that name is no swap (its data is not carried)."""
-    facts, at = _facts(ctx), _position(ctx, fact)
+    facts, at = migration_facts(ctx), fact_position(ctx, fact)
     events = facts.columns[(fact.table, fact.column)]
     for j in events[bisect.bisect_right(events, at):]:
         f = facts.steps[j].fact
@@ -55,7 +55,7 @@ def swapped_in_later(fact: F.DropColumn | F.RenameColumn, ctx) -> Swap | None:
 def added_earlier(fact: F.DropColumn | F.RenameColumn, ctx) -> bool:
     """The column was added (or renamed to its name) earlier in this migration: no running app
     version knows it, whatever the transactions."""
-    facts, at = _facts(ctx), _position(ctx, fact)
+    facts, at = migration_facts(ctx), fact_position(ctx, fact)
     events = facts.columns[(fact.table, fact.column)]
     for j in reversed(events[:bisect.bisect_left(events, at)]):
         f = facts.steps[j].fact
@@ -69,7 +69,7 @@ def added_earlier(fact: F.DropColumn | F.RenameColumn, ctx) -> bool:
 def table_dropped_later(fact: F.DropColumn, ctx) -> bool:
     """The column's table is dropped later in the same commit (Django's RemoveField before the
     DeleteModel of its model): drop-table judges the break, once."""
-    facts, at = _facts(ctx), _position(ctx, fact)
+    facts, at = migration_facts(ctx), fact_position(ctx, fact)
     steps = facts.tables[fact.table]
     return any(isinstance(facts.steps[j].fact, F.DropTable) and facts.units[j] == facts.units[at]
                for j in steps[bisect.bisect_right(steps, at):])
@@ -78,7 +78,7 @@ def table_dropped_later(fact: F.DropColumn, ctx) -> bool:
 def locked_earlier(fact: F.Fact, ctx) -> Statement | None:
     """The statement that last took the dialect's exclusive lock on `fact`'s table earlier in the
     same transaction (the ADD COLUMN before the copy of a swap): held until commit."""
-    facts, at = _facts(ctx), _position(ctx, fact)
+    facts, at = migration_facts(ctx), fact_position(ctx, fact)
     if facts.units[at][0] != "tx":
         return None
     locks = facts.locks[getattr(fact, "table", None)]
@@ -116,7 +116,7 @@ class _Facts:
 _LAST: list = [None, None]  # the migration last indexed, and its _Facts (rules ask per fact)
 
 
-def _facts(ctx) -> _Facts:
+def migration_facts(ctx) -> _Facts:
     """Every fact of the migration, with its unit of commit as judge.py follows BEGIN/COMMIT and
     each statement's own transaction state."""
     migration: Migration = ctx.migration
@@ -153,8 +153,8 @@ def _facts(ctx) -> _Facts:
     return out
 
 
-def _position(ctx, fact: F.Fact) -> int:
-    facts = _facts(ctx)
+def fact_position(ctx, fact: F.Fact) -> int:
+    facts = migration_facts(ctx)
     at = facts.first[id(ctx.statement)]
     while not (facts.steps[at].fact is fact or facts.steps[at].fact == fact):
         at += 1

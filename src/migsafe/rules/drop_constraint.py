@@ -3,7 +3,8 @@
 from migsafe import plans as P
 from migsafe.model import Severity
 from migsafe.rules import Hit, Rule, does_nothing, register
-from migsafe.rules._columns import earlier_facts, index_column, is_not_null_check, kind_by_name, later_facts
+from migsafe.rules._columns import (columns_in_name, earlier_facts, index_column, is_not_null_check, kind_by_name,
+                                    later_facts, made_here)
 from migsafe.sql import facts as F
 
 _KEYS = ("unique", "primary_key", "exclude", "unique index")
@@ -24,7 +25,7 @@ class DropConstraint(Rule):
         if subject is None:
             return
         table, kind, columns, ref, guessed = subject
-        if ctx.is_new(table) or _made_earlier(fact, ctx) or _replaced_later(fact, ctx, table, kind, columns) \
+        if made_here(ctx, table) or _made_earlier(fact, ctx) or _replaced_later(fact, ctx, table, kind, columns) \
                 or _goes_later(fact, ctx, table, columns):
             return
         if kind == "check" and _redundant_check(ctx, table, fact.name):
@@ -33,30 +34,35 @@ class DropConstraint(Rule):
         said = f"{_WORD.get(kind, 'constraint')} {name} on {table}"
         if guessed:
             said += f" (a {_WORD[kind]} judging by its name: the history does not show it)"
+        dialect = ctx.dialect
+        locks_both = dialect.name in ("postgresql", "generic")  # (MySQL: a metadata lock on each)
         if kind in _KEYS:
-            what = (f"Dropping {said}: the running app's INSERT ... ON CONFLICT {cols} no longer finds a"
-                    f" matching constraint and fails, and nothing refuses duplicates {cols} any more.")
-            code = (f"stop relying on {name}: no ON CONFLICT {cols} or ON CONFLICT ON CONSTRAINT {name},"
+            what = (f"Dropping {said}: the running app's {dialect.upsert.format(columns=cols)}"
+                    f" {dialect.upsert_unmatched}, and nothing refuses duplicates {cols} any more.")
+            by_name = f" or {dialect.upsert_by_name} {name}" if dialect.upsert_by_name else ""
+            code = (f"stop relying on {name}: no {dialect.upsert.format(columns=cols)}{by_name},"
                     " no handling of its duplicate-key error")
         elif kind == "foreign_key":
-            parent = ref or "the referenced table"
+            parent = ref or "the table it references"
             lock = ""
-            if ctx.dialect.name in ("postgresql", "generic"):
+            if locks_both:
                 lock = (f" It also takes ACCESS EXCLUSIVE locks on both {table} and {parent}: every read and"
                         f" write on either waits for it, and behind it while it waits for a long query.")
-            what = (f"Dropping {said}: {table} rows whose {parent} row is gone are no longer refused, and its"
-                    f" ON DELETE action no longer runs, which the running app may rely on.{lock}")
-            code = (f"stop relying on {name}: delete {table}'s rows before their {parent} row where the key"
-                    " cascaded, and check the parent exists where it matters")
+            what = (f"Dropping {said}: {table} rows whose {f'{ref} row' if ref else 'referenced row'} is gone are"
+                    f" no longer refused, and its ON DELETE action no longer runs, which the running app may rely"
+                    f" on.{lock}")
+            code = (f"stop relying on {name}: delete {table}'s rows before the {f'{ref} row' if ref else 'row'}"
+                    " they reference where the key cascaded, and check that row exists where it matters")
         elif kind == "check":
             what = (f"Dropping {said}: the database stops refusing rows that break it. Mild: the running app"
                     " keeps working, but nothing checks what it writes any more.")
             code = f"check in the app what {name} checked, where it matters"
         else:
+            upsert = dialect.upsert.format(columns="(its columns)")
             what = (f"Dropping constraint {name} on {table}, which the history does not show: if it is a UNIQUE"
-                    f" or PRIMARY KEY, the running app's ON CONFLICT on it fails; if a foreign key, both tables"
-                    f" are locked and its ON DELETE action stops.")
-            code = f"stop relying on {name} (ON CONFLICT on it, its ON DELETE action, its errors)"
+                    f" or PRIMARY KEY, the running app's {upsert} {dialect.upsert_unmatched}; if a foreign key,"
+                    f" its ON DELETE action stops{' and both tables are locked' if locks_both else ''}.")
+            code = f"stop relying on {name} (an upsert on its columns, its ON DELETE action, its errors)"
         if getattr(fact, "cascade", False):
             what += " CASCADE also drops every foreign key that references it."
         yield Hit(what, table, columns[0] if len(columns) == 1 else None, ctx.dialect.lock(fact), P.Plan(
@@ -102,28 +108,39 @@ def _made_earlier(fact, ctx) -> bool:
 
 
 def _replaced_later(fact, ctx, table: str, kind: str | None, columns: tuple[str, ...]) -> bool:
-    """The same migration adds a constraint of the same kind on the same columns (a rename by
-    re-creation, a foreign key re-made with another ON DELETE): nothing is lost."""
-    if not columns:
-        # what the history does not show (a name computed at run time, a gap): a constraint of its
-        # kind re-made on the same table is taken as the same one (Superset's "ON DELETE CASCADE" revisions)
-        known = ctx.schema.table(table) is not None and fact.name in ctx.schema.table(table).constraints
-        return not known and any(isinstance(f, F.AddConstraint) and f.table == table
-                                 and (kind is None or f.constraint.kind == kind) for f in later_facts(fact, ctx))
-    unique = kind in _KEYS
-    wanted = {index_column(c) for c in columns}
+    """The same migration adds a constraint of the same kind (a unique index for a key) on the same
+    columns (a rename by re-creation, a foreign key re-made with another ON DELETE): nothing is
+    lost. Followed through renames: the key re-made on the renamed column or table is the same key."""
+    t = ctx.schema.table(table)
+    known = t is not None and fact.name in t.constraints
+    named, wanted = table, _cols(columns)
     for f in later_facts(fact, ctx):
-        # followed through renames: the key re-made on the renamed column or table is the same key
         if isinstance(f, F.RenameColumn) and f.table == table and f.column in wanted:
             wanted = wanted - {f.column} | {f.new_name}
         elif isinstance(f, F.RenameTable) and f.table == table:
             table = f.new_name
-        elif isinstance(f, F.AddConstraint) and f.table == table and _cols(f.constraint.columns) == wanted:
-            if f.constraint.kind == kind or unique and f.constraint.kind in _KEYS:
-                return True
-        elif isinstance(f, F.CreateIndex) and f.table == table and f.unique and unique and _cols(f.columns) == wanted:
+        elif isinstance(f, (F.AddConstraint, F.CreateIndex)) and f.table == table \
+                and _remakes(fact, f, named, kind, wanted, known):
             return True
     return False
+
+
+def _remakes(fact, made, table: str, kind: str | None, wanted: set, known: bool) -> bool:
+    """`made` re-makes what `fact` drops (on `table`, its table then)."""
+    con = made.constraint if isinstance(made, F.AddConstraint) else None
+    made_kind = con.kind if con else "unique index" if made.unique else None
+    made_cols = _cols(con.columns if con else made.columns)
+    like = made_kind == kind or made_kind in _KEYS and kind in _KEYS
+    if wanted:
+        return like and made_cols == wanted
+    if known or made_kind is None:
+        return False
+    # what the history does not show (a name computed at run time, a gap): re-made on the columns
+    # its name spells (lemur's certificates_name_key1), or a constraint of its kind re-made on the
+    # same table is taken as the same one (Superset's "ON DELETE CASCADE" revisions)
+    spelled = columns_in_name(fact.name, table, made_cols)
+    return (like or kind is None) and spelled is not None and set(spelled) == made_cols \
+        or con is not None and (kind is None or made_kind == kind)
 
 
 def _goes_later(fact, ctx, table: str, columns: tuple[str, ...]) -> bool:

@@ -3,6 +3,7 @@
 from migsafe import plans as P
 from migsafe.model import Severity
 from migsafe.rules import Hit, Rule, register
+from migsafe.rules._columns import column_goes_later, made_here
 from migsafe.rules._swap import added_earlier
 from migsafe.sql import facts as F
 
@@ -14,7 +15,7 @@ class DropNotNull(Rule):
     facts = (F.DropNotNull,)
 
     def check(self, fact, ctx):
-        if ctx.is_new(fact.table) or added_earlier(fact, ctx):
+        if made_here(ctx, fact.table) or added_earlier(fact, ctx) or column_goes_later(fact, ctx):
             return
         col = ctx.schema.column(fact.table, fact.column)
         if col is not None and col.type is not None and col.nullable:

@@ -11,7 +11,8 @@ import re
 from migsafe import plans as P
 from migsafe.model import Severity
 from migsafe.rules import Hit, Rule, register
-from migsafe.rules._columns import earlier_facts, index_column, is_not_null_check
+from migsafe.rules._columns import (columns_in_name, earlier_facts, index_column, is_not_null_check, kind_by_name,
+                                    made_here)
 from migsafe.sql import facts as F
 
 
@@ -31,7 +32,7 @@ class NewWriteRestriction(Rule):
             return
         table = fact.table
         cost = ctx.dialect.cost(fact, ctx.schema)
-        if ctx.is_new(table) or cost is not None and cost.fails:  # (a statement the engine refuses adds nothing)
+        if made_here(ctx, table) or cost is not None and cost.fails:  # (a statement the engine refuses adds nothing)
             return
         said = _restriction(fact, ctx)
         if said is None or _key(fact, ctx) in ctx.state or _implied_unique(fact, ctx) or _new_columns(fact, ctx):
@@ -160,6 +161,8 @@ def _key(fact, ctx) -> str:
 
 
 _rule_key = "new-write-restriction:dropped"
+_UNIQUE = ("unique", "primary_key")
+_name_key = "new-write-restriction:dropped-unknown:"  # + the name of a dropped index or constraint the history lacks
 
 
 def _follow_rename(fact, state: set[str]) -> None:
@@ -199,6 +202,10 @@ def _implied_unique(fact, ctx) -> bool:
     held = [set(_norm(cols).split(",")) for cols in known]
     prefix = f"{_rule_key}:{fact.table}:unique:"
     held += [set(k[len(prefix):].split(":")[0].split(",")) for k in ctx.state if k.startswith(prefix)]
+    # dropped earlier in this migration, unknown to the history: the columns its name spells
+    # (prefect's uq_block_schema__checksum before a unique (checksum, version))
+    held += [set(columns_in_name(k[len(_name_key):], fact.table, columns) or ()) for k in ctx.state
+             if k.startswith(_name_key)]
     return any(h and h <= new for h in held if h != {""})
 
 
@@ -206,7 +213,9 @@ def _dropped(fact, ctx) -> set[str]:
     """Keys of what `fact` drops, from the schema just before it."""
     if isinstance(fact, F.DropIndex):
         index = ctx.schema.indexes.get(fact.name)
-        return {f"{_rule_key}:{index.table}:unique:{_norm(index.columns)}:"} if index and index.unique else set()
+        if index is None:  # the history does not show it: its name may say it was unique, and on what
+            return {_name_key + fact.name} if kind_by_name(fact.name) in _UNIQUE else set()
+        return {f"{_rule_key}:{index.table}:unique:{_norm(index.columns)}:"} if index.unique else set()
     table = ctx.schema.table(fact.table)
     con = table.constraints.get(fact.name) if table else None
     if fact.cascade:  # the foreign keys that referenced a key of this table went with it
@@ -215,7 +224,8 @@ def _dropped(fact, ctx) -> set[str]:
     if fact.kind in ("primary_key", "primary_key_replaced"):  # MySQL's DROP PRIMARY KEY
         return {f"{_rule_key}:{fact.table}:primary_key"}
     if con is None:  # the history does not show it: a constraint re-made on the table may be this one
-        return {f"{_rule_key}:{fact.table}:unknown"}
+        unique = (fact.kind or kind_by_name(fact.name)) in _UNIQUE
+        return {f"{_rule_key}:{fact.table}:unknown"} | ({_name_key + fact.name} if unique else set())
     probe = F.AddConstraint(fact.table, F.ConstraintDef(con.kind, con.name, con.columns, con.expression,
                                                         con.ref_table))
     return {_key(probe, ctx)}

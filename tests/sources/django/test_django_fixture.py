@@ -49,6 +49,8 @@ EXPECTED = [
     ("orders/migrations/0004_order_coupon.py", "migrations.AddField(", "non-concurrent-index"),
     ("orders/migrations/0004_order_coupon.py", "migrations.AddField(", "validating-foreign-key"),
     ("orders/migrations/0004_order_coupon.py", "migrations.AddField(", "missing-lock-timeout"),
+    # IF NOT EXISTS on a concurrent build: a failed build's INVALID leftover makes the retry skip it
+    ("orders/migrations/0002_order_open_idx.py", "migrations.RunSQL(", "concurrent-index-if-not-exists"),
     # AddIndexConcurrently in a migration left atomic
     ("orders/migrations/0005_order_email_idx.py", "AddIndexConcurrently(", "concurrently-in-transaction"),
 ]

@@ -45,7 +45,7 @@ from migsafe.sql.facts import TableRewrite
 from migsafe.sql.translate import translate
 
 
-class _LinedBatch(list):
+class LinedBatch(list):
     """The list a batch_alter_table block collects its operations in, remembering where each
     `batch_op.*` call was made, and pinning that place while the flush replays it."""
 
@@ -85,7 +85,7 @@ def _batches_traced(tracer: Tracer, statements: list[Statement]):
 
     def init(self, *args, **kwargs):
         original_init(self, *args, **kwargs)
-        self.batch = _LinedBatch(tracer)
+        self.batch = LinedBatch(tracer)
 
     def flush(self):
         span = tracer.caller_span() or Span(1, 1, 1, 1)  # the `with` line: before the batch's replay unpins it
@@ -240,7 +240,7 @@ class _AsOnline:
 _ENV_IMPORTS_DONE: set[Path] = set()  # env.py files whose imports this (worker) process has made
 
 
-def _import_what_env_imports(path: Path) -> None:
+def import_what_env_imports(path: Path) -> None:
     """The modules the project's env.py imports (its models, which register tables and mapped
     classes revisions rely on), imported once per process as `alembic upgrade` would before any
     revision: env.py is read with ast, never run. A module that fails to import is passed over
@@ -294,7 +294,7 @@ def _render(path: Path, text: str, dialect: str, project_root: Path, static: boo
         return _read_statically(path, text, env, tracer, statements, project_root)
     try:
         with _session(env, tracer, statements, import_roots(path, project_root)):
-            _import_what_env_imports(path)
+            import_what_env_imports(path)
             spec = importlib.util.spec_from_file_location(module_name, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module

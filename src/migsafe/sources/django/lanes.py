@@ -44,7 +44,7 @@ def load_django_migrations(migration_dirs: list[Path], cwd: Path, dialect: str, 
     except BaseException:
         renderer.close()
         raise
-    rendering = _render_plan(plan, cwd, dialect, _history(plan, start_after), execute, timeout, target_version,
+    rendering = _render_plan(plan, cwd, dialect, history_keys(plan, start_after), execute, timeout, target_version,
                              renderer)
     # The workers are handed their first migrations now (None: nothing rendered yet), and set up
     # Django and the project's apps while migsafe imports its judging.
@@ -233,7 +233,7 @@ class _SecondLane:
         sys.setswitchinterval(self.switch_interval)
 
 
-def _history(plan, start_after: tuple) -> set[tuple[str, str]]:
+def history_keys(plan, start_after: tuple) -> set[tuple[str, str]]:
     """start-after per app: the named migration and every migration it depends on, transitively."""
     by_key = {n.key: n for n in plan.nodes}
     todo = [k for k in start_after if k in by_key]

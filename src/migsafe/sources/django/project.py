@@ -78,7 +78,7 @@ def configure(step: DjangoStep, dialect: str) -> None:
     if step.execute and step.settings_module:
         try:
             _user_settings(step.settings_module, dialect)
-            _setup([], list(settings.INSTALLED_APPS))
+            setup_django([], list(settings.INSTALLED_APPS))
             return
         except Exception as err:  # noqa: BLE001 - project code: ad hoc settings instead, and said so
             from django.utils.functional import empty
@@ -86,9 +86,9 @@ def configure(step: DjangoStep, dialect: str) -> None:
             why = describe(err)
             if PROJECT.missing.missing:  # (stood in for while they were imported)
                 why += f"; not installed where migsafe runs: {', '.join(sorted(PROJECT.missing.missing))}"
-            PROJECT.settings_error = why, _line_in(err, step.settings_file)
+            PROJECT.settings_error = why, line_in(err, step.settings_file)
             settings._wrapped = empty
-            _reset_registry()
+            reset_registry()
     # The contrib apps projects commonly import models from (admin's LogEntry, sites' Site) are
     # installed even when no migration depends on them: the migration plan is graph.py's.
     contrib = {f"django.contrib.{a}" for a in ("contenttypes", "auth", "sessions", "messages", "sites")}
@@ -102,14 +102,14 @@ def configure(step: DjangoStep, dialect: str) -> None:
                        DEFAULT_AUTO_FIELD="django.db.models.AutoField", SECRET_KEY="migsafe",
                        STATIC_URL="static/", MEDIA_URL="media/", **dict(step.swappable))
     try:
-        _setup(installed, project)
+        setup_django(installed, project)
     except Exception as err:  # noqa: BLE001 - not one app's failure (labels that clash, ...): Django's apps alone
-        _reset_registry()
-        _setup(installed, [])
+        reset_registry()
+        setup_django(installed, [])
         PROJECT.setup_error = f"{describe(err)}; {PROJECT.setup_error}" if PROJECT.setup_error else describe(err)
 
 
-def _setup(installed: list[str], project: list[str]) -> None:
+def setup_django(installed: list[str], project: list[str]) -> None:
     """django.setup() for INSTALLED_APPS = installed + project, leaving out an app of `project`
     whose module or AppConfig cannot be imported."""
     import django
@@ -144,7 +144,7 @@ def _setup(installed: list[str], project: list[str]) -> None:
                 if culprit not in project:
                     raise
                 failed.append(f"{culprit}: {describe(err)}")
-                _reset_registry()
+                reset_registry()
                 project.remove(culprit)
                 settings.INSTALLED_APPS = installed + project
     finally:
@@ -153,7 +153,7 @@ def _setup(installed: list[str], project: list[str]) -> None:
         PROJECT.setup_error = "; ".join(failed[:3])
 
 
-def _line_in(err: BaseException, file: str | None) -> int:
+def line_in(err: BaseException, file: str | None) -> int:
     """The line of `file` that `err` was raised from (the innermost), else 1."""
     if not file:
         return 1
@@ -197,7 +197,7 @@ def _failing_app(err: BaseException) -> str | None:
     return None
 
 
-def _reset_registry() -> None:
+def reset_registry() -> None:
     """Django's app registry emptied, for django.setup() to populate it again."""
     from django.apps import apps
 
