@@ -46,6 +46,24 @@ def test_unknown_unique_constraint_replaced_by_a_unique_index_on_the_columns_its
     assert of(lint(tmp_path / "b", other, "alembic"), DROP) == [9]
 
 
+def test_partial_unique_index_replaces_no_unique_constraint(tmp_path):
+    """phoenix a1b2c3d4e5f6: a UNIQUE (client, subject) dropped for a unique index WHERE kind = 'oauth':
+    ON CONFLICT (client, subject) without the predicate matches no constraint any more."""
+    history = "CREATE TABLE users (id bigint PRIMARY KEY, client text, subject text, kind text);"
+    change = ("ALTER TABLE users DROP CONSTRAINT uq_users_client_subject;\n"
+              "CREATE UNIQUE INDEX ix_users_oauth ON users (client, subject){where};")
+    assert lines(check(tmp_path / "a", history, change.format(where=" WHERE kind = 'oauth'")), DROP) == [1]
+    assert lines(check(tmp_path / "b", history, change.format(where="")), DROP) == []
+    known = history + "\nALTER TABLE users ADD CONSTRAINT uq_users_client_subject UNIQUE (client, subject);"
+    assert lines(check(tmp_path / "c", known, change.format(where=" where kind = 'oauth'")), DROP) == [1]
+    # wagtail 0050: a partial unique index re-made under its own name with another condition
+    remade = ("DROP INDEX uq_users_client_subject;\n"
+              "CREATE UNIQUE INDEX uq_users_client_subject ON users (client, subject) WHERE kind <> 'ldap';")
+    partial = history + ("\nCREATE UNIQUE INDEX uq_users_client_subject ON users (client, subject)"
+                         " WHERE kind = 'oauth';")
+    assert lines(check(tmp_path / "d", partial, remade), DROP) == []
+
+
 def test_foreign_key_message_without_the_referenced_table(tmp_path):
     """39 findings said "rows whose the referenced table row is gone"."""
     [hit] = [f for f in check(tmp_path, "CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint);",
@@ -63,8 +81,9 @@ def test_dropped_unique_key_speaks_the_dialects_upsert(tmp_path):
                                 dialect="mysql") if f.rule == DROP]
     assert "INSERT ... ON DUPLICATE KEY UPDATE on (email)" in mysql.message
     assert "ON CONFLICT" not in mysql.message + mysql.fix.summary + str(mysql.fix.steps)
-    [pg] = [f for f in check(tmp_path / "p", history.replace("UNIQUE KEY users_email_key", "CONSTRAINT users_email_key UNIQUE"),
-                             "ALTER TABLE users DROP CONSTRAINT users_email_key;") if f.rule == DROP]
+    pg_history = history.replace("UNIQUE KEY users_email_key", "CONSTRAINT users_email_key UNIQUE")
+    [pg] = [f for f in check(tmp_path / "p", pg_history, "ALTER TABLE users DROP CONSTRAINT users_email_key;")
+            if f.rule == DROP]
     assert "INSERT ... ON CONFLICT (email) no longer finds a matching constraint and fails" in pg.message
 
 

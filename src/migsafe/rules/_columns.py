@@ -43,6 +43,17 @@ def column_goes_later(fact: F.Fact, ctx) -> bool:
                or isinstance(f, F.DropTable) and f.table == fact.table for f in later_facts(fact, ctx))
 
 
+def is_partial(step) -> bool:
+    """A partial index (CREATE INDEX ... WHERE): it serves only the rows its predicate picks, and an
+    ON CONFLICT without that predicate does not match it."""
+    return isinstance(step.fact, F.CreateIndex) and re.search(r"\bwhere\b", step.statement.sql, re.I) is not None
+
+
+def later_steps(fact: F.Fact, ctx):
+    """The steps (fact and its statement) of the migration after `fact`, in order."""
+    return _facts(ctx).steps[_position(ctx, fact) + 1:]
+
+
 # Naming conventions (PostgreSQL's own, Django's, Alembic's usual naming_convention) tell a
 # constraint's kind where the replayed history does not show it. PostgreSQL numbers a name it
 # picks that is taken already: t_c_key1.

@@ -3,8 +3,8 @@
 from migsafe import plans as P
 from migsafe.model import Severity
 from migsafe.rules import Hit, Rule, does_nothing, register
-from migsafe.rules._columns import (columns_in_name, earlier_facts, index_column, is_not_null_check, kind_by_name,
-                                    later_facts, made_here)
+from migsafe.rules._columns import (columns_in_name, earlier_facts, index_column, is_not_null_check, is_partial,
+                                    kind_by_name, later_facts, later_steps, made_here)
 from migsafe.sql import facts as F
 
 _KEYS = ("unique", "primary_key", "exclude", "unique index")
@@ -114,14 +114,15 @@ def _replaced_later(fact, ctx, table: str, kind: str | None, columns: tuple[str,
     t = ctx.schema.table(table)
     known = t is not None and fact.name in t.constraints
     named, wanted = table, _cols(columns)
-    for f in later_facts(fact, ctx):
+    for step in later_steps(fact, ctx):
+        f = step.fact
         if isinstance(f, F.RenameColumn) and f.table == table and f.column in wanted:
             wanted = wanted - {f.column} | {f.new_name}
         elif isinstance(f, F.RenameTable) and f.table == table:
             table = f.new_name
         elif isinstance(f, (F.AddConstraint, F.CreateIndex)) and f.table == table \
-                and _remakes(fact, f, named, kind, wanted, known):
-            return True
+                and (not is_partial(step) or f.name == fact.name) and _remakes(fact, f, named, kind, wanted, known):
+            return True  # (a partial index under another name serves only some rows: Django's condition=)
     return False
 
 
