@@ -5,6 +5,8 @@ showed one, after the history of tests/rules/test_transactions.py; the findings 
 
 from __future__ import annotations
 
+import pytest
+
 from migsafe import engine
 from migsafe.config import load_settings
 from migsafe.rules import default_severities
@@ -135,3 +137,41 @@ def test_held_locks_on_both_tables_of_a_foreign_key_are_one_finding(tmp_path):
                                    " the transaction still holds the ACCESS EXCLUSIVE locks taken on orders at line 3"
                                    " and on customers at line 4: every read and write of orders and customers waits")
     assert held.fix.summary.startswith("Commit the changes at lines 3 and 4 first")
+
+
+@pytest.mark.parametrize("options", [{}, {"no_exec": True}])
+def test_a_revision_stopped_by_its_own_raise_leaves_no_transaction_open(tmp_path, options):
+    """Alembic's runner BEGIN of a revision that raises (run, or read without running): its COMMIT is
+    not missing, it never came; the raise is reported as not-analyzed, not as an unended transaction."""
+    code = ('def upgrade():\n    op.execute("SET lock_timeout = \'5s\'")\n'
+            '    op.add_column("orders", sa.Column("x", sa.Integer()))\n'
+            '    raise RuntimeError("run the data fix by hand first")\n'
+            '    op.drop_column("orders", "note")\n\n\ndef downgrade():\n    pass\n')
+    found = lint(tmp_path, code, "alembic", **options)
+    assert of(found, "not-analyzed") == [11]
+    assert of(found, "transaction-nesting") == []
+
+
+def test_foreign_key_of_a_table_made_in_the_migration_reads_nothing_under_the_held_lock(tmp_path):
+    """Django's CreateModel with a ForeignKey after an AddField on the referenced model (wagtail,
+    modelcluster): the new table is empty, so checking its foreign key reads no row of the held table."""
+    sql = ("SET lock_timeout = '5s';\nBEGIN;\nALTER TABLE customers ADD COLUMN y int;\n"
+           "CREATE TABLE notes (id bigint PRIMARY KEY, customer_id bigint);\n"
+           "ALTER TABLE notes ADD CONSTRAINT notes_customer_fk FOREIGN KEY (customer_id) REFERENCES customers (id);\n"
+           "ALTER TABLE orders ADD CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id) REFERENCES customers (id);\n"
+           "COMMIT;")
+    # (orders has rows: its check reads customers, under the lock of line 3)
+    assert of(lint(tmp_path, sql), HELD) == [6]
+
+
+def test_held_lock_the_operation_takes_again_is_said_by_non_concurrent_index(tmp_path):
+    """An AddField, then an AddField of a ForeignKey on the same model: the second one's ADD COLUMN
+    locks the table again before its index build, so committing the first line frees nothing."""
+    code = ('    operations = [\n'
+            '        migrations.AddField(model_name="item", name="label", field=models.TextField(null=True)),\n'
+            '        migrations.AddField(model_name="item", name="parent", field=models.ForeignKey(\n'
+            '            null=True, on_delete=models.CASCADE, to="shop.item")),\n'
+            '    ]\n')
+    found = lint(tmp_path, code, "django")
+    assert of(found, "non-concurrent-index") == [9]
+    assert of(found, HELD) == []

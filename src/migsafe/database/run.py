@@ -132,7 +132,7 @@ def _sql_history(found: Discovered, settings: Settings, cwd: Path, scratch: Scra
     from migsafe.sources.sql.load import load_sql_migrations
 
     migrations = load_sql_migrations(found.sql_files, cwd, scratch.dialect, settings.sql_transaction == "per-file")
-    mark_history(migrations, settings.start_after.sql)
+    mark_history(migrations, settings.start_after.get("sql"))
     done = [templates.restore(m, ran) for m, ran in zip(migrations, start.ran)] if start else []
     return zip(itertools.chain(done, run_sql_files(migrations[len(done):], scratch)), found.sql_files)
 
@@ -148,7 +148,7 @@ def _alembic_history(project, settings: Settings, cwd: Path, scratch: Scratch, r
                      start: templates.Start | None):
     from migsafe.database.alembic_online import run_alembic
 
-    items = run_alembic(project.version_dirs, project.root, cwd, scratch.dialect, settings.start_after.alembic,
+    items = run_alembic(project.version_dirs, project.root, cwd, scratch.dialect, settings.start_after.get("alembic"),
                         scratch.url.render_as_string(hide_password=False), sourceless=project.sourceless,
                         timeout=settings.render_timeout, rows=rows)
     return list(templates.in_order(items, start)) if start else items
@@ -175,7 +175,7 @@ def _django_history(found: Discovered, settings: Settings, cwd: Path, scratch: S
                     start: templates.Start | None):
     from migsafe.database.django_online import run_django
 
-    items = run_django(found.django_roots, cwd, scratch.dialect, settings.start_after.django,
+    items = run_django(found.django_roots, cwd, scratch.dialect, settings.start_after.get("django"),
                        scratch.django_database(), settings_module=settings.django_settings,
                        timeout=settings.render_timeout, target_version=settings.target_version, rows=rows)
     return list(templates.in_order(items, start)) if start else items

@@ -224,7 +224,3 @@ def in_words(message: str, names: dict[str, str]) -> str:
 
         message = re.sub(rf"(?:\b(unique index|index|table|column|constraint|foreign key) )?{name}", spelled, message)
     return message
-
-
-def later_deploy(text: str) -> str:
-    return f"{text} Ship it in a later deploy, after every running app version has stopped using it."

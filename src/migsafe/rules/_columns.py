@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from migsafe.rules._swap import migration_facts, fact_position
+from migsafe.rules._swap import fact_position, migration_facts
 from migsafe.sql import facts as F
 
 
@@ -51,7 +51,7 @@ def is_partial(step) -> bool:
 
 def later_steps(fact: F.Fact, ctx):
     """The steps (fact and its statement) of the migration after `fact`, in order."""
-    return _facts(ctx).steps[_position(ctx, fact) + 1:]
+    return migration_facts(ctx).steps[fact_position(ctx, fact) + 1:]
 
 
 # Naming conventions (PostgreSQL's own, Django's, Alembic's usual naming_convention) tell a

@@ -18,10 +18,10 @@ class ChangeColumnType(Rule):
             return
         col = ctx.schema.column(fact.table, fact.column)
         old = col.type if col else None
-        if any(t is not None and t.name.lower().startswith("unknown_") for t in (old, fact.new_type)):
-            # A type only the project knows (a stand-in's). Where the source said what it cannot
-            # judge (an Unknown fact beside this one: a Django field class not installed), that is
-            # the finding; elsewhere the old type is unknown, and the change may rewrite.
+        if any(t is not None and t.unknown for t in (old, fact.new_type)):
+            # A type only the project knows. Where the source said what it cannot judge (an
+            # Unknown fact beside this one), that is the finding; elsewhere the old type is
+            # unknown, and the change may rewrite.
             if any(isinstance(f, F.Unknown) for f in ctx.facts_of(ctx.statement)):
                 return
             old = None
@@ -33,6 +33,7 @@ class ChangeColumnType(Rule):
             return
         why = ctx.dialect.type_change_rewrite(old, fact.new_type, fact.using, fact.column, fact.collate)
         if why is None:
+            yield from self._rechecked(fact, ctx)
             return
         if why == COLLATION_ONLY:
             yield from self._collation(fact, ctx)
@@ -60,6 +61,35 @@ class ChangeColumnType(Rule):
                 P.Phase("switch", f"Deploy app code that uses {new}", [P.SwitchColumn(f"read and write {t}.{new}", t, c, new)]),
                 P.Phase("contract", f"Drop the trigger and {c} in a later migration", [
                     ctx.dialect.set_lock_timeout(), P.DropSyncTrigger(t, c, new, ctx.dialect.name), P.DropColumn(t, c)]),
+            ]))
+
+    def _rechecked(self, fact: F.AlterColumnType, ctx):
+        """A change the table keeps its rows through still checks every validated CHECK on the
+        column against every row, under the ALTER's lock (measured on 15: a scan, no rewrite; a
+        NOT VALID check is not checked). Dropped first and added again NOT VALID in the same
+        transaction, the check is validated afterwards under SHARE UPDATE EXCLUSIVE."""
+        table = ctx.schema.table(fact.table)
+        if ctx.dialect.name != "postgresql" or table is None:
+            return
+        checks = [k for k in table.constraints.values()
+                  if k.kind == "check" and k.validated and k.expression and _uses((k.expression,), fact.column)]
+        if not checks:
+            return
+        t, c, lock = fact.table, fact.column, ctx.dialect.lock(fact)
+        names = ", ".join(k.name for k in checks)
+        yield Hit(
+            f"Changing {t}.{c} to {fact.new_type.text} keeps the rows, but PostgreSQL checks {names} against every"
+            f" row of {t} under an {lock} lock, blocking every read and write while it scans.",
+            t, c, lock,
+            P.Plan(f"Drop {names}, change the type and add the check again NOT VALID in one transaction (catalog-only),"
+                   " then validate it in a later migration (a scan that lets reads and writes through).", [
+                P.Phase("expand", "Change the type with the check added back NOT VALID", [
+                    ctx.dialect.set_lock_timeout(), *[P.DropConstraint(t, k.name) for k in checks],
+                    P.Statement(ctx.statement.sql),
+                    *[P.Statement(f"ALTER TABLE {t} ADD CONSTRAINT {k.name} CHECK ({k.expression}) NOT VALID")
+                      for k in checks]]),
+                P.Phase("contract", "Validate the check in its own migration",
+                        [P.ValidateConstraint(t, k.name) for k in checks]),
             ]))
 
     def _collation(self, fact: F.AlterColumnType, ctx):

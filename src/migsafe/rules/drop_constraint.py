@@ -1,5 +1,7 @@
 """drop-constraint: what the running app loses when a constraint (or a unique index) goes."""
 
+import re
+
 from migsafe import plans as P
 from migsafe.model import Severity
 from migsafe.rules import Hit, Rule, does_nothing, register
@@ -113,6 +115,7 @@ def _replaced_later(fact, ctx, table: str, kind: str | None, columns: tuple[str,
     lost. Followed through renames: the key re-made on the renamed column or table is the same key."""
     t = ctx.schema.table(table)
     known = t is not None and fact.name in t.constraints
+    check = t.constraints[fact.name].expression if known and kind == "check" else None
     named, wanted = table, _cols(columns)
     for step in later_steps(fact, ctx):
         f = step.fact
@@ -121,9 +124,20 @@ def _replaced_later(fact, ctx, table: str, kind: str | None, columns: tuple[str,
         elif isinstance(f, F.RenameTable) and f.table == table:
             table = f.new_name
         elif isinstance(f, (F.AddConstraint, F.CreateIndex)) and f.table == table \
-                and (not is_partial(step) or f.name == fact.name) and _remakes(fact, f, named, kind, wanted, known):
+                and (not is_partial(step) or f.name == fact.name) \
+                and (_same_check(check, f) if check else _remakes(fact, f, named, kind, wanted, known)):
             return True  # (a partial index under another name serves only some rows: Django's condition=)
     return False
+
+
+def _same_check(expression: str, made) -> bool:
+    """`made` adds a CHECK of the same expression (NOT VALID or not: the rows stay checked from then on)."""
+    con = made.constraint if isinstance(made, F.AddConstraint) else None
+    return con is not None and con.kind == "check" and _expression(con.expression) == _expression(expression)
+
+
+def _expression(text: str | None) -> str:
+    return re.sub(r'[\s"()]', "", (text or "").lower())
 
 
 def _remakes(fact, made, table: str, kind: str | None, wanted: set, known: bool) -> bool:

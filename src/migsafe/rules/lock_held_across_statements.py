@@ -3,7 +3,7 @@ took ACCESS EXCLUSIVE on it: PostgreSQL holds every lock until commit, so the ta
 blocked, reads included, for all of the work (ddl-facts.md, "Transactions")."""
 
 from migsafe import plans as P
-from migsafe.model import Migration, Statement
+from migsafe.model import Migration, Span, Statement
 from migsafe.rules import Hit, Rule, register
 from migsafe.sql import facts as F
 
@@ -17,17 +17,18 @@ class LockHeldAcrossStatements(Rule):
     def __init__(self):
         self._transaction: tuple[Migration, int] | None = None
         self._held: dict[str, Statement] = {}  # table -> the first statement that locked it in the transaction
+        self._lockers: dict[str, set[Span]] = {}  # table -> the places (operations) of every statement that locked it
 
     def check(self, fact, ctx):
         if (ctx.migration, ctx.schema.tx) != self._transaction:
-            self._transaction, self._held = (ctx.migration, ctx.schema.tx), {}
+            self._transaction, self._held, self._lockers = (ctx.migration, ctx.schema.tx), {}, {}
         if not ctx.in_transaction:
             return
         blocked = []  # (table, what the statement does there, the statement that locked it)
-        for table, doing in ctx.dialect.work_on(fact, ctx.schema):
+        for table, doing in ([] if _checks_no_rows(fact, ctx) else ctx.dialect.work_on(fact, ctx.schema)):
             held = self._held.get(table)
             if held is None or held is ctx.statement or ctx.is_new(table) or \
-                    _said_by_another_rule(fact, table, held, ctx):
+                    _said_by_another_rule(fact, table, self._lockers[table], ctx):
                 continue
             blocked.append((table, doing, held))
         if blocked:  # one finding per statement, however many of its tables are held (a foreign key's two)
@@ -48,17 +49,26 @@ class LockHeldAcrossStatements(Rule):
             table = ctx.dialect.locked_table(fact, ctx.schema)
             if table is not None:
                 self._held.setdefault(table, ctx.statement)
+                self._lockers.setdefault(table, set()).add(ctx.statement.span)
 
 
-def _said_by_another_rule(fact: F.Fact, table: str, held: Statement, ctx) -> bool:
+def _checks_no_rows(fact: F.Fact, ctx) -> bool:
+    """A foreign key added to a table made earlier in this migration: the check joins its (no) rows
+    to the referenced table, so it reads nothing there (Django's CreateModel adds its foreign keys so)."""
+    return isinstance(fact, F.AddConstraint) and fact.constraint.kind == "foreign_key" and ctx.is_new(fact.table)
+
+
+def _said_by_another_rule(fact: F.Fact, table: str, lockers: set[Span], ctx) -> bool:
     """unbatched-backfill names the held lock of a whole-table UPDATE/DELETE; validating-check-
     constraint and validating-foreign-key that of a VALIDATE in the transaction that added it.
     Where one operation (an Alembic op call, a Django AddField of a ForeignKey) took the lock and
     then validates a foreign key or builds an index, validating-foreign-key or non-concurrent-index
     already reports the statement, and its plan takes the work out of the operation: there is no
     line to commit first. So does set-not-null for Django's AlterField to NOT NULL with a default
-    (SET DEFAULT, UPDATE ... WHERE c IS NULL, SET NOT NULL)."""
-    if held.span == ctx.statement.span:
+    (SET DEFAULT, UPDATE ... WHERE c IS NULL, SET NOT NULL). The operation's own lock counts even
+    where an earlier line took it first (`lockers`), and where Django defers the operation's index
+    to the migration's end: committing that line would not free the table."""
+    if ctx.statement.span in lockers:
         if isinstance(fact, (F.AddConstraint, F.CreateIndex)):
             return True
         if isinstance(fact, F.DataChange) and any(isinstance(f, F.SetNotNull) and f.table == fact.table

@@ -157,7 +157,9 @@ def _key(fact, ctx) -> str:
     kind = "unique" if con.kind == "primary_key" else con.kind
     # (a foreign key re-made to a renamed table is the same rule: the referenced table is not part of it)
     extra = "" if con.kind == "foreign_key" else re.sub(r'[\s"()]', "", (con.expression or "").lower())
-    return f"{_rule_key}:{fact.table}:{kind}:{_norm(con.columns)}:{extra or ''}"
+    # a CHECK is its expression (written on a column, it names that column; on the table, none)
+    columns = "" if con.kind == "check" else _norm(con.columns)
+    return f"{_rule_key}:{fact.table}:{kind}:{columns}:{extra or ''}"
 
 
 _rule_key = "new-write-restriction:dropped"

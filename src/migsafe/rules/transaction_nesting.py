@@ -28,7 +28,9 @@ class TransactionNesting(Rule):
                 yield Hit(f"BEGIN inside a transaction that is already open here: {ctx.dialect.nested_begin}.",
                           plan=P.Plan("Remove this BEGIN and its COMMIT: the migration already runs in a transaction"
                                       " (or COMMIT the open one first, if two transactions are meant)."))
-            elif not _committed_later(ctx):
+            elif ctx.migration.error is None and not _committed_later(ctx):
+                # (A migration stopped by an error, its own raise or a failed rendering, has no statements
+                # after the error: its COMMIT is missing because it never ran, not because it is unwritten.)
                 yield Hit("This BEGIN opens a transaction that the migration never ends: unless something after the"
                           " migration commits it, everything after the BEGIN is rolled back when the runner's session"
                           " closes.",

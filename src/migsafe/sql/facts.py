@@ -6,7 +6,17 @@ rule. The translation lives in `translate.py`.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+
+UNKNOWN_TYPE = "unknown_"  # how a type no source could know is spelled in the SQL it renders
+
+
+def unknown_type(word: str, described: str) -> str:
+    """The SQL spelling of a column type only the project knows (a field class or a type
+    expression migsafe cannot evaluate): `unknown_<word>_<digest of what describes it>`, so two
+    different types never read as the same one, and rules know they cannot compare it."""
+    return f"{UNKNOWN_TYPE}{word}_{hashlib.sha1(described.encode()).hexdigest()[:8]}"
 
 
 @dataclass(frozen=True)
@@ -19,6 +29,11 @@ class TypeRef:
     text: str = ""
     array: bool = False
     charset: str | None = None  # MySQL `CHARACTER SET x` written with the column, lower case
+
+    @property
+    def unknown(self) -> bool:
+        """A type only the project knows (unknown_type): what it rewrites cannot be judged."""
+        return self.name.lower().startswith(UNKNOWN_TYPE)
 
 
 @dataclass

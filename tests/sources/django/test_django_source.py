@@ -77,6 +77,8 @@ def test_operations_report_their_own_lines(tmp_path):
         (name, "not-null-without-default", line_of(path, '"price", models.IntegerField')),
         (name, "drop-column", line_of(path, "RemoveField")),
         (name, "non-concurrent-index", line_of(path, "AddIndex")),
+        # the index is built while the first AddField's ACCESS EXCLUSIVE lock still blocks its readers
+        (name, "lock-held-across-statements", line_of(path, "AddIndex")),
         # (RenameField of `note`, which this migration added: no running app version knows it)
         (name, "change-column-type", line_of(path, "AlterField")),
     ])

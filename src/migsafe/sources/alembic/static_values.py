@@ -7,7 +7,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import contextvars
-import hashlib
 import importlib
 import inspect
 import re
@@ -22,6 +21,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.types import UserDefinedType
 
 from migsafe.sources.core.guard import Unreadable
+from migsafe.sql import facts as F
 from migsafe.sources.core.tracing import error_message
 
 
@@ -271,7 +271,7 @@ def unknown_column_type(expression: str, reason: str):
     alter_column) the type decides what the statement does: it stays unreadable there."""
 
     word = re.sub(r"\W+", "_", re.sub(r"\(.*", "", expression, flags=re.S).rpartition(".")[2]).strip("_").lower()
-    spelled = f"unknown_{word or 'type'}_{hashlib.sha1(expression.encode()).hexdigest()[:8]}"
+    spelled = F.unknown_type(word or "type", expression)
 
     def get_col_spec(self, **kw):
         if not CREATING_TABLE.get():

@@ -12,7 +12,6 @@ import ast
 import contextlib
 import decimal
 import functools
-import hashlib
 import importlib.util
 import inspect
 import os
@@ -22,6 +21,7 @@ import types
 from pathlib import Path
 
 from migsafe.model import Span
+from migsafe.sql import facts as F
 from migsafe.sources.core.tracing import Tracer
 from migsafe.sources.django.static import revealed_field_base
 
@@ -236,7 +236,7 @@ def _unknown_type(qualname: str, args: tuple, shaping: dict) -> str:
     `shaping` keyword arguments)."""
     described = repr((qualname, [a for a in args if _plain(a)], sorted(shaping.items())))
     name = re.sub(r"\W", "", qualname.rpartition(".")[2].lower())
-    return f"unknown_{name}_{hashlib.sha1(described.encode()).hexdigest()[:8]}"
+    return F.unknown_type(name, described)
 
 
 @functools.lru_cache(maxsize=None)
@@ -268,7 +268,7 @@ def unknown_type_change(old_field, new_field, connection) -> str | None:
         types_ = [str(f.db_parameters(connection)["type"]) for f in (old_field, new_field)]
     except Exception:  # noqa: BLE001 - a field that cannot say its type: nothing to add
         return None
-    if types_[0] == types_[1] or not any(t.startswith("unknown_") for t in types_):
+    if types_[0] == types_[1] or not any(t.startswith(F.UNKNOWN_TYPE) for t in types_):
         return None
     classes = [getattr(f, "_migsafe_stand_in", None) for f in (old_field, new_field)]
     column = new_field.column
@@ -281,7 +281,7 @@ def unknown_type_change(old_field, new_field, connection) -> str | None:
 
     def described(kind: str, field) -> str:
         stand_in = getattr(field, "_migsafe_stand_in", None)
-        if kind.startswith("unknown_") and stand_in:
+        if kind.startswith(F.UNKNOWN_TYPE) and stand_in:
             return f"{stand_in} (not installed where migsafe runs: its column type is not known)"
         return kind
 
