@@ -339,4 +339,5 @@ def test_alembic_revisions_changed_on_the_branch_are_judged(run_cli, tmp_path):
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "backfill")
     code, found, err, _ = check(run_cli, root, "--diff", "HEAD~1")
-    assert found == [(f"migrations/versions/{backfill.name}", "validating-check-constraint")]
+    assert found == [(f"migrations/versions/{backfill.name}", "new-write-restriction"),
+                     (f"migrations/versions/{backfill.name}", "validating-check-constraint")]

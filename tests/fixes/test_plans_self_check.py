@@ -205,3 +205,21 @@ def test_engine_plan_is_its_own_and_passes_migsafe(tmp_path, dialect, rule, sour
     findings = run_check(write_migrations(tmp_path / "fixed", source, codes), source, dialect)
     errors = [f"{f.rule} at {f.path}:{f.span.line}: {f.message}" for f in findings if f.severity.value == "error"]
     assert not errors, "\n\n".join(codes) + "\n\n" + "\n".join(errors)
+
+
+def test_django_plan_adds_its_own_statement_as_run_sql(tmp_path):
+    """drop-column's first step makes a NOT NULL column nullable (acknowledged drop-not-null): that
+    statement is the plan's, so it is RunSQL, never a copy of the user's RemoveField (which dropped it)."""
+    root = write_migrations(tmp_path / "unsafe", "django", [])
+    migrations = root / "shop" / "migrations"
+    (migrations / "0002_model.py").write_text(MODEL.replace("max_length=40, null=True", "max_length=40").replace(
+        "migrations.SeparateDatabaseAndState(state_operations=[migrations.CreateModel(", "migrations.CreateModel(")
+        .replace('], options={"db_table": "users"})]),', '], options={"db_table": "members"}),'))
+    (migrations / "0003_change.py").write_text(MODEL.replace('"0001_setup"', '"0002_model"').split("    operations")[0]
+                                              + '    operations = [\n        migrations.RemoveField(model_name="member",'
+                                                ' name="nick"),\n    ]\n')
+    found = [f for f in run_check(root, "django") if f.rule == "drop-column" and f.path.endswith("0003_change.py")]
+    first = found[0].fix.steps[0].code
+    assert 'migrations.RunSQL("ALTER TABLE members ALTER COLUMN nick DROP NOT NULL"' in one_line(first), first
+    assert "ignore[drop-not-null]" in first
+    assert first.count("RemoveField") == 1 and "state_operations=[migrations.RemoveField" in one_line(first), first

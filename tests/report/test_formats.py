@@ -35,7 +35,8 @@ def test_output_file_has_the_stdout_bytes_and_the_same_exit_code(fmt, project, r
     code, out, err = run_cli(["check", ".", "--format", fmt], cwd=project)
     assert (code, err) == (1, "")
     assert "db migrations/V2__drop.sql" in out or "db%20migrations/V2__drop.sql" in out
-    assert "\\" not in out.replace("\\n", "").replace('\\"', "")  # '/' separators only
+    # '/' separators only (rule help text may hold a backslash of its own: psql's \\dp in access-change)
+    assert "\\V2__drop.sql" not in out and "%5CV2__drop.sql" not in out
     code2, out2, err2 = run_cli(["check", ".", "--format", fmt, "--output", "report.out"], cwd=project)
     assert (code2, out2, err2) == (1, "", "")
     assert (project / "report.out").read_bytes() == out.encode("utf-8")

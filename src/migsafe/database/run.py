@@ -155,19 +155,20 @@ def _alembic_history(project, settings: Settings, cwd: Path, scratch: Scratch, r
 
 
 def _alembic_keys(project, cwd: Path, cache: Cache) -> tuple[list[str], list[str] | None]:
-    """Keyed as rendering keys a revision (cache.alembic_chain: the project's other files, env.py
+    """Keyed as rendering keys a revision (alembic_chain: the project's other files, env.py
     included), then each revision in graph order; never for an upgrade run in one transaction."""
     from migsafe.database.alembic_online import transaction_per_migration
+    from migsafe.sources.alembic.cache_keys import alembic_chain, revision_reader
     from migsafe.sources.alembic.graph import load_revisions, read_revision
 
-    read = cache.revision_reader(project.version_dirs, project.root, read_revision)
+    read = revision_reader(cache, project.version_dirs, project.root, read_revision)
     graph = load_revisions(project.version_dirs, read=read, sourceless=project.sourceless)
     if hasattr(read, "save"):
         read.save()
     if graph.broken_files or not transaction_per_migration(project.version_dirs[0].parent / "env.py"):
         return [], None
     revisions = [rev.path for rev in graph.revisions]
-    base = cache.alembic_chain(project.version_dirs, project.root, revisions, cwd, "postgresql", True)
+    base = alembic_chain(cache, project.version_dirs, project.root, revisions, cwd, "postgresql", True)
     return templates.chain(base, ((rev.id, rev.path) for rev in graph.revisions)), [rev.id for rev in graph.revisions]
 
 

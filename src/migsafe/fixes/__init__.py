@@ -37,6 +37,8 @@ class Names:
     imports: tuple[str, ...] = ()  # the migration's import lines that the operation's text needs
     # Alembic: the project's MetaData naming convention, as (key, template) pairs (fixes/naming.py)
     naming_convention: tuple[tuple[str, str], ...] = ()
+    # Django: the SQL the operation renders (an acknowledged statement among them is the user's own)
+    statements: tuple[str, ...] = ()
 
 
 @functools.lru_cache(maxsize=4)

@@ -11,7 +11,7 @@ SQL runs in `RunSQL`: model names are never guessed.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import singledispatch
 
 from migsafe import plans as P
@@ -35,7 +35,9 @@ HEAD = "from django.db import migrations, models"
 
 def names_at(migration, span, table: str | None, column: str | None) -> Names | None:
     """The model and field of the operation at the finding's line (fixes.names_at asks)."""
-    return operation_names(migration.text, span.line, migration.name.partition(".")[0], table, column)
+    names = operation_names(migration.text, span.line, migration.name.partition(".")[0], table, column)
+    own = tuple(st.sql for st in migration.statements if st.span.line == span.line)
+    return replace(names, statements=own) if names else None
 
 
 def operation_names(text: str, line: int, app_label: str, table: str | None, column: str | None) -> Names | None:
@@ -396,9 +398,10 @@ def _(a: P.SwitchColumn, names: Names, m: Module) -> None:
 
 @operation.register
 def _(a: P.Acknowledged, names: Names, m: Module) -> None:
-    """The user's own operation (Django's state stays as the migration says), its reason above it."""
+    """The user's own operation (Django's state stays as the migration says), its reason above it;
+    a statement the plan adds (drop-column's DROP NOT NULL first) as RunSQL."""
     comment = f"# {S.suppression(a)}"
-    if names.source and names.operation not in _POSTGRES_OPS:
+    if names.source and a.sql in names.statements and names.operation not in _POSTGRES_OPS:
         m.operations.append(comment + "\n" + _theirs(names, m, names.source) + ",")
     else:
         m.operations.append(run_sql(P.Statement(a.sql), comment=comment))

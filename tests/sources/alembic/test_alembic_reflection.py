@@ -27,6 +27,8 @@ CREATED = """
         op.create_index("ix_users_email", "users", ["email"], unique=True)
         op.create_unique_constraint("uq_users_legacy", "users", ["legacy"])
 """
+# users.org_id references orgs and leads no index: a warning at the create_table of users (line 10).
+UNINDEXED_FK = ("r001_x.py", "unindexed-foreign-key", 10)
 
 
 def findings(versions, tmp_path, execute=True):
@@ -50,10 +52,10 @@ def test_drop_gated_on_reflected_columns_is_judged(tmp_path, execute):
                 op.drop_column("users", "ghost")
     """)
     if execute:
-        assert findings(versions, tmp_path) == [("r002_x.py", "drop-column", 11)]
+        assert findings(versions, tmp_path) == [UNINDEXED_FK, ("r002_x.py", "drop-column", 11)]
         assert loaded(versions)[1].how == "rendered"
     else:  # not run, the list is unknown: both drops are read (a false alarm, never a silent pass)
-        assert findings(versions, tmp_path, execute) == [("r002_x.py", "drop-column", 11),
+        assert findings(versions, tmp_path, execute) == [UNINDEXED_FK, ("r002_x.py", "drop-column", 11),
                                                          ("r002_x.py", "drop-column", 13)]
 
 
@@ -83,7 +85,7 @@ def test_every_inspector_question_answers_from_the_history(tmp_path):
     """)
     [_, mig] = loaded(versions)
     assert (mig.how, mig.error, mig.unreadable) == ("rendered", None, [])
-    assert findings(versions, tmp_path) == [("r002_x.py", "change-column-type", 27)]
+    assert findings(versions, tmp_path) == [UNINDEXED_FK, ("r002_x.py", "change-column-type", 27)]
 
 
 def test_reflection_sees_what_the_revision_itself_did_so_far(tmp_path):
@@ -95,7 +97,9 @@ def test_reflection_sees_what_the_revision_itself_did_so_far(tmp_path):
                 if column["name"] == "nickname":
                     op.create_index("ix_nick", "users", ["nickname"])
     """)
-    assert findings(versions, tmp_path) == [("r002_x.py", "non-concurrent-index", 13)]
+    # the index is built while add_column's ACCESS EXCLUSIVE lock (line 9) is still held
+    assert findings(versions, tmp_path) == [UNINDEXED_FK, ("r002_x.py", "lock-held-across-statements", 13),
+                                            ("r002_x.py", "non-concurrent-index", 13)]
 
 
 def test_a_table_the_history_never_knew_is_unknown_not_absent(tmp_path):
@@ -140,7 +144,7 @@ def test_a_revision_that_raises_is_not_analyzed_at_the_raise(tmp_path, failing, 
             op.drop_table("orgs")
     """)
     assert findings(versions, tmp_path) == [
-        ("r002_x.py", "not-null-without-default", 9), ("r002_x.py", "drop-column", 10),
+        UNINDEXED_FK, ("r002_x.py", "not-null-without-default", 9), ("r002_x.py", "drop-column", 10),
         ("r002_x.py", "not-analyzed", line)]
     [_, mig] = loaded(versions)
     assert mig.how == "raised" and mig.error.startswith("upgrade() raised ")
@@ -183,7 +187,7 @@ def test_sessions_and_connection_attributes_work_offline(tmp_path):
     """)
     [_, mig] = loaded(versions)
     assert (mig.how, mig.error, mig.unreadable) == ("rendered", None, [])
-    assert findings(versions, tmp_path) == [("r002_x.py", "unbatched-backfill", 18),
+    assert findings(versions, tmp_path) == [UNINDEXED_FK, ("r002_x.py", "unbatched-backfill", 18),
                                             ("r002_x.py", "add-unique-constraint", 21)]
 
 
@@ -199,7 +203,7 @@ def test_an_error_after_a_query_with_no_rows_is_read_statically(tmp_path):
     """)
     [_, mig] = loaded(versions)
     assert (mig.how, mig.error) == ("static", None)
-    assert findings(versions, tmp_path) == [("r002_x.py", "drop-column", 12)]
+    assert findings(versions, tmp_path) == [UNINDEXED_FK, ("r002_x.py", "drop-column", 12)]
 
 
 def test_ddl_that_depends_on_rows_read_back_is_said_not_judged(tmp_path):
@@ -217,8 +221,8 @@ def test_ddl_that_depends_on_rows_read_back_is_said_not_judged(tmp_path):
     """)
     [_, mig] = loaded(versions)
     assert (mig.how, [line for line, _ in mig.unreadable]) == ("rendered", [10, 15])
-    assert findings(versions, tmp_path) == [("r002_x.py", "not-analyzed", 10), ("r002_x.py", "not-analyzed", 15),
-                                            ("r002_x.py", "drop-column", 17)]
+    assert findings(versions, tmp_path) == [UNINDEXED_FK, ("r002_x.py", "not-analyzed", 10),
+                                            ("r002_x.py", "not-analyzed", 15), ("r002_x.py", "drop-column", 17)]
 
 
 def test_an_aggregate_query_gives_its_one_row(tmp_path):
@@ -240,7 +244,7 @@ def test_an_aggregate_query_gives_its_one_row(tmp_path):
     """)
     [_, mig] = loaded(versions)
     assert (mig.how, mig.error) == ("rendered", None)
-    assert findings(versions, tmp_path) == [("r002_x.py", "drop-column", 19)]
+    assert findings(versions, tmp_path) == [UNINDEXED_FK, ("r002_x.py", "drop-column", 19)]
 
 
 def test_a_raise_on_rows_read_back_is_read_both_ways(tmp_path):
@@ -257,4 +261,4 @@ def test_a_raise_on_rows_read_back_is_read_both_ways(tmp_path):
                     raise RuntimeError("index missing after creation")
             op.drop_column("users", "legacy")
     """)
-    assert findings(versions, tmp_path) == [("r002_x.py", "drop-column", 16)]
+    assert findings(versions, tmp_path) == [UNINDEXED_FK, ("r002_x.py", "drop-column", 16)]

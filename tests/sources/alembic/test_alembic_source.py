@@ -50,6 +50,7 @@ def test_fixture_project_findings_on_the_op_lines():
         (cleanup, "rename-column", 24),
         (cleanup, "concurrently-in-transaction", 25),
         (cleanup, "irreversible-migration", 28),
+        ("5e6f7a8b9c0d_backfill_with_app_code.py", "new-write-restriction", 22),  # the app's quantity <= 0 fails
         ("5e6f7a8b9c0d_backfill_with_app_code.py", "validating-check-constraint", 22),
     ]
     assert all(f.source == "alembic" for f in result.findings)
@@ -123,7 +124,9 @@ def test_history_from_earlier_revisions(tmp_path):
             op.alter_column("t", "n", type_=sa.BigInteger())
             op.create_index("ix_t_name", "t", ["name"])
     """)
+    # the index is built while the lock of line 10's ALTER is still held: reads wait too
     assert found(check(versions, tmp_path)) == [("r002_x.py", "change-column-type", 11),
+                                                ("r002_x.py", "lock-held-across-statements", 12),
                                                 ("r002_x.py", "non-concurrent-index", 12)]
 
 
@@ -303,7 +306,8 @@ def test_static_reading_takes_literals_from_project_modules(tmp_path):
         "def downgrade():\n    op.execute('SELECT 1')\n")
     result = check(pkg / "db" / "versions", tmp_path)
     # the foreign key's name is only known from the database: rendered as "<fk>", no finding lost
-    assert [(f.rule, f.span.line, f.table) for f in result.findings] == [("drop-column", 16, "orders")]
+    assert [(f.rule, f.span.line, f.table) for f in result.findings] == [("drop-column", 16, "orders"),
+                                                                         ("drop-constraint", 19, "orders")]
 
 
 HISTORY_REV = """
