@@ -10,7 +10,7 @@ DJANGO_TESTS = tests/test_rule_docs.py $(wildcard tests/sources/django/test_*.py
 # its lower bounds.
 VENV_OLDEST := .venv-sqlalchemy14
 OLDEST_PINS := sqlalchemy==1.4.32 alembic==1.13.0
-ALEMBIC_TESTS = $(wildcard tests/sources/test_alembic*.py) tests/sources/test_isolation.py tests/test_fixtures.py \
+ALEMBIC_TESTS = $(wildcard tests/sources/alembic/test_*.py) tests/sources/core/test_isolation.py tests/test_fixtures.py \
 	tests/test_cli.py tests/fixes/test_plans_self_check.py
 
 .PHONY: demo test

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from migsafe import plans as P
 from migsafe.rules._swap import fact_position, migration_facts
 from migsafe.sql import facts as F
 
@@ -123,3 +124,15 @@ def is_not_null_check(expression: str | None, column: str) -> bool:
 
 def short(table: str) -> str:
     return table.rpartition(".")[2]
+
+
+def inserts_set_it_first(fact, ctx, rule_id: str, summary: str, dropped: str) -> P.Plan:
+    """The plan of a drop that breaks inserts leaving a column out (its default, its identity):
+    app code that writes the column on every insert first, the drop in a later migration."""
+    return P.Plan(summary, [
+        P.Phase("switch", f"Deploy app code that writes {fact.column} on every insert", [
+            P.CodeChange(f"every insert into {fact.table} sets {fact.column}")]),
+        P.Phase("contract", f"Drop {dropped} in a later migration", [
+            ctx.dialect.set_lock_timeout(),
+            P.Acknowledged(ctx.statement.sql, rule_id, f"every insert sets {fact.column} since the previous deploy")]),
+    ])

@@ -1,8 +1,7 @@
 """drop-default: the default of a NOT NULL column that the running app's inserts rely on."""
 
-from migsafe import plans as P
 from migsafe.rules import Hit, Rule, register
-from migsafe.rules._columns import earlier_facts
+from migsafe.rules._columns import earlier_facts, inserts_set_it_first
 from migsafe.sql import facts as F
 
 
@@ -37,15 +36,8 @@ class DropDefault(Rule):
             f"Dropping the default ({col.default.text}) of NOT NULL column {where}: inserts of the running app"
             f" version that leave {fact.column} out, relying on the default, now fail.",
             fact.table, fact.column, ctx.dialect.lock(fact),
-            P.Plan("Deploy app code that sets the column on every insert first; drop the default in a later"
-                   " migration (or keep it).", [
-                P.Phase("switch", f"Deploy app code that writes {fact.column} on every insert", [
-                    P.CodeChange(f"every insert into {fact.table} sets {fact.column}")]),
-                P.Phase("contract", "Drop the default in a later migration", [
-                    ctx.dialect.set_lock_timeout(),
-                    P.Acknowledged(ctx.statement.sql, self.id, f"every insert sets {fact.column} since the"
-                                                               " previous deploy")]),
-            ]))
+            inserts_set_it_first(fact, ctx, self.id, "Deploy app code that sets the column on every insert first;"
+                                 " drop the default in a later migration (or keep it).", "the default"))
 
 
 def _set_earlier(fact, ctx) -> bool:

@@ -1,8 +1,7 @@
 """drop-identity: inserts that leave the id out, for the database to number, fail."""
 
-from migsafe import plans as P
 from migsafe.rules import Hit, Rule, register
-from migsafe.rules._columns import earlier_facts
+from migsafe.rules._columns import earlier_facts, inserts_set_it_first
 from migsafe.rules._swap import added_earlier
 from migsafe.rules.drop_default import numbers_rows
 from migsafe.sql import facts as F
@@ -35,12 +34,5 @@ class DropIdentity(Rule):
             f"{what}: inserts of the running app version that leave {fact.column} out, for the database to"
             f" number the row, now fail.",
             fact.table, fact.column, ctx.dialect.lock(fact),
-            P.Plan("Deploy app code that sets the id on every insert first (or keep the identity); drop it in a"
-                   " later migration.", [
-                P.Phase("switch", f"Deploy app code that writes {fact.column} on every insert", [
-                    P.CodeChange(f"every insert into {fact.table} sets {fact.column} itself")]),
-                P.Phase("contract", "Drop it in a later migration", [
-                    ctx.dialect.set_lock_timeout(),
-                    P.Acknowledged(ctx.statement.sql, self.id, f"every insert sets {fact.column} since the"
-                                                               " previous deploy")]),
-            ]))
+            inserts_set_it_first(fact, ctx, self.id, "Deploy app code that sets the id on every insert first (or keep"
+                                 " the identity); drop it in a later migration.", "it"))
