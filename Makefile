@@ -23,8 +23,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e '.[django]'
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -e '.[test,django]'
+# (database: the tests of --database and trace run on an embedded PostgreSQL and a MariaDB when present)
+$(VENV)/.installed-test: pyproject.toml Makefile | $(BIN)/python
+	$(BIN)/pip install -e '.[test,django,database]'
 	touch $@
 
 $(VENV42)/bin/python:
