@@ -11,12 +11,15 @@ import copy
 import re
 
 import sqlglot
-from sqlalchemy import Column, MetaData, Table, inspection, orm, text
+from sqlalchemy import Column, MetaData, Table, bindparam, inspection, orm, text
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql.named_types import NamedType, NamedTypeDropper, NamedTypeGenerator
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
-from sqlalchemy.exc import CompileError, NoSuchTableError
-from sqlalchemy.sql import sqltypes
+from sqlalchemy.exc import ArgumentError, CompileError, NoSuchTableError
+from sqlalchemy.sql import sqltypes, visitors
+from sqlalchemy.sql.dml import ValuesBase
+from sqlalchemy.sql.elements import BindParameter
 from sqlglot import expressions as exp
 
 from migsafe.model import Statement
@@ -24,6 +27,7 @@ from migsafe.schema import Schema
 from migsafe.sources.alembic.static import RowsUnknown
 from migsafe.sources.core.guard import Unreadable
 from migsafe.sources.core.tracing import Tracer
+from migsafe.sql.tokens import SQLGLOT_DIALECT
 from migsafe.sql.translate import translate
 
 ALEMBIC_DIALECT = {"postgresql": "postgresql", "mysql": "mysql", "sqlite": "sqlite"}
@@ -74,13 +78,16 @@ class EmptyResult:
         pass
 
 
+_PARAMETER = re.compile(r"%\(\w+\)s|%s|\?|(?<![:\w]):\w+")  # a bound parameter, in any paramstyle
+
+
 def _aggregate_rows(compiled: str) -> tuple:
     """What an empty database answers: no rows, except to an aggregate without GROUP BY
     (`SELECT count(*) FROM t`, ORM `query(T).count()`), which always gives one row: 0 for a
     count, NULL for the others."""
 
     try:  # (bound parameters, which sqlglot does not read, stand as NULL)
-        select = sqlglot.parse_one(re.sub(r"%\(\w+\)s|%s|\?|(?<![:\w]):\w+", "NULL", compiled))
+        select = sqlglot.parse_one(_PARAMETER.sub("NULL", compiled))
     except Exception:  # noqa: BLE001 - not SQL sqlglot reads: no rows
         return ()
     if not isinstance(select, exp.Select) or select.args.get("group") or not select.expressions:
@@ -92,6 +99,56 @@ def _aggregate_rows(compiled: str) -> tuple:
             return ()
         values.append(0 if isinstance(func, exp.Count) else None)
     return (tuple(values),)
+
+
+_WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Merge)
+
+
+def _reads_only(compiled: str, dialect: str) -> bool:
+    """A query (SELECT, SHOW, ...), not a write. A WITH writes where one of its statements does
+    (`WITH moved AS (DELETE ... RETURNING *) INSERT ...`, `WITH x AS (...) UPDATE ...`); one
+    sqlglot cannot read is taken as a write, rendered for translation to judge what it can."""
+    head = compiled.upper()
+    if not head.startswith(("SELECT", "WITH", "SHOW", "PRAGMA", "VALUES")):
+        return False
+    if not head.startswith("WITH"):
+        return True
+    try:
+        tree = sqlglot.parse_one(_PARAMETER.sub("NULL", compiled), read=SQLGLOT_DIALECT.get(dialect, dialect))
+    except Exception:  # noqa: BLE001 - not SQL sqlglot reads
+        return False
+    return tree is not None and tree.find(*_WRITES) is None
+
+
+def _with_values(statement, values: dict, sa_dialect):
+    """The statement with the values execute() was given: each bound parameter of that name
+    takes its value (rendered as the literal the dialect would send, see offline_sqlalchemy),
+    and for an INSERT or UPDATE the other names that are columns become their values. A value
+    with no SQL literal (an object of the project's) stays unknown: rendered as NULL."""
+    if not values:
+        return statement
+    keys = set()
+
+    def bound(element):
+        if not isinstance(element, BindParameter) or element.key not in values:
+            return None
+        keys.add(element.key)
+        with_value = bindparam(element.key, values[element.key], type_=element.type)
+        try:
+            with_value.compile(dialect=sa_dialect, compile_kwargs={"literal_binds": True})
+        except CompileError:
+            return None  # no SQL literal for it: unknown
+        return with_value
+
+    with_values = visitors.replacement_traverse(statement, {}, bound)
+    table_columns = statement.table.c if isinstance(statement, ValuesBase) else ()
+    columns = {k: v for k, v in values.items() if k not in keys and k in table_columns}
+    try:
+        with_values = with_values.values(**columns) if columns else with_values
+        with_values.compile(dialect=sa_dialect, compile_kwargs={"literal_binds": True})
+    except (CompileError, ArgumentError):
+        return statement
+    return with_values
 
 
 class _Maybe:
@@ -365,15 +422,19 @@ class OfflineBind:
         if span is not None:
             self.rows_taken.add(span.line)
 
-    def execute(self, statement, *args, **kwargs):
+    def execute(self, statement, parameters=None, *args, **kwargs):
+        """Writes are rendered, once per parameter set, with the values a live execute() sends
+        (`conn.execute(text("UPDATE t SET a = :v"), {"v": 1})`); queries read back no rows."""
         if isinstance(statement, str):
             statement = text(statement)
         compiled = str(statement.compile(dialect=self.dialect)).lstrip()
-        if not compiled.upper().startswith(("SELECT", "WITH", "SHOW", "PRAGMA", "VALUES")):
-            self._ctx.impl._exec(statement)
-        else:
+        if _reads_only(compiled, self._dialect_name):
             self.rows_read = True
-        return EmptyResult(self, _aggregate_rows(compiled))
+            return EmptyResult(self, _aggregate_rows(compiled))
+        sets = [parameters] if isinstance(parameters, dict) else list(parameters or ()) or [{}]
+        for values in sets:
+            self._ctx.impl._exec(_with_values(statement, values, self.dialect))
+        return EmptyResult(self)
 
     def schema_for_object(self, obj):
         return obj.schema
@@ -381,8 +442,25 @@ class OfflineBind:
     def _run_ddl_visitor(self, visitorcallable, element, **kwargs):
         # metadata.create_all(bind) / table.create(bind): render the DDL as SQLAlchemy's own
         # offline (mock) connection does, through execute() above.
+        if self._type_ddl_skipped(visitorcallable, element, kwargs.get("checkfirst", False)):
+            return
         kwargs["checkfirst"] = False
         visitorcallable(self.dialect, self, **kwargs).traverse_single(element)
+
+    def _type_ddl_skipped(self, visitorcallable, element, checkfirst) -> bool:
+        """A named type's (a PostgreSQL Enum's) CREATE TYPE where the history already made it:
+        online it is not sent (the checkfirst query, or Alembic's memo of the types it made in
+        the run); its DROP TYPE with checkfirst where the complete history says it is gone.
+        Where the history does not tell, rendered as before."""
+        name = getattr(element, "name", None)
+        if not isinstance(element, NamedType) or not name:
+            return False
+        schema = self.schema_now()
+        made = schema.object("type", name.lower()) or schema.object("type", name)
+        if issubclass(visitorcallable, NamedTypeGenerator):
+            return made is not None
+        return bool(checkfirst) and issubclass(visitorcallable, NamedTypeDropper) and made is None \
+            and self.history_complete() and "type" not in schema.gaps
 
     def exec_driver_sql(self, sql, *args, **kwargs):
         return self.execute(sql)
@@ -490,7 +568,7 @@ def _orm_sessions_offline():
             keys = [getattr(c, "key", None) or str(i) for i, c in enumerate(getattr(statement, "selected_columns", ()))]
             compiled = statement if isinstance(statement, str) else str(statement.compile(dialect=bind.dialect))
             return _NoRows(SimpleResultMetaData(keys), bind, _aggregate_rows(compiled))
-        return bind.execute(statement)
+        return bind.execute(statement, params)
 
     class _NoRows(IteratorResult):
         """The ORM's result of a query offline: no rows, and reading them tells the bind."""

@@ -204,7 +204,9 @@ def _environment(dialect: str):
 
     env = EnvironmentContext(Config(), None, as_sql=True)
     env.is_offline_mode = lambda: False
-    env.configure(dialect_name=ALEMBIC_DIALECT.get(dialect, dialect), output_buffer=io.StringIO(), literal_binds=True)
+    # (paramstyle "named", as Alembic's offline env.py sets it: a "%" is then not written "%%")
+    env.configure(dialect_name=ALEMBIC_DIALECT.get(dialect, dialect), output_buffer=io.StringIO(), literal_binds=True,
+                  dialect_opts={"paramstyle": "named"})
     sa_dialect = env.get_context().dialect
     if sa_dialect.server_version_info is None:  # `if bind.dialect.server_version_info >= (12,)`
         sa_dialect.server_version_info = SERVER_VERSION.get(dialect)

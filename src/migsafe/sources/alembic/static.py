@@ -215,9 +215,9 @@ class StaticReader:
         if not mentions_op(call, scope):
             # Data code (conn.execute of app models, prints, ...), read only when it goes through
             # the bind and can be: SQL sent with `conn.execute("ALTER TABLE ...")` is rendered.
-            if type(getattr(callee, "__self__", None)).__name__ == "OfflineBind":
+            if _sent_through_bind(callee):
                 with contextlib.suppress(Unreadable), self._at(call):
-                    self._eval(call, scope)
+                    self._eval_bind_call(call, scope)
             return
         try:
             with self._at(call):
@@ -289,6 +289,34 @@ class StaticReader:
         new = ast.fix_missing_locations(ast.copy_location(ast.Call(call.func, args, keywords), call))
         return self._eval(new, {**scope, **extra})
 
+    def _eval_bind_call(self, node: ast.expr, scope: dict):
+        """The value of `node`; where it is SQL sent through the bind with parameter values only
+        the project knows (`conn.execute(text("UPDATE t SET at = :now"), {"now": now})`,
+        `.bindparams(size=conf.getint(...))`), the statement is still rendered, each unknown
+        value as NULL: a value changes no schema and locks nothing beyond the rows written."""
+        try:
+            return self._eval(node, scope)
+        except Unreadable:
+            if not isinstance(node, ast.Call) or not _sent_through_bind(self._eval(node.func, scope)):
+                raise
+        readable = self._readable
+
+        class UnknownValuesAsNull(ast.NodeTransformer):
+            def visit_Dict(self, dict_node: ast.Dict) -> ast.Dict:
+                return ast.Dict(dict_node.keys, [self.visit(v) if readable(v, scope) else
+                                                 ast.copy_location(ast.Constant(None), v) for v in dict_node.values])
+
+            def visit_Call(self, call: ast.Call) -> ast.Call:
+                self.generic_visit(call)
+                if isinstance(call.func, ast.Attribute) and call.func.attr in ("bindparams", "params"):
+                    call.keywords = [ast.keyword(k.arg, k.value if k.arg is None or readable(k.value, scope)
+                                                 else ast.copy_location(ast.Constant(None), k.value))
+                                     for k in call.keywords]
+                return call
+
+        nulled = ast.fix_missing_locations(UnknownValuesAsNull().visit(copy.deepcopy(node)))
+        return self._eval(nulled, scope)
+
     def _rows_known_or_null(self, call: ast.Call, scope: dict) -> ast.Call:
         """`op.bulk_insert(table, rows)` whose values only the project knows (`now`, a hashed
         password): an INSERT of rows changes no schema, locks nothing beyond them, so it is
@@ -351,7 +379,7 @@ class StaticReader:
             return
         try:
             with self._at(node.value):
-                value = self._eval(node.value, scope)
+                value = self._eval_bind_call(node.value, scope)  # `result = conn.execute(...)`
         except Unreadable as err:
             value = UNKNOWN
             if strict and mentions_op(node.value, scope) and not isinstance(err, RowsUnknown):
@@ -620,3 +648,8 @@ class StaticReader:
     def _line(self, node: ast.AST) -> int:
         where = self._site[0] if self._site else node  # inside project code: the revision's call
         return getattr(where, "lineno", 1)
+
+
+def _sent_through_bind(callee) -> bool:
+    """A method of the offline bind (`conn.execute`, `conn.exec_driver_sql`): SQL it sends is rendered."""
+    return type(getattr(callee, "__self__", None)).__name__ == "OfflineBind"

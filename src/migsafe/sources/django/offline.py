@@ -42,6 +42,16 @@ def editor_class(base: type) -> type:
             self.before = None  # the project state before the current operation: what the database holds
             self.unknown_type = None  # (column, what): alter_field changing a type migsafe does not know
             super().__init__(*args, **kwargs)
+            self.connection.introspection.editor = self  # (table_names: the tables of `before`)
+
+        @property
+        def before(self):
+            return self._before
+
+        @before.setter
+        def before(self, state):
+            # renamed: the tables the operation has renamed so far, {new name: the name in `before`}
+            self._before, self.renamed = state, {}
 
         @property
         def deferred_sql(self):
@@ -57,6 +67,11 @@ def editor_class(base: type) -> type:
             # The line of the operation that queued it (deferred SQL runs when the migration ends).
             span = self.spans.get(id(sql), (None, self.current))[1]
             self.emitted.append((str(sql), span, self.in_transaction, self.unknown_type))
+
+        def alter_db_table(self, model, old_db_table, new_db_table):
+            super().alter_db_table(model, old_db_table, new_db_table)
+            if old_db_table != new_db_table:  # (the served introspection looks the table up in `before`)
+                self.renamed[new_db_table] = self.renamed.pop(old_db_table, old_db_table)
 
         def alter_field(self, model, old_field, new_field, strict=False):
             what = unknown_type_change(old_field, new_field, self.connection)
@@ -220,7 +235,8 @@ def _offline_wrapper(dialect: str) -> type:
     backend = load_backend(ENGINES[dialect])
     base = backend.DatabaseWrapper
     introspection = type("OfflineIntrospection", (base.introspection_class,), {
-        "served": None, "get_constraints": _served_constraints, "get_sequences": _served_sequences})
+        "served": None, "editor": None, "get_constraints": _served_constraints, "get_sequences": _served_sequences,
+        "get_table_list": _served_table_list})
 
     def no_connection(self, *args, **kwargs):
         raise RuntimeError("the operation needs a database connection, which migsafe never opens")
@@ -300,18 +316,53 @@ class _NullCursor:
         pass
 
 
+def _tables(editor):
+    """(table, model key, the M2M field whose auto-created table it is or None) of each table the
+    project state before the operation has: what a database that ran the migrations so far holds.
+    Named as Django names them, without rendering the models (the rendered model confirms a name)."""
+    from django.conf import settings
+    from django.db.backends.utils import truncate_name
+
+    before = editor.before
+    longest = editor.connection.ops.max_name_length()
+    for key, state in before.models.items() if before is not None else ():
+        options = state.options
+        swapped_for = getattr(settings, options.get("swappable") or "", None)
+        if options.get("proxy") or not options.get("managed", True) or \
+                (swapped_for and swapped_for.lower() != f"{key[0]}.{key[1]}"):
+            continue  # no table of its own (as Options.can_migrate)
+        table = options.get("db_table") or truncate_name(f"{key[0]}_{key[1]}", longest)
+        yield table, key, None
+        for name, field in state.fields.items():
+            if getattr(field, "many_to_many", False) and field.remote_field.through is None:
+                yield field.db_table or truncate_name(f"{table}_{name}", longest), key, name
+
+
+def _served_table_list(introspection, cursor) -> list:
+    """The tables the database would list: those the migrations so far created."""
+    from django.db.backends.base.introspection import TableInfo
+
+    editor = introspection.editor
+    if editor is None:
+        return []
+    return [TableInfo(table, "t") for table in sorted({table for table, _, _ in _tables(editor)})]
+
+
 def _served_model(introspection, table_name: str):
-    """(editor, the model of `table_name` as the database has it: before the operation) or None."""
+    """(editor, the model of `table_name` as the database has it: before the operation) or None.
+    A table the operation renamed is looked up by its name before; an auto-created M2M table is
+    its field's `through` model."""
     if introspection.served is None:
         return None
     editor, model = introspection.served
-    before = getattr(editor, "before", None)
-    for key, state in before.models.items() if before is not None else ():
-        name = state.options.get("db_table") or f"{key[0]}_{key[1]}"
-        if name != table_name and not (len(name) > len(table_name) > 8 and name.startswith(table_name[:-8])):
-            continue  # (a long name may be truncated and hashed: the rendered model says)
-        candidate = before.apps.get_model(*key)
-        if candidate._meta.db_table == table_name and not candidate._meta.proxy:  # a proxy shares the table
+    then = editor.renamed.get(table_name, table_name)
+    for table, key, m2m in _tables(editor):
+        if table != then:
+            continue
+        candidate = editor.before.apps.get_model(*key)
+        if m2m is not None:
+            candidate = candidate._meta.get_field(m2m).remote_field.through
+        if candidate._meta.db_table == then:
             return editor, candidate
     return (editor, model) if model._meta.db_table == table_name else None
 
