@@ -48,6 +48,9 @@ def one(sql: str) -> F.Fact:
     ("TRUNCATE TABLE ONLY users", F.Truncate("users")),
     ("UPDATE users SET a = 1", F.DataChange("UPDATE", "users", False)),
     ("DELETE FROM public.users WHERE id < 10", F.DataChange("DELETE", "users", True)),
+    # a write inside WITH runs as the statement does, whatever reads its RETURNING
+    ("WITH gone AS (DELETE FROM users RETURNING id) SELECT count(*) FROM gone", F.DataChange("DELETE", "users", False)),
+    ("WITH recent AS (SELECT id FROM users) SELECT * FROM recent", F.Harmless("Select")),
     ("COMMENT ON TABLE users IS 'x;y'", F.Harmless("COMMENT ON")),
     ("GRANT SELECT ON users TO app", F.Harmless("GRANT SELECT")),
     ("ALTER INDEX a RENAME TO b", F.RenameIndex("a", "b")),

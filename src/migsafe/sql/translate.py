@@ -650,21 +650,33 @@ def _parsed(cur: Cursor, dialect: str) -> list[F.Fact]:
         if detail.get("highlight"):
             return [F.ParseFailed(f"unexpected {detail['highlight']!r}", max(detail.get("line", 1) - 1, 0))]
         return [F.ParseFailed(first_line(str(err)))]
+    # A write in a WITH (`WITH gone AS (DELETE ... RETURNING *) SELECT ...`) runs as the statement does.
+    written = [cte.this for cte in tree.find_all(exp.CTE) if isinstance(cte.this, (exp.Update, exp.Delete, exp.Insert))]
     if isinstance(tree, (exp.Update, exp.Delete)):
-        target = tree.this
-        table = target.this if isinstance(target, exp.Alias) else target
-        name = qualified([p.name if p.args.get("quoted") else p.name.lower() for p in table.parts]) if isinstance(
-            table, exp.Table) else str(table).lower()
-        return [F.DataChange("UPDATE" if isinstance(tree, exp.Update) else "DELETE", name,
-                             tree.args.get("where") is not None, tree.args.get("limit") is not None)]
+        return [_data_change(tree)] + [_write(w) for w in written]
+    if written and not isinstance(tree, exp.Insert):
+        return [_write(w) for w in written]
     if isinstance(tree, exp.Command):
         verb, obj = cur.word(), cur.word(1)
         if verb not in KNOWN_VERBS or (verb in ("ALTER", "CREATE", "DROP") and obj not in KNOWN_OBJECTS):
             return [F.ParseFailed(f"unknown statement {cur.text(cur.toks[:2])!r}")]
         return [F.Unknown(f"{tree.this} statement")]
     if isinstance(tree, exp.Insert):
-        return [_insert(tree)]
+        return [_insert(tree)] + [_write(w) for w in written]
     return [F.Harmless(type(tree).__name__)]
+
+
+def _write(tree: exp.Expression) -> F.Fact:
+    return _insert(tree) if isinstance(tree, exp.Insert) else _data_change(tree)
+
+
+def _data_change(tree: exp.Update | exp.Delete) -> F.DataChange:
+    target = tree.this
+    table = target.this if isinstance(target, exp.Alias) else target
+    name = qualified([p.name if p.args.get("quoted") else p.name.lower() for p in table.parts]) if isinstance(
+        table, exp.Table) else str(table).lower()
+    return F.DataChange("UPDATE" if isinstance(tree, exp.Update) else "DELETE", name,
+                        tree.args.get("where") is not None, tree.args.get("limit") is not None)
 
 
 def _table_name(table: exp.Table) -> str:

@@ -68,8 +68,9 @@ def editor_class(base: type) -> type:
             span = self.spans.get(id(sql), (None, self.current))[1]
             self.emitted.append((str(sql), span, self.in_transaction, self.unknown_type))
 
-        def alter_db_table(self, model, old_db_table, new_db_table):
-            super().alter_db_table(model, old_db_table, new_db_table)
+        def alter_db_table(self, model, old_db_table, new_db_table, *args, **kwargs):
+            # (SQLite's editor on Django < 5 takes disable_constraints=: passed on as given)
+            super().alter_db_table(model, old_db_table, new_db_table, *args, **kwargs)
             if old_db_table != new_db_table:  # (the served introspection looks the table up in `before`)
                 self.renamed[new_db_table] = self.renamed.pop(old_db_table, old_db_table)
 
