@@ -13,7 +13,12 @@ import re
 import sqlglot
 from sqlalchemy import Column, MetaData, Table, bindparam, inspection, orm, text
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql.named_types import NamedType, NamedTypeDropper, NamedTypeGenerator
+try:
+    from sqlalchemy.dialects.postgresql.named_types import NamedType, NamedTypeDropper, NamedTypeGenerator
+except ImportError:  # SQLAlchemy 1.4: the ENUM's own visitors
+    from sqlalchemy.dialects.postgresql.base import ENUM as NamedType
+
+    NamedTypeGenerator, NamedTypeDropper = NamedType.EnumGenerator, NamedType.EnumDropper
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 from sqlalchemy.exc import ArgumentError, CompileError, NoSuchTableError
