@@ -394,19 +394,23 @@ def _read_statically(path: Path, text: str, env, tracer: Tracer, statements: lis
     except SyntaxError as err:
         return Rendered([], f"SyntaxError: {err.msg}", err.lineno or 1)
     reader = StaticReader(path, tree, import_roots(path, project_root), tracer=tracer, statements=statements)
+
+    def unread() -> list[tuple[int, str]]:
+        # Read statically, rows read back are none too: DDL per row never ran here either.
+        return sorted(reader.unreadable + _ddl_per_row(text, env.get_context().impl.connection.rows_taken))
     try:
         with _session(env, tracer, statements, import_roots(path, project_root)) as op:
             reader.load_module_level(op)
             with env.get_context().begin_transaction():
                 reader.run("upgrade")
     except Raised as err:
-        return Rendered(statements, str(err), err.line, how="static", unreadable=reader.unreadable)
+        return Rendered(statements, str(err), err.line, how="static", unreadable=unread())
     except Unreadable as err:
         return Rendered([], str(err), 1)
     except BaseException as err:  # noqa: BLE001 - library code refused what we gave it
         if isinstance(err, (KeyboardInterrupt, RenderTimeout)):
             raise
         return Rendered([], describe(err, message), error_line(err, str(path)))
-    return Rendered(statements, how="static", unreadable=reader.unreadable)
+    return Rendered(statements, how="static", unreadable=unread())
 
 

@@ -22,7 +22,8 @@ from pathlib import Path
 from sqlalchemy import Column
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import SchemaItem
-from sqlalchemy.sql.expression import ClauseElement
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.expression import ClauseElement, TextClause
 
 from migsafe.model import Statement
 from migsafe.sources.alembic.static_values import (ClassStub, ModuleStub, PROJECT_CONSTRUCT, PackageStub, Placeholder,
@@ -30,10 +31,10 @@ from migsafe.sources.alembic.static_values import (ClassStub, ModuleStub, PROJEC
                                                    holds_unknown, is_column_type, library, may_issue_sql, mentions_op,
                                                    message, name_parameters, parsed, root_name, unknown_column_type)
 from migsafe.sources.core.guard import PURE_STDLIB, SAFE_BUILTINS, Unreadable, refusal
-from migsafe.sql.facts import CreateTable
+from migsafe.sql.facts import CreateTable, InsertRows
 
 # Importable without project code (`packaging`: revisions compare library versions).
-LIBRARIES = ("sqlalchemy", "alembic", "sqlmodel", "sqlalchemy_utils", "packaging")
+LIBRARIES = ("sqlalchemy", "alembic", "sqlmodel", "sqlalchemy_utils", "oslo_db", "packaging")
 MAX_DEPTH = 8
 MODULE_DEPTH = 2  # project modules read: the revision's imports, and theirs
 
@@ -218,6 +219,8 @@ class StaticReader:
             if _sent_through_bind(callee):
                 with contextlib.suppress(Unreadable), self._at(call):
                     self._eval_bind_call(call, scope)
+            elif self._given_the_bind(call, scope):
+                self._library_call_on_bind(call, callee, scope, strict)
             return
         try:
             with self._at(call):
@@ -225,6 +228,29 @@ class StaticReader:
         except Unreadable as err:
             self._unreadable(call, str(err))
             self._table_created_anyway(call, scope)
+
+    def _given_the_bind(self, call: ast.Call, scope: dict) -> bool:
+        """Is the offline bind one of the call's arguments (`meta.reflect(bind=op.get_bind())`)?"""
+        for arg in [*call.args, *(k.value for k in call.keywords)]:
+            try:
+                if type(self._eval(arg, scope)).__name__ == "OfflineBind":
+                    return True
+            except Unreadable:
+                continue
+        return False
+
+    def _library_call_on_bind(self, call: ast.Call, callee, scope: dict, strict: bool) -> None:
+        """A library call given the bind is no data code: `meta.reflect(bind=conn)` fills the
+        MetaData the revision then writes through (answered from the replayed history, see
+        offline.py), `meta.create_all(conn)` / `table.create(conn)` send DDL. Evaluated; where it
+        cannot be, a call that may send DDL is reported (reflection writes nothing: what is done
+        with what it did not find is reported where that is used)."""
+        try:
+            with self._at(call):
+                self._eval(call, scope)
+        except Unreadable as err:
+            if strict and getattr(callee, "__name__", None) != "reflect":
+                self._unreadable(call, str(err))
 
     def _table_created_anyway(self, call: ast.Call, scope: dict) -> None:
         """`op.create_table("name", <columns not all readable>)`: the table is still new in this
@@ -263,9 +289,16 @@ class StaticReader:
         callee = self._eval(call.func, scope)
         positional, names = name_parameters(callee)
         extra: dict = {}
-        nulled = getattr(callee, "__name__", "") == "bulk_insert"
-        if nulled:
+        nulled = getattr(callee, "__name__", "") in ("bulk_insert", "execute")
+        if getattr(callee, "__name__", "") == "bulk_insert":
             call = self._rows_known_or_null(call, scope)
+            rows = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "rows"), None)
+            if rows is not None and not self._readable(rows, scope):
+                return self._rows_unknown(call, scope)
+        elif nulled:  # `op.execute(t.update().values(at=now))`: as sent through the bind (_eval_bind_call)
+            call = self._unknown_values_as_null(call, scope)
+            if not call.args or not _writes_rows(self._eval(call.args[0], scope)):
+                raise Unreadable("values only the project knows, in a statement that is no INSERT, UPDATE or DELETE")
 
         def stand_in(arg: ast.expr, param: str | None) -> ast.expr:
             if self._readable(arg, scope):
@@ -299,6 +332,11 @@ class StaticReader:
         except Unreadable:
             if not isinstance(node, ast.Call) or not _sent_through_bind(self._eval(node.func, scope)):
                 raise
+        return self._eval(self._unknown_values_as_null(node, scope), scope)
+
+    def _unknown_values_as_null(self, node: ast.expr, scope: dict) -> ast.expr:
+        """`node` with each value only the project knows written as NULL: in a dict of values,
+        and in the keywords of `.values(...)`, `.bindparams(...)` and `.params(...)`."""
         readable = self._readable
 
         class UnknownValuesAsNull(ast.NodeTransformer):
@@ -308,14 +346,13 @@ class StaticReader:
 
             def visit_Call(self, call: ast.Call) -> ast.Call:
                 self.generic_visit(call)
-                if isinstance(call.func, ast.Attribute) and call.func.attr in ("bindparams", "params"):
+                if isinstance(call.func, ast.Attribute) and call.func.attr in ("values", "bindparams", "params"):
                     call.keywords = [ast.keyword(k.arg, k.value if k.arg is None or readable(k.value, scope)
                                                  else ast.copy_location(ast.Constant(None), k.value))
                                      for k in call.keywords]
                 return call
 
-        nulled = ast.fix_missing_locations(UnknownValuesAsNull().visit(copy.deepcopy(node)))
-        return self._eval(nulled, scope)
+        return ast.fix_missing_locations(UnknownValuesAsNull().visit(copy.deepcopy(node)))
 
     def _rows_known_or_null(self, call: ast.Call, scope: dict) -> ast.Call:
         """`op.bulk_insert(table, rows)` whose values only the project knows (`now`, a hashed
@@ -331,6 +368,18 @@ class StaticReader:
         args = [known_or_null(a) if i == 1 else a for i, a in enumerate(call.args)]
         keywords = [ast.keyword(k.arg, known_or_null(k.value)) if k.arg == "rows" else k for k in call.keywords]
         return ast.fix_missing_locations(ast.copy_location(ast.Call(call.func, args, keywords), call))
+
+    def _rows_unknown(self, call: ast.Call, scope: dict) -> None:
+        """`op.bulk_insert(table, rows)` whose rows only the project knows (built from rows read
+        back, or by its code): an INSERT into the table, whatever the rows, is what is judged."""
+        table = self._eval(call.args[0] if call.args else next(
+            (k.value for k in call.keywords if k.arg == "table"), ast.Constant(None)), scope)
+        name = getattr(table, "fullname", None) or getattr(table, "name", None)
+        if not isinstance(name, str) or self.tracer is None:
+            raise Unreadable("a table only the project knows")
+        self.statements.append(Statement(f"-- op.bulk_insert({name}, rows only the project knows): INSERT INTO {name} ...",
+                                         self.tracer.pinned or self.tracer.node_span(call),
+                                         facts=[InsertRows("Insert", name.lower())]))
 
     def _readable(self, node: ast.expr, scope: dict) -> bool:
         try:
@@ -426,7 +475,8 @@ class StaticReader:
 
     def _for(self, node: ast.For, scope: dict, depth: int) -> None:
         try:
-            items = list(self._eval(node.iter, scope))
+            with self._at(node.iter):  # (rows read back are read here: at the loop's line)
+                items = list(self._eval(node.iter, scope))
         except (Unreadable, TypeError):
             # Values only the running project knows: what one turn of the loop changes, with the
             # loop variables unknown (a name among them stands in as `<name>`, see placeholders).
@@ -571,7 +621,7 @@ class StaticReader:
                     if module is not None:  # else not installed: its names stay unknown
                         namespace[alias.asname or top] = module
                 elif follow_project and alias.asname and (project := self._project_module(alias.name, depth)) is not None:
-                    namespace[alias.asname] = ModuleStub(project)
+                    namespace[alias.asname] = ModuleStub(project, alias.name)
                 elif follow_project and not alias.asname and self._project_module(top, depth) is not None:
                     namespace[top] = PackageStub(top, self)  # `import app.types` binds `app`
             return
@@ -601,7 +651,7 @@ class StaticReader:
             if module is not None and alias.name in module:
                 namespace[alias.asname or alias.name] = module[alias.name]
             elif (sub := self._project_module(f"{node.module}.{alias.name}", depth)) is not None:
-                namespace[alias.asname or alias.name] = ModuleStub(sub)
+                namespace[alias.asname or alias.name] = ModuleStub(sub, f"{node.module}.{alias.name}")
             elif module is not None:
                 # An object of the project's (a session, an app): calls on it are data code, and
                 # what it evaluates to is only known when the project runs.
@@ -648,6 +698,15 @@ class StaticReader:
     def _line(self, node: ast.AST) -> int:
         where = self._site[0] if self._site else node  # inside project code: the revision's call
         return getattr(where, "lineno", 1)
+
+
+def _writes_rows(statement) -> bool:
+    """An INSERT, UPDATE or DELETE (Core, or SQL text): a value in it changes no schema."""
+    if isinstance(statement, TextClause):
+        statement = statement.text
+    if isinstance(statement, str):
+        return statement.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE") if statement.strip() else False
+    return isinstance(statement, UpdateBase)
 
 
 def _sent_through_bind(callee) -> bool:

@@ -99,8 +99,42 @@ def sqlalchemy_utils():
     return SimpleNamespace(**names, types=SimpleNamespace(**names, uuid=uuid))
 
 
+def oslo_db():
+    """oslo.db's column types (`oslo_db.sqlalchemy.types`), which OpenStack projects' revisions
+    name, when it is not installed: as oslo.db defines them (JSON kept as TEXT, LONGTEXT or
+    MEDIUMTEXT on MySQL when asked; a soft-delete flag as an INTEGER; its String as SQLAlchemy's)."""
+
+    from sqlalchemy.dialects import mysql
+
+    class JsonEncodedType(types.TypeDecorator):
+        impl = types.Text
+        cache_ok = True
+
+        def __init__(self, mysql_as_long=False, mysql_as_medium=False):
+            super().__init__()
+            if mysql_as_long and mysql_as_medium:
+                raise TypeError("mysql_as_long and mysql_as_medium are mutually exclusive")
+            if mysql_as_long:
+                self.impl = types.Text().with_variant(mysql.LONGTEXT(), "mysql")
+            elif mysql_as_medium:
+                self.impl = types.Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
+
+    class SoftDeleteInteger(types.TypeDecorator):
+        impl = types.Integer
+        cache_ok = True
+
+    class String(types.String):
+        def __init__(self, length, mysql_ndb_length=None, mysql_ndb_type=None, **kw):
+            super().__init__(length, **kw)
+
+    oslo_types = SimpleNamespace(JsonEncodedType=JsonEncodedType, SoftDeleteInteger=SoftDeleteInteger, String=String,
+                                 JsonEncodedDict=type("JsonEncodedDict", (JsonEncodedType,), {"cache_ok": True}),
+                                 JsonEncodedList=type("JsonEncodedList", (JsonEncodedType,), {"cache_ok": True}))
+    return SimpleNamespace(sqlalchemy=SimpleNamespace(types=oslo_types))
+
+
 # Library name -> its stand-in, used when it is not installed (never when it is).
-STAND_INS = {"sqlmodel": sqlmodel, "sqlalchemy_utils": sqlalchemy_utils}
+STAND_INS = {"sqlmodel": sqlmodel, "sqlalchemy_utils": sqlalchemy_utils, "oslo_db": oslo_db}
 
 PARSED: dict[tuple[str, int, int], ast.Module | None] = {}
 
@@ -180,13 +214,16 @@ class ProjectFunction:
 class ModuleStub:
     """A project module read from source, used as `module.name`."""
 
-    def __init__(self, namespace: dict):
-        self._namespace = namespace
+    def __init__(self, namespace: dict, name: str = ""):
+        self._namespace, self._name = namespace, name
 
     def __getattr__(self, name: str):
-        if name in self._namespace:
+        # (a name the module binds to what could not be read is no value to hand a library:
+        # SQLAlchemy would refuse it in its own words, naming a stand-in of migsafe's)
+        if name in self._namespace and self._namespace[name] is not UNKNOWN:
             return self._namespace[name]
-        raise Unreadable(f"{name} is only known when the project runs")
+        raise Unreadable(f"{self._name}.{name} is only known when the project runs" if self._name
+                         else f"{name} is only known when the project runs")
 
 
 def name_parameters(callee) -> tuple[list[str], set[str]]:
