@@ -653,5 +653,16 @@ def import_roots(path: Path, project_root: Path) -> list[Path]:
     # (versions folders often lack __init__.py while the application above has it).
     roots = [folder for folder, child in zip(path.parents[1:], path.parents)
              if (child / "__init__.py").is_file() and not (folder / "__init__.py").is_file()]
-    script = [path.parent.parent] if (path.parent.parent / "env.py").is_file() else []
+    env_py = script_env_py(path)
+    script = [env_py.parent] if env_py is not None else []
     return list(dict.fromkeys(roots + [path.parent] + script + [project_root]))
+
+
+def script_env_py(revision: Path) -> Path | None:
+    """The env.py of the script folder the revision belongs to: the nearest above it. Usually
+    versions/ is right below it, but version_locations may be deeper (prefect's
+    versions/postgresql/, a recursive versions/2024/)."""
+    for folder in list(revision.parents)[1:4]:
+        if (folder / "env.py").is_file():
+            return folder / "env.py"
+    return None

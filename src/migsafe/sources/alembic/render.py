@@ -33,7 +33,7 @@ from sqlalchemy import Column, MetaData, Table
 from sqlalchemy.schema import CreateColumn
 
 from migsafe.model import Span, Statement
-from migsafe.sources.alembic.graph import import_roots
+from migsafe.sources.alembic.graph import import_roots, script_env_py
 from migsafe.sources.alembic.offline import (ALEMBIC_DIALECT, EmptyResult, OfflineBind, SERVER_VERSION,
                                              SchemaInspector, offline_sqlalchemy, register_offline_inspection)
 from migsafe.sources.alembic.static import Raised, StaticReader, Unreadable
@@ -248,8 +248,8 @@ def import_what_env_imports(path: Path) -> None:
     revision: env.py is read with ast, never run. A module that fails to import is passed over
     (the revision then fails or not on its own, and is read statically if need be)."""
 
-    env_py = path.parent.parent / "env.py"
-    if env_py in _ENV_IMPORTS_DONE or not env_py.is_file():
+    env_py = script_env_py(path)
+    if env_py is None or env_py in _ENV_IMPORTS_DONE:
         return
     _ENV_IMPORTS_DONE.add(env_py)
     try:
