@@ -11,7 +11,7 @@ import copy
 import re
 
 import sqlglot
-from sqlalchemy import Column, MetaData, Table, bindparam, inspection, orm, text
+from sqlalchemy import Column, ForeignKeyConstraint, MetaData, Table, bindparam, inspection, orm, text
 from sqlalchemy.dialects.postgresql import ARRAY
 try:
     from sqlalchemy.dialects.postgresql.named_types import NamedType, NamedTypeDropper, NamedTypeGenerator
@@ -362,6 +362,23 @@ class SchemaInspector:
             table.append_column(Column(c.name, _sa_type(c.type, self.dialect), nullable=c.nullable and c.name not in pk,
                                        primary_key=c.name in pk,
                                        server_default=text(c.default.text) if c.default else None))
+        if known is not None:
+            self._reflect_foreign_keys(table, known, kwargs.get("resolve_fks", True))
+
+    def _reflect_foreign_keys(self, table, known, resolve_fks: bool) -> None:
+        """The table's foreign keys, as SQLAlchemy's reflection gives them: each referring to the
+        target's primary key, the target reflected too (resolve_fks), so that a revision looking
+        for the constraint to drop by what it refers to finds it (mlflow 0584bdc529eb)."""
+        for fk in (c for c in known.constraints.values() if c.kind == "foreign_key"):
+            target = self._find(fk.ref_table or "", None)
+            referred = self._pk(target) if target is not None else []
+            if len(referred) != len(fk.columns) or not all(c in table.c for c in fk.columns) \
+                    or any(f.name == fk.name for f in table.foreign_key_constraints if fk.name):
+                continue
+            if resolve_fks and target is not None and target.name not in table.metadata.tables:
+                Table(target.name, table.metadata, autoload_with=self.bind)
+            table.append_constraint(ForeignKeyConstraint(list(fk.columns), [f"{target.name}.{c}" for c in referred],
+                                                         name=fk.name))
 
 
 def _sa_type(ref, sa_dialect):
