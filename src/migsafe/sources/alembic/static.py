@@ -229,14 +229,16 @@ class StaticReader:
             self._unreadable(call, str(err))
             self._table_created_anyway(call, scope)
 
-    def _given_the_bind(self, call: ast.Call, scope: dict) -> bool:
-        """Is the offline bind one of the call's arguments (`meta.reflect(bind=op.get_bind())`)?"""
+    @staticmethod
+    def _given_the_bind(call: ast.Call, scope: dict) -> bool:
+        """Is the offline bind one of the call's arguments (`meta.reflect(bind=op.get_bind())`,
+        `meta.create_all(conn)`)? Told from the code, without evaluating any argument."""
         for arg in [*call.args, *(k.value for k in call.keywords)]:
-            try:
-                if type(self._eval(arg, scope)).__name__ == "OfflineBind":
-                    return True
-            except Unreadable:
-                continue
+            if isinstance(arg, ast.Name) and type(scope.get(arg.id)).__name__ == "OfflineBind":
+                return True
+            if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute) and arg.func.attr == "get_bind" \
+                    and isinstance(arg.func.value, ast.Name) and arg.func.value.id == "op":
+                return True
         return False
 
     def _library_call_on_bind(self, call: ast.Call, callee, scope: dict, strict: bool) -> None:
