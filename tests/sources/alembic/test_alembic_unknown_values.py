@@ -127,10 +127,13 @@ def test_oslo_db_types_without_it_installed(tmp_path):
     assert ("r002_x.py", "change-column-type", 11) in found(check(versions, tmp_path, dialect="mysql", **QUIET))
 
 
-def test_a_constant_of_a_module_not_installed_is_named_not_handed_to_sqlalchemy(tmp_path):
-    """octavia 034b2dc2f3e0: `server_default=constants.ONLINE`, where the project's constants
-    module takes ONLINE from a library not installed. Whether adding the column rewrites the table
-    depends on that default: not-analyzed, naming it (it read `ArgumentError: ... got _Unknown`)."""
+def test_a_server_default_only_the_project_knows(tmp_path):
+    """octavia 034b2dc2f3e0, 52377704420e: `server_default=constants.ONLINE`, where the project's
+    constants module takes ONLINE from a library not installed (it read `ArgumentError: ... got
+    _Unknown`, and nothing else of the op was judged). In a new table it changes nothing judged.
+    Added to an existing table, whether it is a constant decides what the statement does: the op
+    is judged taking it for one (here: NOT NULL added with a default the migration drops again)
+    and said not analyzed for it, naming it."""
     (tmp_path / "myapp").mkdir()
     (tmp_path / "myapp" / "constants.py").write_text(textwrap.dedent("""
         from otherlib import constants as lib_consts
@@ -142,9 +145,41 @@ def test_a_constant_of_a_module_not_installed_is_named_not_handed_to_sqlalchemy(
         from myapp import constants
 
         def upgrade():
+            op.create_table("pools", sa.Column("status", sa.String(16), server_default=constants.ONLINE))
             op.add_column("roles", sa.Column("status", sa.String(constants.LENGTH), nullable=False,
                                              server_default=constants.ONLINE))
+            op.alter_column("roles", "status", existing_type=sa.String(16), server_default=None)
+            op.alter_column("roles", "name", existing_type=sa.String(20), server_default=constants.ONLINE)
+    """)
+    assert statements(versions, dialect="mysql")[1:4] == [
+        "ALTER TABLE roles ADD COLUMN status VARCHAR(16) NOT NULL DEFAULT '<constants.ONLINE>'",
+        "ALTER TABLE roles ALTER COLUMN status DROP DEFAULT",
+        "ALTER TABLE roles ALTER COLUMN name SET DEFAULT '<constants.ONLINE>'"]
+    assert found(check(versions, tmp_path, dialect="mysql", **QUIET)) == [
+        ("r002_x.py", "not-analyzed", 12), ("r002_x.py", "not-null-without-default", 14),
+        ("r002_x.py", "not-analyzed", 15)]
+    assert unread(versions, tmp_path, dialect="mysql")[0] == (12, (
+        "Could not read this operation without running the project: the server default `constants.ONLINE` is only"
+        " known when the project runs; the rest of the operation is judged taking it for a constant (were it an"
+        " expression computed for each row, what the statement rewrites or locks could differ)"))
+
+
+def test_a_constant_of_a_module_not_installed_is_named_not_handed_to_sqlalchemy(tmp_path):
+    """A value of the project's module that could not be read reaches no library, which would
+    refuse it in its own words (here `TypeError: %d format: a real number is required, not
+    _Unknown`): the reason names it."""
+    (tmp_path / "myapp").mkdir()
+    (tmp_path / "myapp" / "constants.py").write_text(textwrap.dedent("""
+        from otherlib import constants as lib_consts
+
+        ONLINE = lib_consts.ONLINE
+    """))
+    versions = revisions(tmp_path, ROLES, """
+        from myapp import constants
+
+        def upgrade():
+            op.add_column("roles", sa.Column("status", sa.String(constants.ONLINE)))
     """)
     assert unread(versions, tmp_path, dialect="mysql") == [
         (11, "Could not read this operation without running the project: myapp.constants.ONLINE is only known"
-            " when the project runs")]
+             " when the project runs")]

@@ -29,7 +29,8 @@ from migsafe.model import Statement
 from migsafe.sources.alembic.static_values import (ClassStub, ModuleStub, PROJECT_CONSTRUCT, PackageStub, Placeholder,
                                                    ProjectFunction, Return, UNKNOWN, custom_type, declare_table,
                                                    holds_unknown, is_column_type, library, may_issue_sql, mentions_op,
-                                                   message, name_parameters, parsed, root_name, unknown_column_type)
+                                                   message, name_parameters, parsed, root_name, unknown_column_type,
+                                                   unknown_defaults_written, unknown_server_default)
 from migsafe.sources.core.guard import PURE_STDLIB, SAFE_BUILTINS, Unreadable, refusal
 from migsafe.sql.facts import CreateTable, InsertRows
 
@@ -223,11 +224,14 @@ class StaticReader:
                 self._library_call_on_bind(call, callee, scope, strict)
             return
         try:
-            with self._at(call):
+            with self._at(call), unknown_defaults_written() as defaults:
                 self._eval_op(call, scope)
         except Unreadable as err:
             self._unreadable(call, str(err))
             self._table_created_anyway(call, scope)
+            return
+        for default in dict.fromkeys(d.said for d in defaults):
+            self._unreadable(call, default)
 
     @staticmethod
     def _given_the_bind(call: ast.Call, scope: dict) -> bool:
@@ -305,6 +309,11 @@ class StaticReader:
         def stand_in(arg: ast.expr, param: str | None) -> ast.expr:
             if self._readable(arg, scope):
                 return arg
+            if param == "server_default":  # `op.alter_column(..., server_default=conf.X)`
+                name = f"migsafe_placeholder_{len(extra)}"
+                extra[name] = unknown_server_default(ast.unparse(arg), f"{ast.unparse(arg)[:60]} is only known when"
+                                                                       " the project runs")
+                return ast.copy_location(ast.Name(name, ast.Load()), arg)
             if param not in names:
                 raise Unreadable(f"{param or 'an argument'} is only known when the project runs")
             name = f"migsafe_placeholder_{len(extra)}"
@@ -551,6 +560,9 @@ class StaticReader:
                 for k in call.keywords:
                     if k.arg in ("default", "onupdate"):
                         k.value = unknown(k.value, lambda _, e=k.value: Placeholder(f"<{ast.unparse(e)[:60]}>")) or k.value
+                    elif k.arg == "server_default":
+                        k.value = unknown(k.value, lambda why, e=k.value: unknown_server_default(ast.unparse(e), why)) \
+                            or k.value
                 named = bool(call.args) and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str)
                 slot = [k for k in call.keywords if k.arg == "type_"] or call.args[int(named):int(named) + 1]
                 expr = (slot[0].value if isinstance(slot[0], ast.keyword) else slot[0]) if slot else None

@@ -18,6 +18,7 @@ from alembic.operations import Operations
 from sqlalchemy import Column, MetaData, Table, types
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.types import UserDefinedType
 
 from migsafe.sources.core.guard import Unreadable
@@ -317,6 +318,52 @@ def unknown_column_type(expression: str, reason: str):
 
     return type("UnknownColumnType", (UserDefinedType,), {"cache_ok": True, "get_col_spec": get_col_spec,
                                                           "unknown_reason": reason})()
+
+
+UNKNOWN_DEFAULTS_WRITTEN: contextvars.ContextVar[list | None] = contextvars.ContextVar("unknown_defaults", default=None)
+
+
+class UnknownServerDefault(TextClause):
+    """A server default only the running project knows (unknown_server_default)."""
+
+    inherit_cache = True
+
+    def __init__(self, expression: str, reason: str):
+        super().__init__("")
+        self.expression, self.reason = expression, reason
+        self.said = (f"the server default `{expression}` is only known when the project runs; the rest of the"
+                     " operation is judged taking it for a constant (were it an expression computed for each row,"
+                     " what the statement rewrites or locks could differ)")
+
+
+@compiles(UnknownServerDefault)
+def _unknown_default_written(element: UnknownServerDefault, compiler, **kw) -> str:
+    """In a new table: nothing to judge it by, no rows get it. Elsewhere, told to the reader
+    listening (StaticReader, see unknown_defaults_written), or else unreadable."""
+    if not CREATING_TABLE.get():
+        written = UNKNOWN_DEFAULTS_WRITTEN.get()
+        if written is None:
+            raise Unreadable(element.reason)
+        written.append(element)
+    return "'<{}>'".format(element.expression.replace("'", "''"))
+
+
+@contextlib.contextmanager
+def unknown_defaults_written():
+    """The unknown server defaults written into an existing table's DDL while inside."""
+    token = UNKNOWN_DEFAULTS_WRITTEN.set([])
+    try:
+        yield UNKNOWN_DEFAULTS_WRITTEN.get()
+    finally:
+        UNKNOWN_DEFAULTS_WRITTEN.reset(token)
+
+
+def unknown_server_default(expression: str, reason: str) -> UnknownServerDefault:
+    """A server default only the running project knows (a constant of a library not installed).
+    Written as the string literal `'<expression>'`. In a table being created it changes nothing a
+    rule judges; added to an existing table (add_column, alter_column) it may decide what the
+    statement does, so the op is judged taking it for a constant and said not analyzed for it."""
+    return UnknownServerDefault(expression[:60], reason)
 
 
 class PackageStub:
