@@ -354,6 +354,8 @@ class SchemaInspector:
         known = self._find(table.name, table.schema)
         if known is None and self.bind.history_complete():
             raise NoSuchTableError(table.name)
+        if known is None or known.created_in is None or not self.bind.history_complete():
+            self.bind.reflected_in_part = True  # (what the revision does with it may not be what it would do live)
         pk = self._pk(known) if known else []
         for c in known.columns.values() if known else ():
             if (include_columns and c.name not in include_columns) or c.name in (exclude_columns or ()) \
@@ -372,8 +374,10 @@ class SchemaInspector:
         for fk in (c for c in known.constraints.values() if c.kind == "foreign_key"):
             target = self._find(fk.ref_table or "", None)
             referred = self._pk(target) if target is not None else []
-            if len(referred) != len(fk.columns) or not all(c in table.c for c in fk.columns) \
-                    or any(f.name == fk.name for f in table.foreign_key_constraints if fk.name):
+            if any(f.name == fk.name for f in table.foreign_key_constraints if fk.name):
+                continue
+            if len(referred) != len(fk.columns) or not all(c in table.c for c in fk.columns):
+                self.bind.reflected_in_part = True  # (a target made outside the history: its key is not known)
                 continue
             if resolve_fks and target is not None and target.name not in table.metadata.tables:
                 Table(target.name, table.metadata, autoload_with=self.bind)
@@ -420,6 +424,7 @@ class OfflineBind:
         self.info: dict = {}
         self.rows_read = False  # a query's rows were asked for (offline there are none)
         self.rows_taken: set[int] = set()  # lines of the revision where such rows were read
+        self.reflected_in_part = False  # a table was reflected with what the history knows of it, maybe not all
         self.reading_statically = False  # then rows are unknown, not none (static.RowsUnknown)
         self.tracer: Tracer | None = None
         self._dialect_name, self._statements = dialect, statements if statements is not None else []

@@ -309,7 +309,8 @@ def _render(path: Path, text: str, dialect: str, project_root: Path, static: boo
     except BaseException as err:  # noqa: BLE001 - a revision may raise anything, even SystemExit
         if isinstance(err, (KeyboardInterrupt, RenderTimeout)):
             raise
-        if _raised_by_revision(err, str(path), ctx.impl.connection.rows_read):
+        bind = ctx.impl.connection
+        if _raised_by_revision(err, str(path), bind.rows_read or bind.reflected_in_part):
             # `alembic upgrade` stops here too: what ran before is judged, the rest is not there to judge.
             return Rendered(statements, f"upgrade() raised {describe(err, message)}", error_line(err, str(path)), how="raised")
         return Rendered(statements, describe(err, message), error_line(err, str(path)))
@@ -361,12 +362,13 @@ def _is_ddl_call(node) -> bool:
             and isinstance(first.value, str) and first.value.lstrip().lower().startswith(_DDL_WORDS))
 
 
-def _raised_by_revision(err: BaseException, filename: str, rows_read: bool) -> bool:
+def _raised_by_revision(err: BaseException, filename: str, read_back: bool) -> bool:
     """Whether the revision's own code failed (a `raise`, a failing `assert`, `1 / 0`, a name it
     misspelled), as it would against a real database, rather than something offline rendering
     could not give it: a module of the project that is not installed, an answer only the
     database has (Unreadable), an attribute of migsafe's offline stand-ins, or rows (a query
-    answered with none, then `row[0]`, or `if row is None: raise`). Only the latter are worth
+    answered with none, then `row[0]`, or `if row is None: raise`; a table reflected with only
+    what the history knows of it, then "constraint not found"). Only the latter are worth
     reading again statically (which stops at a `raise` only where its condition is known)."""
 
     if isinstance(err, (ImportError, Unreadable)):
@@ -374,7 +376,7 @@ def _raised_by_revision(err: BaseException, filename: str, rows_read: bool) -> b
     frames = traceback.extract_tb(err.__traceback__)
     if not frames or frames[-1].filename != filename:
         return False  # raised inside the project's code or a library: static reading may still see the ops
-    if rows_read:  # whether it raises may depend on rows a live database has (static reading reads both ways)
+    if read_back:  # whether it raises may depend on what a live database has (static reading reads both ways)
         return False
 
     # An attribute migsafe's stand-ins lack, or op.<operation> of a plugin not installed here
