@@ -188,7 +188,7 @@ def render_folder(folder: str, target: Path) -> None:
     from migsafe.discover import discover
     from migsafe.sources.alembic.load import load_alembic_migrations
 
-    project = discover([Path(folder)], [], Path.cwd()).alembic[0]
+    project = discover([Path(folder)], [], Path.cwd()).of("alembic")[0]
     target.mkdir(parents=True)
     located = load_alembic_migrations(project.version_dirs, project.root, Path.cwd(), "postgresql", None)
     for number, (migration, _) in enumerate(m for m in located if m[0].statements and not m[0].error):
