@@ -285,3 +285,59 @@ def test_a_django_migrations_package_of_another_name_holds_numbered_modules(tmp_
     (tmp_path / "shop" / "__init__.py").write_text("")
     assert discover([Path("shop/db_migrations")], [], tmp_path).of("django") == [package]
     assert discover([Path("shop/db_migrations/0001_initial.py")], [], tmp_path).of("django") == [package]
+
+
+# --- issue 15 point 4: the layouts Alembic reads, and the PATHs pre-commit and CI pass ---------
+
+
+def revision(path: Path, rid: str, down: str | None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"revision = {rid!r}\ndown_revision = {down!r}\n")
+    return path
+
+
+def test_recursive_version_locations_hold_the_sub_folders(tmp_path):
+    (tmp_path / "alembic.ini").write_text("[alembic]\nscript_location = m\nrecursive_version_locations = true\n")
+    a = revision(tmp_path / "m/versions/a_x.py", "a", None)
+    b = revision(tmp_path / "m/versions/2024/b_x.py", "b", "a")
+    [project] = discover([Path(".")], [], tmp_path).of("alembic")
+    assert project.files() == [a, b]
+    named = discover([Path("m/versions/2024/b_x.py")], [], tmp_path)  # as pre-commit passes it
+    assert [p.origin for p in named.of("alembic")] == [tmp_path / "alembic.ini"] and named.report_only == {b}
+
+
+def test_script_location_as_a_package_resource_is_found(tmp_path):
+    (tmp_path / "myapp").mkdir()
+    (tmp_path / "myapp/__init__.py").write_text("raise SystemExit('imported')\n")
+    (tmp_path / "alembic.ini").write_text("[alembic]\nscript_location = myapp:migrations\n")
+    (tmp_path / "myapp/migrations").mkdir()
+    (tmp_path / "myapp/migrations/env.py").write_text("")
+    a = revision(tmp_path / "myapp/migrations/versions/a_x.py", "a", None)
+    [project] = discover([Path(".")], [], tmp_path).of("alembic")
+    assert (project.origin, project.files()) == (tmp_path / "alembic.ini", [a])
+
+
+def test_branch_folders_of_one_project_named_one_by_one(tmp_path):
+    # OpenStack: expand/contract folders per release, each a version location
+    folders = ["db/versions", "db/versions/2024.1/expand", "db/versions/2024.1/contract"]
+    (tmp_path / "alembic.ini").write_text("[alembic]\nscript_location = db\npath_separator = space\nversion_locations = "
+                                          + " ".join(f"%(here)s/{f}" for f in folders) + "\nsqlalchemy.url = mysql://h/db\n")
+    files = [revision(tmp_path / "db/versions/k_x.py", "k", None),
+             revision(tmp_path / "db/versions/2024.1/expand/e_x.py", "e", "k"),
+             revision(tmp_path / "db/versions/2024.1/contract/c_x.py", "c", "k")]
+    found = discover([Path("db/versions/2024.1/contract/c_x.py"), Path("db/versions/2024.1/expand/e_x.py")], [], tmp_path)
+    [project] = found.of("alembic")
+    assert project.dialect == "mysql" and set(project.files()) == set(files)  # (a file once, though folders nest)
+    assert found.report_only == set(files[1:])
+
+
+def test_several_paths_each_their_own_project_and_database(tmp_path):
+    for name, url in (("billing", "mysql://h/db"), ("auth", "sqlite:///a.db")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "alembic.ini").write_text(f"[alembic]\nscript_location = m\nsqlalchemy.url = {url}\n")
+        revision(tmp_path / name / "m/versions/a_x.py", "a", None)
+    (tmp_path / "sql").mkdir()
+    (tmp_path / "sql/V1__x.sql").write_text("SELECT 1;\n")
+    found = discover([Path("billing"), Path("auth"), Path("sql")], [], tmp_path)
+    assert [(p.origin.parent.name, p.dialect) for p in found.of("alembic")] == [("auth", "sqlite"), ("billing", "mysql")]
+    assert found.of("sql") == [tmp_path / "sql/V1__x.sql"] and found.report_only is None
