@@ -28,7 +28,8 @@ from migsafe.model import Statement
 from migsafe.sources.alembic.static_values import (ClassStub, ModuleStub, PROJECT_CONSTRUCT, PackageStub, Placeholder,
                                                    ProjectFunction, Return, UNKNOWN, custom_type, declare_table,
                                                    holds_unknown, is_column_type, library, may_issue_sql, mentions_op,
-                                                   message, name_parameters, parsed, root_name, unknown_column_type)
+                                                   message, name_parameters, parsed, root_name, unknown_column_type,
+                                                   unknown_part)
 from migsafe.sources.core.guard import PURE_STDLIB, SAFE_BUILTINS, Unreadable, refusal
 from migsafe.sql.facts import CreateTable
 
@@ -538,7 +539,7 @@ class StaticReader:
         except RecursionError:
             raise Unreadable("expression nests too deep")
         except Exception as err:  # noqa: BLE001 - the library refused these values
-            raise Unreadable(message(err))
+            raise Unreadable(message(err, unknown_part(node, scope)))
 
     def _known_branches(self, node: ast.expr, scope: dict) -> ast.expr:
         """`a if known_test else b` is the side taken: the other may name what only the project
