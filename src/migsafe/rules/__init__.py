@@ -193,7 +193,7 @@ def does_nothing(fact: F.Fact, ctx: Context) -> bool:
 
 
 # Where a revision gives a name only the running project knows (a loop over reflected indexes),
-# static reading renders it as `<the expression>` (sources/alembic_static.py, _Placeholder).
+# static reading renders it as `<the expression>` (sources/alembic/static_values.py, Placeholder).
 _RUN_TIME_NAME = re.compile(r"<[^<>]+>")
 _ARTICLE = {"index": "an", "unique index": "a"}
 
