@@ -22,10 +22,8 @@ started from the server binaries found (initdb, pg_ctl), or that peer is skipped
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import pwd
 import shutil
 import statistics
 import subprocess
@@ -36,6 +34,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import PROJECTS, REPO, fetch  # noqa: E402  (the shared, pinned downloads)
+
+sys.path.insert(0, str(REPO / "tests"))
+from servers import throwaway_postgres  # noqa: E402  (the one throwaway cluster, the tests' too)
 
 ALEMBIC = ("mlflow", "apache-superset", "apache-airflow-core", "prefect", "dagster", "ckan")
 # The pre-commit case: the newest revision of the largest history, edited before each run.
@@ -188,7 +189,7 @@ def render_folder(folder: str, target: Path) -> None:
     from migsafe.discover import discover
     from migsafe.sources.alembic.load import load_alembic_migrations
 
-    project = discover([Path(folder)], [], Path.cwd()).alembic[0]
+    project = discover([Path(folder)], [], Path.cwd()).of("alembic")[0]
     target.mkdir(parents=True)
     located = load_alembic_migrations(project.version_dirs, project.root, Path.cwd(), "postgresql", None)
     for number, (migration, _) in enumerate(m for m in located if m[0].statements and not m[0].error):
@@ -222,42 +223,6 @@ def make_peers_venv(cache: Path) -> Path:
     return venv
 
 
-@contextlib.contextmanager
-def throwaway_postgres():
-    """A socket folder of a fresh PostgreSQL cluster, or a reason string why there is none."""
-    initdb = shutil.which("initdb") or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))), None)
-    if not initdb:
-        yield "no PostgreSQL server installed (initdb not found)"
-        return
-    bindir = Path(initdb).parent
-    as_user: list[str] = []
-    tmp = Path(tempfile.mkdtemp(prefix="migsafe-bench-pg-"))
-    if os.geteuid() == 0:  # the server refuses to run as root
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            yield "running as root and there is no 'postgres' OS user to run the server as"
-            return
-        as_user = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(tmp, "postgres")
-    data = tmp / "data"
-    try:
-        for cmd in ([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync"],
-                    [str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(tmp / "log"), "-o",
-                     f"-k {tmp} -c listen_addresses='' -c fsync=off", "start"]):
-            subprocess.run([*as_user, *cmd], check=True, capture_output=True, text=True)
-    except subprocess.CalledProcessError as err:
-        shutil.rmtree(tmp, ignore_errors=True)
-        yield f"could not start a throwaway PostgreSQL cluster: {err.stderr.strip()[-200:]}"
-        return
-    try:
-        yield tmp
-    finally:
-        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def installed_migration_folders(venv: Path, project: Path) -> list[str]:
     """The migrations folders of the apps the linter's project installs (site-packages-relative):
     both tools check the same apps. (A folder of a package holds more: wagtail's test apps,
@@ -285,7 +250,7 @@ def bench_django(runs: int, peer_runs: int, work: Path, venv: Path) -> list[dict
     if migrations == 0:
         what += " (migsafe found none: no Django source yet)"
     peer, note = None, ""
-    with throwaway_postgres() as pg:
+    with throwaway_postgres("migsafe-bench-pg-") as pg:
         if isinstance(pg, str):
             print(f"django-migration-linter: skipped: {pg}", file=sys.stderr)
             note = f"; lintmigrations skipped: {pg}"

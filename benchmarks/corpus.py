@@ -136,10 +136,10 @@ def measure(folder: str, dialect: str) -> dict:
     cwd = Path.cwd()
     started = time.perf_counter()
     found = discover([Path(folder)], [], cwd)
-    if not found.alembic:
+    if not found.of("alembic"):
         raise RuntimeError(f"{folder}: discovery found no Alembic project")
     migrations = []
-    for project in found.alembic:  # as engine.check does: a project beside `folder` is replayed, not reported
+    for project in found.of("alembic"):  # as engine.check does: a project beside `folder` is replayed, not reported
         for m, path in load_alembic_migrations(project.version_dirs, project.root, cwd, dialect, None,
                                                sourceless=project.sourceless):
             m.report = m.report and (found.report_only is None or real_path(path) in found.report_only)

@@ -135,7 +135,7 @@ def measure(spec: dict) -> dict:
     settings = load_settings(None, {}, set(default_severities()))
     dialect = "postgresql"
     runs = []  # (offline migrations, online migrations, online seconds)
-    for project in found.alembic:
+    for project in found.of("alembic"):
         from migsafe.database.alembic_online import run_alembic
         from migsafe.sources.alembic.load import load_alembic_migrations
 
@@ -147,15 +147,15 @@ def measure(spec: dict) -> dict:
                                                 scratch.url.render_as_string(hide_password=False),
                                                 sourceless=project.sourceless, timeout=spec["migration_timeout"])]
             runs.append((offline, online, time.perf_counter() - started))
-    if found.django_roots:
+    if found.of("django"):
         from migsafe.database.django_online import run_django
         from migsafe.sources.django.lanes import load_django_migrations
 
         module = os.environ.get("DJANGO_SETTINGS_MODULE") or None
-        offline = [m for m, _ in load_django_migrations(found.django_roots, cwd, dialect, (), settings_module=module)]
+        offline = [m for m, _ in load_django_migrations(found.of("django"), cwd, dialect, (), settings_module=module)]
         with open_scratch(spec["database"], Path(spec["cache"])) as scratch:
             started = time.perf_counter()
-            online = [m for m, _ in run_django(found.django_roots, cwd, dialect, (), scratch.django_database(),
+            online = [m for m, _ in run_django(found.of("django"), cwd, dialect, (), scratch.django_database(),
                                                settings_module=module, timeout=spec["migration_timeout"])]
             runs.append((offline, online, time.perf_counter() - started))
     row = {"name": spec["name"], "kind": spec["kind"], "crash": None, "migrations": 0, "statements_offline": 0,

@@ -17,7 +17,7 @@ def touch(root: Path, *names: str) -> None:
 
 def found(tmp_path, paths=("."), exclude=()):
     result = discover([Path(p) for p in paths], list(exclude), tmp_path)
-    return [p.relative_to(tmp_path).as_posix() for p in result.sql_files]
+    return [p.relative_to(tmp_path).as_posix() for p in result.of("sql")]
 
 
 def test_walks_recursively_in_migration_order(tmp_path):
@@ -28,7 +28,7 @@ def test_walks_recursively_in_migration_order(tmp_path):
 def test_result_shape(tmp_path):
     touch(tmp_path, "x.sql")
     result = discover([Path(".")], [], tmp_path)
-    assert result == Discovered(sql_files=[tmp_path / "x.sql"], alembic=[], django_roots=[])
+    assert result == Discovered({"sql": [tmp_path / "x.sql"]})
 
 
 def test_skips_hidden_and_tool_folders(tmp_path):
@@ -66,7 +66,7 @@ def test_paths_are_relative_to_cwd_not_process_cwd(tmp_path, monkeypatch):
     touch(tmp_path, "project/db/0001_x.sql")
     monkeypatch.chdir(tmp_path)
     result = discover([Path("db")], [], tmp_path / "project")
-    assert result.sql_files == [tmp_path / "project" / "db" / "0001_x.sql"]
+    assert result.of("sql") == [tmp_path / "project" / "db" / "0001_x.sql"]
 
 
 def test_file_path_is_taken_as_is(tmp_path):
@@ -83,7 +83,7 @@ def test_overlapping_paths_give_each_file_once(tmp_path):
 def test_given_paths_are_normalized(tmp_path):
     touch(tmp_path, "db/0001_a.sql")
     result = discover([Path("db/../db/0001_a.sql")], [], tmp_path)
-    assert result.sql_files == [tmp_path / "db" / "0001_a.sql"]
+    assert result.of("sql") == [tmp_path / "db" / "0001_a.sql"]
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="symlinks")
@@ -181,7 +181,7 @@ def test_many_paths_are_each_read_once(tmp_path, monkeypatch):
     read = alembic_graph.is_revision_file
     monkeypatch.setattr(alembic_graph, "is_revision_file", lambda *a, **k: calls.append(a) or read(*a, **k))
     found = discover(paths, [], tmp_path)
-    assert len(found.django_roots) == 30
+    assert len(found.of("django")) == 30
     assert len(calls) <= 30 * 3 * 2  # each file at most twice (as a possible revision, as one of a versions folder)
 
 
@@ -202,7 +202,7 @@ def alembic_project(root: Path, url: str = "mysql://h/db") -> dict[str, Path]:
 def test_a_revision_file_finds_the_alembic_ini_above_it(tmp_path):
     files = alembic_project(tmp_path)
     result = discover([Path("db/versions/2024/b_x.py"), Path("db/env.py")], [], tmp_path)  # env.py: no migration
-    [project] = result.alembic
+    [project] = result.of("alembic")
     assert (project.version_dirs, project.dialect, project.origin) == (
         [tmp_path / "db/versions"], "mysql", tmp_path / "alembic.ini")
     assert result.report_only == {files["b"]}
@@ -211,23 +211,23 @@ def test_a_revision_file_finds_the_alembic_ini_above_it(tmp_path):
 def test_a_sub_folder_is_replayed_with_its_project_and_reported_alone(tmp_path):
     files = alembic_project(tmp_path)
     result = discover([Path("db/versions/2024")], [], tmp_path)
-    assert [p.origin for p in result.alembic] == [tmp_path / "alembic.ini"]
+    assert [p.origin for p in result.of("alembic")] == [tmp_path / "alembic.ini"]
     assert result.report_only == {files["b"]}
     whole = discover([Path("db")], [], tmp_path)  # the script folder holds every revision: all reported
-    assert [p.dialect for p in whole.alembic] == ["mysql"] and whole.report_only is None
+    assert [p.dialect for p in whole.of("alembic")] == ["mysql"] and whole.report_only is None
 
 
 def test_several_paths_of_one_project_are_one_graph(tmp_path):
     files = alembic_project(tmp_path)
     result = discover([Path("db/versions/2024/b_x.py"), Path("db/versions/a_x.py")], [], tmp_path)
-    assert len(result.alembic) == 1 and result.report_only == set(files.values())
+    assert len(result.of("alembic")) == 1 and result.report_only == set(files.values())
 
 
 def test_the_walk_up_stops_at_the_repository_root(tmp_path):
     alembic_project(tmp_path)  # an alembic.ini above the repository is not its project's
     repo = tmp_path / "db/versions"
     (repo / ".git").mkdir()
-    [project] = discover([Path("db/versions/2024/b_x.py")], [], tmp_path).alembic
+    [project] = discover([Path("db/versions/2024/b_x.py")], [], tmp_path).of("alembic")
     assert project.origin == repo and project.dialect is None  # the versions folder alone
 
 
@@ -235,14 +235,14 @@ def test_a_file_outside_any_version_location_is_not_a_revision(tmp_path):
     alembic_project(tmp_path)
     (tmp_path / "db/helpers.py").write_text("revision = 'h'\ndown_revision = None\n")
     result = discover([Path("db/helpers.py")], [], tmp_path)
-    assert result.alembic == [] and result.report_only is None
+    assert result.of("alembic") == [] and result.report_only is None
 
 
 def test_a_repository_root_looks_no_further_up(tmp_path):
     alembic_project(tmp_path)
     repo = tmp_path / "db"
     (repo / ".git").mkdir()
-    [project] = discover([Path(".")], [], repo).alembic
+    [project] = discover([Path(".")], [], repo).of("alembic")
     assert project.origin == repo / "versions"
 
 
@@ -283,5 +283,61 @@ def test_a_django_migrations_package_of_another_name_holds_numbered_modules(tmp_
     for name, text in {"__init__.py": "", "0001_initial.py": DJANGO_MIGRATION}.items():
         (package / name).write_text(text)
     (tmp_path / "shop" / "__init__.py").write_text("")
-    assert discover([Path("shop/db_migrations")], [], tmp_path).django_roots == [package]
-    assert discover([Path("shop/db_migrations/0001_initial.py")], [], tmp_path).django_roots == [package]
+    assert discover([Path("shop/db_migrations")], [], tmp_path).of("django") == [package]
+    assert discover([Path("shop/db_migrations/0001_initial.py")], [], tmp_path).of("django") == [package]
+
+
+# --- issue 15 point 4: the layouts Alembic reads, and the PATHs pre-commit and CI pass ---------
+
+
+def revision(path: Path, rid: str, down: str | None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"revision = {rid!r}\ndown_revision = {down!r}\n")
+    return path
+
+
+def test_recursive_version_locations_hold_the_sub_folders(tmp_path):
+    (tmp_path / "alembic.ini").write_text("[alembic]\nscript_location = m\nrecursive_version_locations = true\n")
+    a = revision(tmp_path / "m/versions/a_x.py", "a", None)
+    b = revision(tmp_path / "m/versions/2024/b_x.py", "b", "a")
+    [project] = discover([Path(".")], [], tmp_path).of("alembic")
+    assert project.files() == [a, b]
+    named = discover([Path("m/versions/2024/b_x.py")], [], tmp_path)  # as pre-commit passes it
+    assert [p.origin for p in named.of("alembic")] == [tmp_path / "alembic.ini"] and named.report_only == {b}
+
+
+def test_script_location_as_a_package_resource_is_found(tmp_path):
+    (tmp_path / "myapp").mkdir()
+    (tmp_path / "myapp/__init__.py").write_text("raise SystemExit('imported')\n")
+    (tmp_path / "alembic.ini").write_text("[alembic]\nscript_location = myapp:migrations\n")
+    (tmp_path / "myapp/migrations").mkdir()
+    (tmp_path / "myapp/migrations/env.py").write_text("")
+    a = revision(tmp_path / "myapp/migrations/versions/a_x.py", "a", None)
+    [project] = discover([Path(".")], [], tmp_path).of("alembic")
+    assert (project.origin, project.files()) == (tmp_path / "alembic.ini", [a])
+
+
+def test_branch_folders_of_one_project_named_one_by_one(tmp_path):
+    # OpenStack: expand/contract folders per release, each a version location
+    folders = ["db/versions", "db/versions/2024.1/expand", "db/versions/2024.1/contract"]
+    (tmp_path / "alembic.ini").write_text("[alembic]\nscript_location = db\npath_separator = space\nversion_locations = "
+                                          + " ".join(f"%(here)s/{f}" for f in folders) + "\nsqlalchemy.url = mysql://h/db\n")
+    files = [revision(tmp_path / "db/versions/k_x.py", "k", None),
+             revision(tmp_path / "db/versions/2024.1/expand/e_x.py", "e", "k"),
+             revision(tmp_path / "db/versions/2024.1/contract/c_x.py", "c", "k")]
+    found = discover([Path("db/versions/2024.1/contract/c_x.py"), Path("db/versions/2024.1/expand/e_x.py")], [], tmp_path)
+    [project] = found.of("alembic")
+    assert project.dialect == "mysql" and set(project.files()) == set(files)  # (a file once, though folders nest)
+    assert found.report_only == set(files[1:])
+
+
+def test_several_paths_each_their_own_project_and_database(tmp_path):
+    for name, url in (("billing", "mysql://h/db"), ("auth", "sqlite:///a.db")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "alembic.ini").write_text(f"[alembic]\nscript_location = m\nsqlalchemy.url = {url}\n")
+        revision(tmp_path / name / "m/versions/a_x.py", "a", None)
+    (tmp_path / "sql").mkdir()
+    (tmp_path / "sql/V1__x.sql").write_text("SELECT 1;\n")
+    found = discover([Path("billing"), Path("auth"), Path("sql")], [], tmp_path)
+    assert [(p.origin.parent.name, p.dialect) for p in found.of("alembic")] == [("auth", "sqlite"), ("billing", "mysql")]
+    assert found.of("sql") == [tmp_path / "sql/V1__x.sql"] and found.report_only is None

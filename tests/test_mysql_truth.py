@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -28,6 +26,7 @@ from migsafe.dialects.mysql import MySQL
 from migsafe.rules import default_severities
 from migsafe.schema import Schema
 from migsafe.sql.translate import translate
+from servers import throwaway_mariadb
 
 pytestmark = pytest.mark.slow  # (a real database server)
 
@@ -110,45 +109,19 @@ COMPAT_RULES = {"drop-column", "rename-column", "rename-table", "not-null-withou
 
 @pytest.fixture(scope="module")
 def mariadb():
-    mariadbd, install_db = shutil.which("mariadbd"), shutil.which("mariadb-install-db")
     client = shutil.which("mariadb")
-    if not (mariadbd and install_db and client):
-        pytest.skip("no MariaDB server installed (mariadbd, mariadb-install-db and mariadb are needed;"
-                    " Debian: apt-get install mariadb-server)")
-    tmp = Path(tempfile.mkdtemp(prefix="migsafe-mariadb-"))
-    sock = tmp / "sock"
-    common = ["--no-defaults", f"--datadir={tmp / 'data'}", "--user=root"]
-    try:
-        subprocess.run([install_db, *common, "--auth-root-authentication-method=normal", "--skip-test-db"],
-                       check=True, capture_output=True, text=True, timeout=120)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as err:
-        shutil.rmtree(tmp, ignore_errors=True)
-        pytest.skip(f"could not create a throwaway MariaDB data folder: {str(getattr(err, 'stderr', err))[-200:]}")
-    server = subprocess.Popen([mariadbd, *common, f"--socket={sock}", "--skip-networking",
-                               f"--pid-file={tmp / 'pid'}", f"--log-error={tmp / 'err.log'}",
-                               "--innodb-buffer-pool-size=16M", "--innodb-log-file-size=8M"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not client:
+        pytest.skip("no MariaDB client installed (mariadb; Debian: apt-get install mariadb-server)")
+    with throwaway_mariadb() as sock:
+        if isinstance(sock, str):  # why there is none
+            pytest.skip(sock)
 
-    def query(sql: str, database: str = "probe") -> subprocess.CompletedProcess:
-        return subprocess.run([client, "--no-defaults", "-S", str(sock), "-uroot", "-N", "-B", "-D", database],
-                              input=sql, capture_output=True, text=True, timeout=60)
+        def query(sql: str, database: str = "probe") -> subprocess.CompletedProcess:
+            return subprocess.run([client, "--no-defaults", "-S", str(sock), "-uroot", "-N", "-B", "-D", database],
+                                  input=sql, capture_output=True, text=True, timeout=60)
 
-    deadline = time.monotonic() + 60
-    while query("SELECT 1", "mysql").returncode != 0:
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            log = (tmp / "err.log").read_text(errors="replace")[-300:] if (tmp / "err.log").exists() else ""
-            shutil.rmtree(tmp, ignore_errors=True)
-            pytest.skip(f"the throwaway MariaDB server did not start: {log}")
-        time.sleep(0.2)
-    query("CREATE DATABASE probe", "mysql")
-    yield query
-    server.terminate()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    shutil.rmtree(tmp, ignore_errors=True)
+        query("CREATE DATABASE probe", "mysql")
+        yield query
 
 
 def accepted(query, statement: str) -> bool:

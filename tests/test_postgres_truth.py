@@ -7,11 +7,7 @@ exactly when it rewrites. Skipped, with the reason, where no PostgreSQL server i
 
 from __future__ import annotations
 
-import os
-import pwd
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +15,7 @@ import pytest
 from migsafe import engine
 from migsafe.config import load_settings
 from migsafe.rules import default_severities
+from servers import throwaway_postgres
 
 pytestmark = pytest.mark.slow  # (a real database server)
 
@@ -62,48 +59,20 @@ CASES = [
 ]
 
 
-def _server_user() -> str | None:
-    if os.geteuid() != 0:
-        return None
-    try:
-        pwd.getpwnam("postgres")
-        return "postgres"
-    except KeyError:
-        pytest.skip("running as root and there is no 'postgres' OS user to run the server as")
-
-
 @pytest.fixture(scope="module")
 def psql():
-    initdb = shutil.which("initdb") or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))), None)
-    if not initdb:
-        pytest.skip("no PostgreSQL server installed (initdb not found)")
-    bindir = Path(initdb).parent
-    user = _server_user()
-    as_user = ["runuser", "-u", user, "--"] if user else []
-    tmp = Path(tempfile.mkdtemp(prefix="migsafe-pg-"))
-    if user:
-        shutil.chown(tmp, user)
-    data, sock = tmp / "data", str(tmp)
-    run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True, text=True)  # noqa: E731
-    try:
-        run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync")
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(tmp / "log"), "-o",
-            f"-k {sock} -c listen_addresses='' -c fsync=off", "start")
-    except subprocess.CalledProcessError as err:
-        shutil.rmtree(tmp, ignore_errors=True)
-        pytest.skip(f"could not start a throwaway PostgreSQL cluster: {err.stderr.strip()[-200:]}")
+    with throwaway_postgres() as sock:
+        if isinstance(sock, str):  # why there is none
+            pytest.skip(sock)
 
-    def query(sql: str) -> str:
-        proc = subprocess.run(["psql", "-h", sock, "-U", "postgres", "-d", "postgres", "-X", "-q", "-At",
-                               "-v", "ON_ERROR_STOP=1"], input=sql, capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout
+        def query(sql: str) -> str:
+            proc = subprocess.run(["psql", "-h", str(sock), "-U", "postgres", "-d", "postgres", "-X", "-q", "-At",
+                                   "-v", "ON_ERROR_STOP=1"], input=sql, capture_output=True, text=True)
+            assert proc.returncode == 0, proc.stderr
+            return proc.stdout
 
-    query(SETUP + ROWS)
-    yield query
-    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                   capture_output=True)
-    shutil.rmtree(tmp, ignore_errors=True)
+        query(SETUP + ROWS)
+        yield query
 
 
 def rewrites(query, statement: str) -> bool:

@@ -84,6 +84,8 @@ def judge(migration: Migration, index: int, schema: Schema, dialect, active: lis
     in_tx = migration.starts_in_transaction
     timeout_set = migration.runner_lock_timeout
     state: set[str] = set()
+    transaction: dict[str, object] = {}  # ctx.transaction: rules' store, one per transaction
+    transaction_of = schema.tx
     changed = False
     schema.tx += 1  # a migration never shares a transaction with the one before
     for stmt in migration.statements:
@@ -105,10 +107,13 @@ def judge(migration: Migration, index: int, schema: Schema, dialect, active: lis
             elif not isinstance(fact, (F.Harmless, F.SetSetting)):
                 changed = True
             # History (not reported) is only replayed: rules keep nothing from one migration to
-            # the next but the schema (ctx.state is per migration), so they need not run on it.
+            # the next but the schema (ctx.state is per migration, ctx.transaction per transaction),
+            # so they need not run on it.
+            if schema.tx != transaction_of:
+                transaction, transaction_of = {}, schema.tx
             ctx = R.Context(schema, dialect, migration, index, stmt,
                             stmt.in_transaction if stmt.in_transaction is not None else in_tx, timeout_set, state,
-                            facts_of)
+                            facts_of, transaction)
             for rule in rules_for(fact, active, cache) if migration.report else ():
                 for hit in rule.check(fact, ctx):
                     out.append(finding(migration, rule.id, hit.message, stmt.span, stmt, hit))

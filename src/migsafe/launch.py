@@ -47,16 +47,20 @@ def _with_fixed_hash_seed() -> None:
 
 
 def _start_worker_ahead(args: list[str]) -> None:
-    """pre-commit runs `migsafe check` on the staged files. When one is a Python file (an
-    Alembic revision, or a Django migration in a `migrations` package), the worker that renders
-    it starts before this process imports the rest of migsafe, so the two imports overlap."""
+    """pre-commit runs `migsafe check` on the staged files. When one is a migration of a source
+    that renders in the worker (an Alembic revision, a Django migration: the registry says whose
+    it is), that worker starts before this process imports the rest of migsafe, so the two
+    imports overlap."""
     if not args or args[0] not in ("check", "fix"):
         return
-    files = [Path(a) for a in args[1:] if a.endswith(".py") and os.path.isfile(a)]
+    files = [Path(os.path.abspath(a)) for a in args[1:] if os.path.isfile(a)]
     if not files:
         return
-    django = all(f.parent.name == "migrations" and (f.parent / "__init__.py").is_file() for f in files)
     with contextlib.suppress(Exception):  # only ahead of time: the Renderer starts one itself if need be
-        from migsafe.sources.core.worker import start_ahead
+        from migsafe.sources.registry import sources
 
-        start_ahead("django" if django else "alembic")
+        kind = next((s.name for s in sources() if s.renders_in_worker and any(map(s.owns, files))), None)
+        if kind is not None:
+            from migsafe.sources.core.worker import start_ahead
+
+            start_ahead(kind)

@@ -4,14 +4,11 @@ dropped, nothing else written, findings judged on what ran (the time is the evid
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import tempfile
-import time
-from pathlib import Path
 
 import pytest
 import sqlalchemy
+
+from servers import throwaway_mariadb
 
 pytestmark = pytest.mark.slow
 
@@ -19,40 +16,10 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def mariadb_url():
     pytest.importorskip("pymysql", reason="PyMySQL (migsafe[database]) is not installed")
-    mariadbd, install_db = shutil.which("mariadbd"), shutil.which("mariadb-install-db")
-    if not (mariadbd and install_db):
-        pytest.skip("no MariaDB server installed (mariadbd, mariadb-install-db; Debian: apt-get install mariadb-server)")
-    tmp = Path(tempfile.mkdtemp(prefix="migsafe-mariadb-url-"))
-    common = ["--no-defaults", f"--datadir={tmp / 'data'}", "--user=root"]
-    try:
-        subprocess.run([install_db, *common, "--auth-root-authentication-method=normal", "--skip-test-db"],
-                       check=True, capture_output=True, text=True, timeout=120)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as err:
-        shutil.rmtree(tmp, ignore_errors=True)
-        pytest.skip(f"could not create a throwaway MariaDB data folder: {str(getattr(err, 'stderr', err))[-200:]}")
-    server = subprocess.Popen([mariadbd, *common, f"--socket={tmp / 'sock'}", "--skip-networking",
-                               f"--pid-file={tmp / 'pid'}", f"--log-error={tmp / 'err.log'}",
-                               "--innodb-buffer-pool-size=16M", "--innodb-log-file-size=8M"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"mysql://root@localhost/mysql?unix_socket={tmp / 'sock'}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            databases(url)
-            break
-        except sqlalchemy.exc.OperationalError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                shutil.rmtree(tmp, ignore_errors=True)
-                pytest.skip("the throwaway MariaDB server did not start")
-            time.sleep(0.2)
-    yield url
-    server.terminate()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    shutil.rmtree(tmp, ignore_errors=True)
+    with throwaway_mariadb("migsafe-mariadb-url-") as sock:
+        if isinstance(sock, str):  # why there is none
+            pytest.skip(sock)
+        yield f"mysql://root@localhost/mysql?unix_socket={sock}"
 
 
 def databases(url: str) -> set[str]:

@@ -347,3 +347,33 @@ TIMEOUT_RULE = "missing-lock-timeout"
 ])
 def test_lock_timeout_on_other_exclusive_locks(tmp_path, sql, lines):
     assert of(lint(tmp_path, sql), TIMEOUT_RULE) == lines
+
+
+def test_rules_keep_per_transaction_state_in_the_context(tmp_path):
+    """ctx.transaction: one store per transaction (judge.py starts a new one with each), the same
+    for every fact of it; the rules that need one keep nothing on themselves."""
+    from migsafe import rules as R
+    from migsafe.cache import Cache, Translations
+    from migsafe.dialects import get_dialect
+    from migsafe.judge import judge
+    from migsafe.schema import Schema
+    from migsafe.sources.sql.load import load_sql_migration
+    from migsafe.sql import facts as F
+
+    class Spy(R.Rule):
+        id, facts = "spy", (F.Fact,)
+        seen: list = []
+
+        def check(self, fact, ctx):
+            self.seen.append((ctx.statement.span.line, ctx.kept(self.id, object)))
+            return iter(())
+
+    (tmp_path / "1.sql").write_text("BEGIN;\nSELECT 1;\nSELECT 2;\nCOMMIT;\nBEGIN;\nSELECT 3;\nCOMMIT;\n")
+    migration = load_sql_migration(tmp_path / "1.sql", tmp_path, "postgresql", False)
+    judge(migration, 0, Schema(), get_dialect("postgresql", None), [Spy()], {},
+          Translations(Cache(None), "postgresql", tmp_path))
+    stores = {line: store for line, store in Spy.seen}
+    assert stores[1] is stores[2] is stores[3] is stores[4] and stores[5] is stores[6] is not stores[1]
+    for rule in R.all_rules():
+        if rule.id in ("lock-held-across-statements", "enum-add-value"):
+            assert vars(rule) == {}

@@ -44,13 +44,13 @@ def check_on_database(found: Discovered, settings: Settings, cwd: Path, only: se
     from migsafe.judge import analyze
     from migsafe.sources.files import real_path
 
-    if settings.no_exec and (found.alembic or found.django_roots):
+    if settings.no_exec and (found.of("alembic") or found.of("django")):
         raise UsageError("--database runs the project's Alembic and Django migrations: it cannot be combined "
                          "with no-exec")
     report_only = found.report_only
     if only is not None:
         report_only = only if report_only is None else report_only & only
-    django_timeout = bool(found.django_roots) and _django_sets_lock_timeout(settings, found)
+    django_timeout = bool(found.of("django")) and _django_sets_lock_timeout(settings, found)
 
     def reported(items: Iterable[tuple[Migration, Path]]) -> Iterator[Migration]:
         for m, path in items:
@@ -113,14 +113,14 @@ def reconcile(finding: Finding) -> None:
 
 def _histories(found: Discovered, settings: Settings, cwd: Path, rows: int, cache: Cache) -> list[History]:
     histories: list[History] = []
-    if found.sql_files:
+    if found.of("sql"):
         histories.append(History(lambda scratch, start: _sql_history(found, settings, cwd, scratch, start),
                                  lambda: _sql_keys(found, settings, cwd)))
-    for project in found.alembic:
+    for project in found.of("alembic"):
         histories.append(History(
             lambda scratch, start, project=project: _alembic_history(project, settings, cwd, scratch, rows, start),
             lambda project=project: _alembic_keys(project, cwd, cache)))
-    if found.django_roots:
+    if found.of("django"):
         histories.append(History(lambda scratch, start: _django_history(found, settings, cwd, scratch, rows, start),
                                  lambda: _django_keys(found, settings, cwd)))
     return histories
@@ -131,17 +131,17 @@ def _sql_history(found: Discovered, settings: Settings, cwd: Path, scratch: Scra
     from migsafe.sources.sql.load import mark_history
     from migsafe.sources.sql.load import load_sql_migrations
 
-    migrations = load_sql_migrations(found.sql_files, cwd, scratch.dialect, settings.sql_transaction == "per-file")
+    migrations = load_sql_migrations(found.of("sql"), cwd, scratch.dialect, settings.sql_transaction == "per-file")
     mark_history(migrations, settings.start_after.get("sql"))
     done = [templates.restore(m, ran) for m, ran in zip(migrations, start.ran)] if start else []
-    return zip(itertools.chain(done, run_sql_files(migrations[len(done):], scratch)), found.sql_files)
+    return zip(itertools.chain(done, run_sql_files(migrations[len(done):], scratch)), found.of("sql"))
 
 
 def _sql_keys(found: Discovered, settings: Settings, cwd: Path) -> tuple[list[str], list[str] | None]:
     from migsafe.sources.files import relative_path
 
     base = ("sql", cwd, settings.sql_transaction)
-    return templates.chain(repr(base), ((relative_path(f, cwd), f) for f in found.sql_files)), None
+    return templates.chain(repr(base), ((relative_path(f, cwd), f) for f in found.of("sql"))), None
 
 
 def _alembic_history(project, settings: Settings, cwd: Path, scratch: Scratch, rows: int,
@@ -176,7 +176,7 @@ def _django_history(found: Discovered, settings: Settings, cwd: Path, scratch: S
                     start: templates.Start | None):
     from migsafe.database.django_online import run_django
 
-    items = run_django(found.django_roots, cwd, scratch.dialect, settings.start_after.get("django"),
+    items = run_django(found.of("django"), cwd, scratch.dialect, settings.start_after.get("django"),
                        scratch.django_database(), settings_module=settings.django_settings,
                        timeout=settings.render_timeout, target_version=settings.target_version, rows=rows)
     return list(templates.in_order(items, start)) if start else items
@@ -189,7 +189,7 @@ def _django_keys(found: Discovered, settings: Settings, cwd: Path) -> tuple[list
     from migsafe.cache import import_path_state
     from migsafe.sources.django.graph import load_plan
 
-    plan = load_plan(found.django_roots, settings.django_settings or os.environ.get("DJANGO_SETTINGS_MODULE") or None,
+    plan = load_plan(found.of("django"), settings.django_settings or os.environ.get("DJANGO_SETTINGS_MODULE") or None,
                      cwd)
     if plan.squashed or plan.missing or any(n.error for n in plan.nodes):
         return [], None
@@ -209,4 +209,4 @@ def _django_sets_lock_timeout(settings: Settings, found: Discovered) -> bool:
     from migsafe.sources.django.runner import django_sets_lock_timeout
 
     return django_sets_lock_timeout(settings.django_settings or os.environ.get("DJANGO_SETTINGS_MODULE"),
-                                    found.django_roots)
+                                    found.of("django"))

@@ -13,7 +13,7 @@ import pkgutil
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Iterator
+from typing import ClassVar, Iterator, TypeVar
 
 from migsafe.dialects.postgresql import Dialect
 from migsafe.model import Edit, Migration, Severity, Statement
@@ -22,6 +22,7 @@ from migsafe.schema import Schema
 from migsafe.sql import facts as F
 
 ALL_DIALECTS = ("postgresql", "mysql", "sqlite")
+T = TypeVar("T")
 
 
 @dataclass
@@ -47,9 +48,18 @@ class Context:
     state: set[str] = field(default_factory=set)  # per-migration flags, e.g. "reported once"
     # The facts of any statement of the migration (rules that look ahead or back: _swap.py).
     facts_of: Callable[[Statement], list[F.Fact]] | None = None
+    # What rules keep while one transaction lasts (the locks it holds, the enum values it added),
+    # by rule id: judge.py starts an empty one with each transaction. Rules keep nothing else.
+    transaction: dict[str, object] = field(default_factory=dict)
 
     def is_new(self, table: str | None) -> bool:
         return self.schema.is_new(table, self.migration_index)
+
+    def kept(self, rule_id: str, make: Callable[[], T]) -> T:
+        """The rule's store in this transaction (ctx.transaction), made on first use."""
+        if rule_id not in self.transaction:
+            self.transaction[rule_id] = make()
+        return self.transaction[rule_id]
 
 
 class Rule:
@@ -183,7 +193,7 @@ def does_nothing(fact: F.Fact, ctx: Context) -> bool:
 
 
 # Where a revision gives a name only the running project knows (a loop over reflected indexes),
-# static reading renders it as `<the expression>` (sources/alembic_static.py, _Placeholder).
+# static reading renders it as `<the expression>` (sources/alembic/static_values.py, Placeholder).
 _RUN_TIME_NAME = re.compile(r"<[^<>]+>")
 _ARTICLE = {"index": "an", "unique index": "a"}
 

@@ -2,12 +2,21 @@
 may not be used before that transaction commits ("unsafe use of new value", P107)."""
 
 import re
+from dataclasses import dataclass, field
 
 from migsafe import plans as P
-from migsafe.model import Migration, Statement
+from migsafe.model import Statement
 from migsafe.rules import Hit, Rule, register
 from migsafe.sql import facts as F
 from migsafe.sql.translate import string_literals
+
+
+@dataclass
+class _Added:
+    """The enum values the transaction added so far."""
+
+    values: dict[str, tuple[str, Statement]] = field(default_factory=dict)  # value -> (type, its ADD VALUE)
+    judged: Statement | None = None  # the statement last looked at for uses (once per statement)
 
 
 @register
@@ -16,16 +25,10 @@ class EnumAddValue(Rule):
     dialects = ("postgresql",)
     facts = (F.Fact,)  # a use of the value may be in any later statement
 
-    def __init__(self):
-        self._transaction: tuple[Migration, int] | None = None
-        self._added: dict[str, tuple[str, Statement]] = {}  # value -> (type, its ADD VALUE), this transaction
-        self._judged: Statement | None = None  # the statement last looked at for uses (once per statement)
-
     def check(self, fact, ctx):
-        if (ctx.migration, ctx.schema.tx) != self._transaction:
-            self._transaction, self._added = (ctx.migration, ctx.schema.tx), {}
         if not ctx.in_transaction:
             return
+        added_here = ctx.kept(self.id, _Added)
         if isinstance(fact, F.EnumAddValue):
             if ctx.dialect.add_value_in_transaction_fails():
                 yield Hit(f"ALTER TYPE {fact.type_name} ADD VALUE cannot run inside a transaction block before"
@@ -34,13 +37,13 @@ class EnumAddValue(Rule):
                               P.Phase("single", "Run it outside the transaction", [
                                   P.OutsideTransaction(), P.Statement(ctx.statement.sql)])]))
             elif fact.value is not None:
-                self._added[fact.value] = (fact.type_name, ctx.statement)
+                added_here.values[fact.value] = (fact.type_name, ctx.statement)
             return
-        if not self._added or ctx.statement is self._judged:
+        if not added_here.values or ctx.statement is added_here.judged:
             return
-        self._judged = ctx.statement
-        for value in sorted(string_literals(ctx.statement.sql) & self._added.keys()):
-            type_name, added = self._added[value]
+        added_here.judged = ctx.statement
+        for value in sorted(string_literals(ctx.statement.sql) & added_here.values.keys()):
+            type_name, added = added_here.values[value]
             if not _may_use(type_name, ctx):
                 continue
             yield Hit(

@@ -2,10 +2,20 @@
 took ACCESS EXCLUSIVE on it: PostgreSQL holds every lock until commit, so the table stays
 blocked, reads included, for all of the work (ddl-facts.md, "Transactions")."""
 
+from dataclasses import dataclass, field
+
 from migsafe import plans as P
-from migsafe.model import Migration, Span, Statement
+from migsafe.model import Span, Statement
 from migsafe.rules import Hit, Rule, register
 from migsafe.sql import facts as F
+
+
+@dataclass
+class _Held:
+    """The exclusive locks the transaction holds so far."""
+
+    first: dict[str, Statement] = field(default_factory=dict)  # table -> the first statement that locked it
+    lockers: dict[str, set[Span]] = field(default_factory=dict)  # table -> the places (operations) of all that did
 
 
 @register
@@ -14,21 +24,15 @@ class LockHeldAcrossStatements(Rule):
     dialects = ("postgresql",)
     facts = (F.Fact,)  # every statement may take the lock that later ones run under
 
-    def __init__(self):
-        self._transaction: tuple[Migration, int] | None = None
-        self._held: dict[str, Statement] = {}  # table -> the first statement that locked it in the transaction
-        self._lockers: dict[str, set[Span]] = {}  # table -> the places (operations) of every statement that locked it
-
     def check(self, fact, ctx):
-        if (ctx.migration, ctx.schema.tx) != self._transaction:
-            self._transaction, self._held, self._lockers = (ctx.migration, ctx.schema.tx), {}, {}
         if not ctx.in_transaction:
             return
+        locks = ctx.kept(self.id, _Held)
         blocked = []  # (table, what the statement does there, the statement that locked it)
         for table, doing in ([] if _checks_no_rows(fact, ctx) else ctx.dialect.work_on(fact, ctx.schema)):
-            held = self._held.get(table)
+            held = locks.first.get(table)
             if held is None or held is ctx.statement or ctx.is_new(table) or \
-                    _said_by_another_rule(fact, table, self._lockers[table], ctx):
+                    _said_by_another_rule(fact, table, locks.lockers[table], ctx):
                 continue
             blocked.append((table, doing, held))
         if blocked:  # one finding per statement, however many of its tables are held (a foreign key's two)
@@ -48,8 +52,8 @@ class LockHeldAcrossStatements(Rule):
         if ctx.dialect.lock(fact) == ctx.dialect.exclusive_lock:
             table = ctx.dialect.locked_table(fact, ctx.schema)
             if table is not None:
-                self._held.setdefault(table, ctx.statement)
-                self._lockers.setdefault(table, set()).add(ctx.statement.span)
+                locks.first.setdefault(table, ctx.statement)
+                locks.lockers.setdefault(table, set()).add(ctx.statement.span)
 
 
 def _checks_no_rows(fact: F.Fact, ctx) -> bool:

@@ -1,6 +1,7 @@
 from migsafe import plans as P
 from migsafe.rules import Hit, Rule, register
 from migsafe.sql import facts as F
+from migsafe.sql.defaults import added_with_default
 
 
 def not_null_plan(table: str, column: str, type_text: str, value: str, add: bool) -> P.Plan:
@@ -24,8 +25,8 @@ def not_null_plan(table: str, column: str, type_text: str, value: str, add: bool
                   " validated CHECK.", phases)
 
 
-# A default added with the column and dropped in the same migration (what Django's AddField does with a
-# field's default): the existing rows get it, the running app's inserts do not.
+# A default added with the column and dropped in the same migration (sql/defaults.py): the existing
+# rows get it, the running app's inserts do not.
 _DROPPED = ("with a default that the same migration drops again: the existing rows get the value, but the"
             " running app version does not write the column, so its inserts would fail")
 
@@ -37,21 +38,20 @@ class NotNullWithoutDefault(Rule):
 
     def check(self, fact, ctx):
         if isinstance(fact, F.DropDefault):
-            # ADD COLUMN ... DEFAULT x, then DROP DEFAULT in the same migration: NOT NULL without default.
-            added = f"{self.id}:{fact.table}.{fact.column}"
-            if added in ctx.state:
-                ctx.state.discard(added)
+            # ADD COLUMN ... DEFAULT x earlier in the migration, then DROP DEFAULT: NOT NULL without default.
+            statements = ctx.migration.statements
+            at = next(i for i, s in enumerate(statements) if s is ctx.statement)
+            added = added_with_default(statements, ctx.facts_of, at,
+                                       next(i for i, f in enumerate(ctx.facts_of(ctx.statement)) if f is fact))
+            if added is not None and _judged(ctx.facts_of(statements[added[0]])[added[1]], ctx):
                 col = ctx.schema.column(fact.table, fact.column)
                 yield self._hit(fact.table, fact.column, col.type if col else None, ctx, _DROPPED,
                                 col.default if col else None)
             return
         col = fact.column
-        if ctx.is_new(fact.table) or col.nullable or col.identity or col.serial or col.generated:
+        if not _judged(fact, ctx) or col.default is not None:  # (a default dropped later: judged there)
             return
-        if col.default is not None:
-            ctx.state.add(f"{self.id}:{fact.table}.{col.name}")
-            return
-        if col.dropped_default is not None:  # Django's AddField with a Python default
+        if col.dropped_default is not None:  # dropped by its own operation (sql/defaults.py)
             yield self._hit(fact.table, col.name, col.type, ctx, _DROPPED, col.dropped_default)
             return
         yield self._hit(fact.table, col.name, col.type, ctx, f"without a default {ctx.dialect.not_null_add}, and"
@@ -80,3 +80,10 @@ class NotNullWithoutDefault(Rule):
         return Hit(
             f"Adding NOT NULL column {table}.{column} {what}.",
             table, column, ctx.dialect.lock(F.AddColumn(table, F.ColumnDef(column, type_ref))), plan)
+
+
+def _judged(fact: F.AddColumn, ctx) -> bool:
+    """An added column the running app's inserts must fill: NOT NULL on a table it already has,
+    and no value of the database's own (identity, serial, generated)."""
+    col = fact.column
+    return not (ctx.is_new(fact.table) or col.nullable or col.identity or col.serial or col.generated)

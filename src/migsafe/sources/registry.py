@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
-# One line per source: the module whose SOURCE it is. Order: how their migrations are loaded.
+# One line per source: the module whose SOURCE it is. Order: how their migrations are loaded, and
+# which one a file PATH is given to when several own it.
 PACKAGES = (
     "migsafe.sources.sql",
     "migsafe.sources.alembic",
@@ -43,10 +45,40 @@ class Source:
     irreversible_alone: bool = False
     # The libraries its renderings depend on: a new version of one invalidates the cache (cache.salt).
     libraries: tuple[str, ...] = ()
-    # (PATHs, exclude globs, cwd) -> its migration files below or at the PATHs, for a source that
-    # discover does not walk for itself (sql, alembic and django it does, in one walk): the
-    # result is `found.by_source[name]`.
-    find: Callable[..., list] | None = None
+    # Finding its migrations (discover.py walks each folder PATH once, for every source):
+    # `wants(name, is_folder)`: the entries of that walk it is handed (cheap: asked of each entry);
+    # `owns(path)`: a file PATH it takes as one of its migrations, named alone (pre-commit; also
+    # asked by launch.py); `find(given, walk) -> Found`: what the PATHs hold for it, `given` being
+    # every folder PATH and the file PATHs it owns (a list of Given) and `walk(folder)` a walk of
+    # another folder (beside a file PATH) handing it the same entries; `looks_for`: what it looks
+    # for, in the message for a folder PATH that holds no migration.
+    wants: Callable[[str, bool], bool] = lambda name, is_folder: False
+    owns: Callable[[Path], bool] = lambda path: False
+    find: Callable[..., Found] | None = None
+    looks_for: str = ""
+    renders_in_worker: bool = False  # its package has an in_worker.py (core/worker.py: the worker's side)
+
+
+@dataclass(frozen=True)
+class Given:
+    """One PATH as discover hands it to a source's find."""
+
+    path: Path  # absolute and normalised ("a/../b" -> "b"), symbolic links kept
+    below: list[Path] | None  # a folder: the entries below it the source wants, in walk order; None: a file
+
+
+@dataclass
+class Found:
+    """What one source's find found at the PATHs."""
+
+    migrations: list  # what its load reads, as `Discovered.of(name)`: files, projects, packages
+    reported: set[Path] = field(default_factory=set)  # real paths of the migration files the PATHs name
+    # Some of `migrations` are only replayed (the history before a file PATH, a project found above a
+    # folder PATH): then only what every source reported is reported.
+    partial: bool = False
+    # Besides `reported`: what shows that a folder PATH holds its migrations (what a walk met as
+    # found, a package, a project's alembic.ini): a folder PATH holding nothing of any source is an error.
+    holds: list[Path] = field(default_factory=list)
 
 
 _extra: list[Source] = []  # registered at run time (tests' toy sources)

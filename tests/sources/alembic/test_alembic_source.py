@@ -396,3 +396,28 @@ def test_project_helper_statements_point_at_the_revision_call(tmp_path):
     result = check(pkg / "migrations" / "versions", tmp_path)
     # both columns added through the helper; the finding points at the revision's call (line 11)
     assert [(f.rule, f.span.line, f.column) for f in result.findings] == [("not-null-without-default", 11, "a")]
+
+
+def test_a_value_only_the_project_knows_is_said_in_words(tmp_path):
+    """A library that refuses a value static reading could not know names its class in its error:
+    the message says instead what the value is (as written) and why it is not known."""
+    pkg = tmp_path / "shopapp"
+    (pkg / "db" / "versions").mkdir(parents=True)
+    for d in (pkg, pkg / "db", pkg / "db" / "versions"):
+        (d / "__init__.py").write_text("")
+    (pkg / "constants.py").write_text("from not_installed_dependency import states\n\nONLINE = states.ONLINE\n")
+    (pkg / "models.py").write_text("class Span:\n    __tablename__ = 'spans'\n")
+    (pkg / "db" / "versions" / "r001_x.py").write_text(
+        "from alembic import op\nimport sqlalchemy as sa\nfrom shopapp import constants\nfrom shopapp.models import Span\n\n"
+        "revision = 'r001'\ndown_revision = None\n\n\n"
+        "def upgrade():\n"
+        "    op.add_column('lb', sa.Column('status', sa.String(16), server_default=constants.ONLINE))\n"
+        "    op.execute(sa.update(Span).values(n=1))\n\n\n"
+        "def downgrade():\n    op.execute('SELECT 1')\n")
+    result = check(pkg / "db" / "versions", tmp_path, no_exec=True)
+    said = {f.span.line: f.message.partition("Could not read this operation without running the project: ")[2]
+            for f in result.findings if f.rule == "not-analyzed"}
+    assert "constants.ONLINE" in said[11] and "is only known when the project runs" in said[11]
+    assert said[12].endswith("got the project's class Span (read from its source without running it: only its class"
+                             " attributes are known).")
+    assert "migsafe" not in " ".join(said.values())

@@ -1,7 +1,8 @@
 """Adding a framework is one package and one registry line: here a toy one, registered in this
 test only. Its migrations are pairs of files in a folder, `0001_x.up.toy` (the SQL that runs on the
 way up) and `0001_x.down.toy` (the way back). Nothing outside this file knows it exists: discover
-finds its files through its `find`, the engine loads them through its `load`, the judge words its
+hands it the .up.toy files of its walk (`wants`) and the ones named alone (`owns`), its `find` says
+which are its migrations, the engine loads them through its `load`, the judge words its
 irreversible-migration fix with its `way_back`, and its fixes are written in its language."""
 
 from __future__ import annotations
@@ -12,23 +13,25 @@ from pathlib import Path
 import pytest
 
 from migsafe.model import Migration, Statement
-from migsafe.sources.files import read_regular_file, relative_path
-from migsafe.sources.registry import Source, register, sources
+from migsafe.sources.files import read_regular_file, real_path, relative_path
+from migsafe.sources.registry import Found, Given, Source, register, sources
 
 
-def find(paths: list[Path], exclude: list[str], cwd: Path) -> list[Path]:
-    found = []
-    for given in paths:
-        full = cwd / given
-        found += sorted(full.rglob("*.up.toy")) if full.is_dir() else [full] if full.name.endswith(".up.toy") else []
-    return found
+def is_toy(name: str) -> bool:
+    return name.endswith(".up.toy")
+
+
+def find(given: list[Given], walk) -> Found:
+    """The .up.toy files discover's walk met below each folder PATH, and those named alone."""
+    files = [f for g in given for f in ([g.path] if g.below is None else g.below)]
+    return Found(files, {real_path(f) for f in files}, holds=files)
 
 
 def load(found, settings, cwd: Path, cache, default: str) -> list:
     from migsafe.sql.split import split_sql
 
     loaded = []
-    for path in found.by_source.get("toy", []):
+    for path in found.of("toy"):
         text = read_regular_file(path, 1 << 20).decode("utf-8")
         down = path.with_name(path.name.replace(".up.toy", ".down.toy"))
         loaded.append((Migration(
@@ -40,7 +43,9 @@ def load(found, settings, cwd: Path, cache, default: str) -> list:
 
 
 TOY = Source(name="toy", load=load, key_parts=lambda found, cache: [], language="sql", fixes="migsafe.fixes.sql",
-             way_back="Write the .down.toy file that undoes it.", sql_text=True, find=find)
+             way_back="Write the .down.toy file that undoes it.", sql_text=True,
+             wants=lambda name, is_folder: not is_folder and is_toy(name), owns=lambda path: is_toy(path.name),
+             find=find, looks_for="toy migrations")
 
 
 @pytest.fixture
@@ -79,3 +84,43 @@ def test_its_start_after_key_is_known_to_the_config(toy, tmp_path):
     (tmp_path / "migsafe.toml").write_text('[start-after]\ntoy = "0001_users"\n')
     settings = load_settings(tmp_path / "migsafe.toml", {}, set())
     assert settings.start_after.get("toy") == "0001_users"
+
+
+def test_discover_finds_it_through_the_registry_only(toy, tmp_path):
+    from migsafe.discover import discover
+
+    (tmp_path / "db" / "deep").mkdir(parents=True)
+    for name in ("0001_a.up.toy", "deep/0002_b.up.toy", "0001_a.down.toy", "notes.txt"):
+        (tmp_path / "db" / name).write_text("SELECT 1;\n")
+    found = discover([Path("db")], [], tmp_path)
+    assert found.of("toy") == [tmp_path / "db/0001_a.up.toy", tmp_path / "db/deep/0002_b.up.toy"]
+    assert found.by_source.keys() == {"toy"} and found.report_only is None
+    named = discover([Path("db/deep/0002_b.up.toy"), Path("db/notes.txt")], [], tmp_path)  # as pre-commit passes them
+    assert named.of("toy") == [tmp_path / "db/deep/0002_b.up.toy"] and named.report_only is None
+
+
+def test_a_folder_of_its_files_is_not_empty_only_while_it_is_registered(tmp_path, run_cli):
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "0001_a.up.toy").write_text("SELECT 1;\n")
+    code, _, err = run_cli(["check", "db", "--no-cache"], cwd=tmp_path)
+    assert code == 2 and err.strip().endswith("(looked for .sql files, Alembic projects and Django migrations packages)")
+    unregister = register(TOY)
+    try:
+        assert run_cli(["check", "db", "--no-cache"], cwd=tmp_path)[0] == 0
+        (tmp_path / "empty").mkdir()
+        code, _, err = run_cli(["check", "empty", "--no-cache"], cwd=tmp_path)
+        assert code == 2 and "Alembic projects, Django migrations packages and toy migrations)" in err
+    finally:
+        unregister()
+
+
+def test_discover_names_no_framework():
+    """What it knows of each source is the registry's: no import of a source's package."""
+    import ast
+
+    import migsafe.discover
+
+    tree = ast.parse(Path(migsafe.discover.__file__).read_text(encoding="utf-8"))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not {m for m in imported if m.startswith("migsafe.sources.") and m.split(".")[2] not in ("registry", "files")}

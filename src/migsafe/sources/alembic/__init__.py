@@ -3,6 +3,7 @@ worker (in_worker.py -> render.py, offline.py) or read without running it (stati
 
 from __future__ import annotations
 
+from migsafe.sources.alembic import find
 from migsafe.sources.registry import Source
 
 
@@ -14,7 +15,7 @@ def _load(found, settings, cwd, cache, default: str) -> list:
     return [(settings.dialect or project.dialect or default, load_alembic_migrations(
         project.version_dirs, project.root, cwd, settings.dialect or project.dialect or default,
         settings.start_after.get("alembic"), execute=not settings.no_exec, timeout=settings.render_timeout,
-        cache=cache, sourceless=project.sourceless)) for project in found.alembic]
+        cache=cache, sourceless=project.sourceless)) for project in found.of("alembic")]
 
 
 def _key_parts(found, cache) -> list:
@@ -26,5 +27,6 @@ def _key_parts(found, cache) -> list:
 SOURCE = Source(
     name="alembic", load=_load, key_parts=_key_parts, language="python", fixes="migsafe.fixes.alembic",
     way_back="Write downgrade() so that it undoes what upgrade() does, in reverse order.",
-    libraries=("alembic", "sqlalchemy"),
+    libraries=("alembic", "sqlalchemy"), wants=find.wants, owns=find.owns, find=find.find,
+    looks_for="Alembic projects", renders_in_worker=True,
 )

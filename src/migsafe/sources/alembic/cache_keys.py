@@ -39,7 +39,7 @@ def key_parts(found, cache: Cache) -> list:
     """The Alembic projects' part of a whole run's key: each project's folders and dialect, and
     every file its revisions could import."""
     parts: list[object] = []
-    for project in found.alembic:
+    for project in found.of("alembic"):
         roots = alembic_import_roots(project.version_dirs, project.root)
         parts += [project.version_dirs, project.root, project.dialect, roots]
         parts += [item for pair in sorted(cache.py_files(roots).items()) for item in pair]

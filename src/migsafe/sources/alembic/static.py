@@ -30,7 +30,8 @@ from migsafe.sources.alembic.static_values import (ClassStub, ModuleStub, PROJEC
                                                    ProjectFunction, Return, UNKNOWN, custom_type, declare_table,
                                                    holds_unknown, is_column_type, library, may_issue_sql, mentions_op,
                                                    message, name_parameters, parsed, root_name, unknown_column_type,
-                                                   unknown_defaults_written, unknown_server_default)
+                                                   unknown_defaults_written, unknown_part,
+                                                   unknown_server_default)
 from migsafe.sources.core.guard import PURE_STDLIB, SAFE_BUILTINS, Unreadable, refusal
 from migsafe.sql.facts import CreateTable, InsertRows
 
@@ -602,7 +603,7 @@ class StaticReader:
         except RecursionError:
             raise Unreadable("expression nests too deep")
         except Exception as err:  # noqa: BLE001 - the library refused these values
-            raise Unreadable(message(err))
+            raise Unreadable(message(err, unknown_part(node, scope)))
 
     def _known_branches(self, node: ast.expr, scope: dict) -> ast.expr:
         """`a if known_test else b` is the side taken: the other may name what only the project

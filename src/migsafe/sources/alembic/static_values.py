@@ -26,12 +26,29 @@ from migsafe.sql import facts as F
 from migsafe.sources.core.tracing import error_message
 
 
-def message(err: BaseException) -> str:
-    """An exception as one line (tracing.error_message), an op.* a plugin adds said as such."""
+def message(err: BaseException, unknown: str | None = None) -> str:
+    """An exception as one line (tracing.error_message), an op.* a plugin adds said as such. A
+    library that refused a value standing for what only the running project knows names its
+    class: said in words instead, with the expression it came from (`unknown`) where known."""
     if isinstance(err, AttributeError) and type(getattr(err, "obj", None)).__name__ == "Operations":
         return (f"op.{err.name} is no Alembic operation where migsafe runs (an operation a plugin of the"
                 " project registers, and the plugin is not installed)")
-    return error_message(err)
+    said = f"{unknown}, whose value is only known when the project runs" if unknown else \
+        "a value only known when the project runs"
+    return error_message(err).replace(f"'{Unknown}'", said).replace(str(Unknown), said)
+
+
+def unknown_part(node: ast.expr, scope: dict) -> str | None:
+    """The first name or attribute in `node` (as written) whose value is UNKNOWN, if any: what a
+    library refused. Only names and attributes are looked up (an expression the guard let through)."""
+    for sub in ast.walk(node):
+        if isinstance(sub, (ast.Name, ast.Attribute)):
+            try:
+                if eval(compile(ast.Expression(sub), "<migsafe>", "eval"), scope) is UNKNOWN:  # noqa: S307
+                    return ast.unparse(sub)
+            except Exception:  # noqa: BLE001, S112 - not known either way: look further
+                continue
+    return None
 
 
 def library(name: str):
@@ -425,6 +442,10 @@ class ClassStub:
             return self._properties[attr](self)
         raise Unreadable(f"{self._name}.{attr} is only known when the project runs")
 
+    def __repr__(self) -> str:  # what a library that refuses it shows
+        return (f"the project's class {self._name} (read from its source without running it: only its class"
+                " attributes are known)")
+
 
 class Return(Exception):
     pass
@@ -440,13 +461,6 @@ class Unknown:
 
 
 UNKNOWN = Unknown()
-
-# Users' messages name these two classes (a library's error prints the type of the value it was
-# given, e.g. "got '<class 'migsafe.sources.alembic_static._Unknown'>'"): they keep the names
-# reports have always shown, until those messages are reworded.
-for _cls, _shown in ((Unknown, "_Unknown"), (ClassStub, "_ClassStub")):
-    _cls.__module__, _cls.__qualname__, _cls.__name__ = "migsafe.sources.alembic_static", _shown, _shown
-del _cls, _shown
 
 
 def holds_unknown(value) -> bool:

@@ -39,19 +39,21 @@ from __future__ import annotations
 
 import os
 
+from migsafe.sources.django import find
 from migsafe.sources.django.runner import django_sets_lock_timeout
 from migsafe.sources.registry import Source
 
 
 def _load(found, settings, cwd, cache, default: str) -> list:
-    if not found.django_roots:
+    roots = found.of("django")
+    if not roots:
         return []
     from migsafe.sources.django.lanes import load_django_migrations  # (only when a run is not cached)
 
     runner_timeout = django_sets_lock_timeout(settings.django_settings or os.environ.get("DJANGO_SETTINGS_MODULE"),
-                                              found.django_roots)
+                                              roots)
     # Yields each migration as the worker starts on the next: judged meanwhile.
-    loaded = load_django_migrations(found.django_roots, cwd, default, settings.start_after.get("django"),
+    loaded = load_django_migrations(roots, cwd, default, settings.start_after.get("django"),
                                     execute=not settings.no_exec, timeout=settings.render_timeout,
                                     target_version=settings.target_version, settings_module=settings.django_settings)
 
@@ -64,7 +66,7 @@ def _load(found, settings, cwd, cache, default: str) -> list:
 
 
 def _key_parts(found, cache) -> list:
-    return [part for root in found.django_roots
+    return [part for root in found.of("django")
             for part in [root] + [item for pair in sorted(cache.py_files([root]).items()) for item in pair]]
 
 
@@ -72,5 +74,6 @@ SOURCE = Source(
     name="django", load=_load, key_parts=_key_parts, language="python", fixes="migsafe.fixes.django",
     way_back="Give each RunPython a reverse_code and each RunSQL a reverse_sql that undo it"
              " (migrations.RunPython.noop / migrations.RunSQL.noop where there is nothing to undo).",
-    start_after="per-app", irreversible_alone=True, libraries=("django",),
+    start_after="per-app", irreversible_alone=True, libraries=("django",), wants=find.wants, owns=find.owns,
+    find=find.find, looks_for="Django migrations packages", renders_in_worker=True,
 )

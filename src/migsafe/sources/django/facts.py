@@ -8,6 +8,7 @@ import dataclasses
 
 from migsafe.model import Statement
 from migsafe.sql import facts as F
+from migsafe.sql.defaults import added_with_default
 from migsafe.sql.translate import translate
 
 
@@ -15,15 +16,24 @@ def net_defaults(statements: list[Statement], dialect: str) -> None:
     """AddField of a NOT NULL field with a Python `default`: Django adds the column with that
     default as a DB default and drops it again in the same operation. What the running app
     version meets is a NOT NULL column without default, so the ADD COLUMN's facts say that."""
+    translated: dict[int, list] = {}  # id of a statement -> its facts, each translated once
+
+    def facts_of(stmt: Statement) -> list:
+        if stmt.facts is not None:
+            return stmt.facts
+        if id(stmt) not in translated:
+            translated[id(stmt)] = translate(stmt.sql, dialect)
+        return translated[id(stmt)]
+
     for i, stmt in enumerate(statements):
         if "DROP DEFAULT" not in stmt.sql.upper():
             continue
-        for drop in (f for f in translate(stmt.sql, dialect) if isinstance(f, F.DropDefault)):
-            for earlier in statements[:i]:
-                if earlier.span != stmt.span or "ADD" not in earlier.sql.upper():
-                    continue
-                facts = earlier.facts if earlier.facts is not None else translate(earlier.sql, dialect)
-                earlier.facts = [g for f in facts for g in _without_default(f, drop)]
+        for position, drop in enumerate(facts_of(stmt)):
+            added = isinstance(drop, F.DropDefault) and added_with_default(statements, facts_of, i, position)
+            if added and statements[added[0]].span == stmt.span:  # by the same operation
+                earlier = statements[added[0]]
+                facts = facts_of(earlier)
+                earlier.facts = facts[:added[1]] + _without_default(facts[added[1]]) + facts[added[1] + 1:]
 
 
 def remade_tables(statements: list[Statement], dialect: str) -> None:
@@ -41,11 +51,9 @@ def remade_tables(statements: list[Statement], dialect: str) -> None:
                           if isinstance(f, F.DropTable) and f.table in renamed else f for f in fs]
 
 
-def _without_default(fact, drop) -> list:
-    """The AddColumn `drop` takes the default from, as its net effect: no default, and its inline
-    foreign key as a constraint of its own (the default filled existing rows: it is validated)."""
-    if not (isinstance(fact, F.AddColumn) and fact.table == drop.table and fact.column.name == drop.column):
-        return [fact]
+def _without_default(fact: F.AddColumn) -> list:
+    """An AddColumn whose default its operation drops again, as its net effect: no default, and its
+    inline foreign key as a constraint of its own (the default filled existing rows: it is validated)."""
     foreign = [c for c in fact.column.constraints if c.kind == "foreign_key"]
     column = dataclasses.replace(fact.column, default=None, dropped_default=fact.column.default,
                                  constraints=[c for c in fact.column.constraints if c not in foreign])
