@@ -183,3 +183,37 @@ def test_a_constant_of_a_module_not_installed_is_named_not_handed_to_sqlalchemy(
     assert unread(versions, tmp_path, dialect="mysql") == [
         (11, "Could not read this operation without running the project: myapp.constants.ONLINE is only known"
              " when the project runs")]
+
+
+def test_a_logger_of_the_project_writes_no_sql(tmp_path):
+    """langflow 4e5980a44eaa: `from lfx.log.logger import logger` (not installed), then
+    `logger.debug(...)` beside the batch operations: each call was not-analyzed as a function of
+    the project that may change the schema. A log call given nothing that runs code is read past;
+    one whose argument calls something of the project is not."""
+    versions = revisions(tmp_path, ROLES, """
+        from myapp.log import logger
+        from myapp.clock import count_rows
+
+        def upgrade():
+            with op.batch_alter_table("roles") as batch_op:
+                batch_op.add_column(sa.Column("note", sa.Text()))
+                logger.debug(f"added note to {'roles'!r}, {len('roles')} letters")
+                logger.warning("roles has %s rows", count_rows(op.get_bind()))
+    """)
+    assert statements(versions)[:1] == ["ALTER TABLE roles ADD COLUMN note TEXT"]
+    [(line, message)] = unread(versions, tmp_path)
+    assert "logger.warning()" in message  # the debug line above it is read past
+
+
+@pytest.mark.parametrize("dialect, sql", [("postgresql", "UUID"), ("sqlite", "CHAR(32)")])
+def test_sqlmodel_types_without_it_installed(tmp_path, dialect, sql):
+    """langflow 012fb73ac359: `sqlmodel.sql.sqltypes.types.Uuid()` (sqltypes imports SQLAlchemy's
+    `types`) and older autogenerate's `sqlmodel.sql.sqltypes.GUID()`, sqlmodel not installed."""
+    versions = revisions(tmp_path, ROLES, NOT_INSTALLED + """
+        import sqlmodel
+
+        def upgrade():
+            op.add_column("roles", sa.Column("guid", sqlmodel.sql.sqltypes.GUID(), nullable=True))
+    """)
+    assert statements(versions, dialect=dialect) == [f"ALTER TABLE roles ADD COLUMN guid {sql}"]
+    assert unread(versions, tmp_path, dialect=dialect) == []

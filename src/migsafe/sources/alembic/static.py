@@ -203,6 +203,8 @@ class StaticReader:
 
     def _call_statement(self, call: ast.Call, scope: dict, depth: int, strict: bool) -> None:
         root = root_name(call.func)
+        if _logging(call, scope):
+            return
         if root is not None and root not in scope and root not in builtins.__dict__:
             if strict:  # a function of the project (or of a library we do not load)
                 self._unreadable(call, f"calls {ast.unparse(call.func)}(), which is defined outside what"
@@ -727,3 +729,16 @@ def _writes_rows(statement) -> bool:
 def _sent_through_bind(callee) -> bool:
     """A method of the offline bind (`conn.execute`, `conn.exec_driver_sql`): SQL it sends is rendered."""
     return type(getattr(callee, "__self__", None)).__name__ == "OfflineBind"
+
+
+LOGGING_METHODS = frozenset({"debug", "info", "warning", "warn", "error", "exception", "critical", "log"})
+
+
+def _logging(call: ast.Call, scope: dict) -> bool:
+    """`logger.info(...)` of a logger the project defines (`from app.log import logger`, not
+    installed): it writes a line, never SQL, when what it is given calls nothing but builtins
+    (`logger.info("%s", conn.execute(...))` would run that SQL: not this)."""
+    if not (isinstance(call.func, ast.Attribute) and call.func.attr in LOGGING_METHODS) or mentions_op(call, scope):
+        return False
+    calls = [node for arg in [*call.args, *call.keywords] for node in ast.walk(arg) if isinstance(node, ast.Call)]
+    return all(isinstance(c.func, ast.Name) and c.func.id in builtins.__dict__ and c.func.id not in scope for c in calls)

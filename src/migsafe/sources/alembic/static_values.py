@@ -80,7 +80,17 @@ def sqlmodel():
                 return dialect.type_descriptor(types.String(self.mysql_default_length))
             return super().load_dialect_impl(dialect)
 
-    sqltypes = SimpleNamespace(AutoString=AutoString)
+    class GUID(types.TypeDecorator):  # sqlmodel < 0.0.16: UUID on PostgreSQL, else CHAR(32)
+        impl = types.CHAR(32)
+        cache_ok = True
+
+        def load_dialect_impl(self, dialect):
+            if dialect.name == "postgresql":
+                return dialect.type_descriptor(postgresql.UUID())
+            return dialect.type_descriptor(self.impl)
+
+    # sqltypes imports SQLAlchemy's `types`, so revisions also write `sqlmodel.sql.sqltypes.types.Uuid()`.
+    sqltypes = SimpleNamespace(AutoString=AutoString, GUID=GUID, types=types)
     return SimpleNamespace(AutoString=AutoString, sql=SimpleNamespace(sqltypes=sqltypes))
 
 
