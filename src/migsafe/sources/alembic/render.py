@@ -29,6 +29,7 @@ from alembic.config import Config
 from alembic.operations import Operations
 from alembic.operations.batch import BatchOperationsImpl
 from alembic.runtime.environment import EnvironmentContext
+from alembic.util import sqla_compat
 from sqlalchemy import Column, MetaData, Table
 from sqlalchemy.schema import CreateColumn
 
@@ -217,11 +218,31 @@ def _environment(dialect: str):
 def _session(env, tracer: Tracer, statements: list[Statement], roots: list[Path]):
     """Everything a revision runs inside, rendered or read: yields the live `op`."""
 
-    with _isolated(roots), _batches_traced(tracer, statements), offline_sqlalchemy(), env, \
-            Operations.context(env.get_context()) as op:
+    with _isolated(roots), _batches_traced(tracer, statements), offline_sqlalchemy(), _index_column_named_twice(), \
+            env, Operations.context(env.get_context()) as op:
         seen = _AsOnline(env.get_context())
         op.get_context = env.get_context = lambda: seen
         yield op
+
+
+@contextlib.contextmanager
+def _index_column_named_twice():
+    """`op.create_index("ix", "t", ["a", "a"])`: SQLAlchemy before 2.0 built it (one column, named
+    twice: `ON t (a, a)`, which PostgreSQL and SQLite take); SQLAlchemy 2 refuses the second
+    column Alembic adds to its stand-in table. Rendered as the project's own SQLAlchemy did."""
+
+    original = sqla_compat._textual_index_column
+
+    def index_column(table, text_):
+        if isinstance(text_, str) and text_ in table.c:
+            return table.c[text_]
+        return original(table, text_)
+
+    sqla_compat._textual_index_column = index_column
+    try:
+        yield
+    finally:
+        sqla_compat._textual_index_column = original
 
 
 class _AsOnline:

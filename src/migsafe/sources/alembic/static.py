@@ -25,15 +25,21 @@ from sqlalchemy.schema import SchemaItem
 from sqlalchemy.sql.expression import ClauseElement
 
 from migsafe.model import Statement
-from migsafe.sources.alembic.static_values import (ClassStub, ModuleStub, PROJECT_CONSTRUCT, PackageStub, Placeholder,
-                                                   ProjectFunction, Return, UNKNOWN, custom_type, declare_table,
-                                                   holds_unknown, is_column_type, library, may_issue_sql, mentions_op,
-                                                   message, name_parameters, parsed, root_name, unknown_column_type)
+from migsafe.sources.alembic.static_values import (Candidates, ClassStub, ModuleStub, PROJECT_CONSTRUCT, PackageStub,
+                                                   Placeholder, ProjectFunction, Return, UNKNOWN, absolute_import,
+                                                   bind_target, custom_type, declare_table, holds_unknown,
+                                                   is_column_type, library, may_issue_sql, mentions_op, message,
+                                                   name_parameters, parsed, root_name, unknown_column_type)
 from migsafe.sources.core.guard import PURE_STDLIB, SAFE_BUILTINS, Unreadable, refusal
 from migsafe.sql.facts import CreateTable
 
 # Importable without project code (`packaging`: revisions compare library versions).
 LIBRARIES = ("sqlalchemy", "alembic", "sqlmodel", "sqlalchemy_utils", "packaging")
+# Standard modules that work on files, never on a database: a revision moving the project's data
+# folders (shutil.rmtree, Path.rename) does no DDL there. Never run; their calls are data code.
+FILES_ONLY_STDLIB = ("shutil", "pathlib", "tempfile", "glob", "fnmatch", "filecmp")
+# SQLAlchemy's methods that send DDL (MetaData.create_all, Table/Index/Enum.create and drop).
+SCHEMA_DDL = ("create_all", "drop_all", "create", "drop")
 MAX_DEPTH = 8
 MODULE_DEPTH = 2  # project modules read: the revision's imports, and theirs
 
@@ -63,6 +69,7 @@ class StaticReader:
     tracer: object | None = None  # alembic.Tracer: pinned to the place of what is evaluated (see _at)
     statements: list = field(default_factory=list)  # what the render writes (model.Statement)
     _site: list = field(default_factory=list)  # the revision-file call we are inside of, if any
+    _imported_from: dict = field(default_factory=dict)  # a name the revision imports -> its module
 
     def load_module_level(self, op) -> None:
         self._load(self.tree, self.namespace, self.path)
@@ -153,7 +160,7 @@ class StaticReader:
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Tuple):  # `op.add_column(...),`
             self._block([ast.copy_location(ast.Expr(e), e) for e in node.value.elts], scope, depth)
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            self._assign(node, scope, strict)
+            self._assign(node, scope, strict, depth)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):  # an import inside a function
             self._import(node, scope, 1 if strict else MODULE_DEPTH)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):  # a function inside a function
@@ -201,7 +208,11 @@ class StaticReader:
     def _call_statement(self, call: ast.Call, scope: dict, depth: int, strict: bool) -> None:
         root = root_name(call.func)
         if root is not None and root not in scope and root not in builtins.__dict__:
-            if strict:  # a function of the project (or of a library we do not load)
+            if strict and root in self._imported_from:  # a library not installed here, or the project's
+                self._unreadable(call, f"calls {ast.unparse(call.func)}() of {self._imported_from[root]}, which"
+                                       " migsafe cannot read where it runs (not installed, or not found) and may"
+                                       " change the schema")
+            elif strict:  # a function of the project (or of a library we do not load)
                 self._unreadable(call, f"calls {ast.unparse(call.func)}(), which is defined outside what"
                                        " migsafe can read and may change the schema")
             return
@@ -218,6 +229,17 @@ class StaticReader:
             if _sent_through_bind(callee):
                 with contextlib.suppress(Unreadable), self._at(call):
                     self._eval_bind_call(call, scope)
+            elif callee is not None and self._given_the_bind(call, scope):
+                # SQLAlchemy's own DDL through the bind (`sa.Index(...).create(bind)`,
+                # `metadata.create_all(bind)`), or reflection (`metadata.reflect(bind, only=...)`).
+                try:
+                    with self._at(call):
+                        self._eval(call, scope)
+                except Unreadable as err:
+                    self._unreadable(call, str(err))
+            elif callee is None and strict and isinstance(call.func, ast.Attribute) and call.func.attr in SCHEMA_DDL:
+                self._unreadable(call, f"calls {ast.unparse(call.func)[:80]}() on an object only the running project"
+                                       " has, which may change the schema")
             return
         try:
             with self._at(call):
@@ -225,6 +247,16 @@ class StaticReader:
         except Unreadable as err:
             self._unreadable(call, str(err))
             self._table_created_anyway(call, scope)
+
+    def _given_the_bind(self, call: ast.Call, scope: dict) -> bool:
+        """Is the offline bind (`op.get_bind()`) among the call's arguments?"""
+        for arg in [*call.args, *(k.value for k in call.keywords)]:
+            try:
+                if _is_the_bind(self._eval(arg, scope)):
+                    return True
+            except Unreadable:
+                continue
+        return False
 
     def _table_created_anyway(self, call: ast.Call, scope: dict) -> None:
         """`op.create_table("name", <columns not all readable>)`: the table is still new in this
@@ -263,9 +295,10 @@ class StaticReader:
         callee = self._eval(call.func, scope)
         positional, names = name_parameters(callee)
         extra: dict = {}
-        nulled = getattr(callee, "__name__", "") == "bulk_insert"
+        nulled = getattr(callee, "__name__", "") in ("bulk_insert", "execute")
         if nulled:
-            call = self._rows_known_or_null(call, scope)
+            call = self._rows_known_or_null(call, scope) if callee.__name__ == "bulk_insert" else \
+                self._unknown_values_as_null(call, scope)
 
         def stand_in(arg: ast.expr, param: str | None) -> ast.expr:
             if self._readable(arg, scope):
@@ -299,6 +332,13 @@ class StaticReader:
         except Unreadable:
             if not isinstance(node, ast.Call) or not _sent_through_bind(self._eval(node.func, scope)):
                 raise
+        return self._eval(self._unknown_values_as_null(node, scope), scope)
+
+    def _unknown_values_as_null(self, node: ast.expr, scope: dict) -> ast.expr:
+        """`node` with each value written that only the project knows as NULL: a dict's values,
+        and the keywords of `.bindparams()`, `.params()` and `.values()` (`t.update().values(
+        perms=Perms.list())`). A value changes no schema and locks nothing beyond the rows written;
+        what picks the rows (a WHERE) is left as it is."""
         readable = self._readable
 
         class UnknownValuesAsNull(ast.NodeTransformer):
@@ -308,20 +348,38 @@ class StaticReader:
 
             def visit_Call(self, call: ast.Call) -> ast.Call:
                 self.generic_visit(call)
-                if isinstance(call.func, ast.Attribute) and call.func.attr in ("bindparams", "params"):
+                if isinstance(call.func, ast.Attribute) and call.func.attr in ("bindparams", "params", "values"):
                     call.keywords = [ast.keyword(k.arg, k.value if k.arg is None or readable(k.value, scope)
                                                  else ast.copy_location(ast.Constant(None), k.value))
                                      for k in call.keywords]
                 return call
 
-        nulled = ast.fix_missing_locations(UnknownValuesAsNull().visit(copy.deepcopy(node)))
-        return self._eval(nulled, scope)
+        return ast.fix_missing_locations(UnknownValuesAsNull().visit(copy.deepcopy(node)))
 
     def _rows_known_or_null(self, call: ast.Call, scope: dict) -> ast.Call:
         """`op.bulk_insert(table, rows)` whose values only the project knows (`now`, a hashed
         password): an INSERT of rows changes no schema, locks nothing beyond them, so it is
-        rendered with NULL for each such value (the statement shows NULL there)."""
+        rendered with NULL for each such value (the statement shows NULL there). Rows a
+        comprehension makes (`[{"cid": cid, "name": n} for n in names]`) are made so; where it
+        goes over rows only the database has (`for row in rows_read`), one row stands for them."""
+        def null(v: ast.expr) -> ast.expr:
+            return ast.copy_location(ast.Constant(None), v)
+
+        def comprehension_rows(comp: ast.ListComp) -> ast.expr:
+            own = {n.id for g in comp.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)}
+            values = [v if all(n.id in own or self._readable(n, scope) for n in ast.walk(v)
+                               if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)) else null(v)
+                      for v in comp.elt.values]
+            made = ast.fix_missing_locations(ast.copy_location(
+                ast.ListComp(ast.Dict(comp.elt.keys, values), comp.generators), comp))
+            if self._readable(made, scope):
+                return made
+            one = ast.Dict(comp.elt.keys, [v if self._readable(v, scope) else null(v) for v in comp.elt.values])
+            return ast.copy_location(ast.List([one], ast.Load()), comp)
+
         def known_or_null(rows: ast.expr) -> ast.expr:
+            if isinstance(rows, ast.ListComp) and isinstance(rows.elt, ast.Dict) and None not in rows.elt.keys:
+                return comprehension_rows(rows)
             if not isinstance(rows, (ast.List, ast.Tuple)) or not all(isinstance(e, ast.Dict) for e in rows.elts):
                 return rows
             elts = [ast.Dict(d.keys, [v if self._readable(v, scope) else ast.copy_location(ast.Constant(None), v)
@@ -373,20 +431,49 @@ class StaticReader:
             if foreign:
                 self._site.pop()
 
-    def _assign(self, node, scope: dict, strict: bool = True) -> None:
+    def _assign(self, node, scope: dict, strict: bool = True, depth: int | None = None) -> None:
+        """`depth`: inside upgrade() (not at module level), where a helper of the project whose
+        value cannot be known (`version = get_version(op)`) is still followed for what it does."""
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         if node.value is None:
             return
+        before = len(self.statements)
         try:
             with self._at(node.value):
                 value = self._eval_bind_call(node.value, scope)  # `result = conn.execute(...)`
         except Unreadable as err:
-            value = UNKNOWN
-            if strict and mentions_op(node.value, scope) and not isinstance(err, RowsUnknown):
+            value = self._candidates(node.value, scope)
+            helper = self._helper_called(node.value, scope) if depth is not None else None
+            if helper is not None:
+                del self.statements[before:]  # (what the helper wrote before it failed is written again)
+                self._helper(helper, node.value, scope, depth)
+            elif strict and mentions_op(node.value, scope) and not isinstance(err, RowsUnknown):
                 self._unreadable(node.value, "an op call whose arguments are not known")
         for target in targets:
-            if isinstance(target, ast.Name):
-                scope[target.id] = value
+            bind_target(target, value, scope)
+
+    def _candidates(self, node: ast.expr, scope: dict):
+        """A comprehension whose filter only the running project knows (`[c for name, c in new
+        if name not in columns_reflected]`): the Candidates it may hold; else UNKNOWN."""
+        if not isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp)) or \
+                not any(g.ifs for g in node.generators):
+            return UNKNOWN
+        unfiltered = [ast.comprehension(g.target, g.iter, [], g.is_async) for g in node.generators]
+        try:
+            return Candidates(list(self._eval(ast.fix_missing_locations(
+                ast.copy_location(ast.ListComp(node.elt, unfiltered), node)), scope)))
+        except (Unreadable, TypeError):
+            return UNKNOWN
+
+    def _helper_called(self, node: ast.expr, scope: dict) -> ProjectFunction | None:
+        """The project function `node` calls, where it may write SQL (see may_issue_sql)."""
+        if not isinstance(node, ast.Call):
+            return None
+        try:
+            callee = self._eval(node.func, scope)
+        except Unreadable:
+            return None
+        return callee if isinstance(callee, ProjectFunction) and may_issue_sql(callee, node, scope) else None
 
     def _with(self, node: ast.With, scope: dict, depth: int) -> None:
         managers = []
@@ -426,7 +513,8 @@ class StaticReader:
 
     def _for(self, node: ast.For, scope: dict, depth: int) -> None:
         try:
-            items = list(self._eval(node.iter, scope))
+            iterable = self._eval(node.iter, scope)
+            items = iterable.items if isinstance(iterable, Candidates) else list(iterable)
         except (Unreadable, TypeError):
             # Values only the running project knows: what one turn of the loop changes, with the
             # loop variables unknown (a name among them stands in as `<name>`, see placeholders).
@@ -436,11 +524,7 @@ class StaticReader:
             self._block(node.body, scope, depth)
             return
         for item in items[:1000]:
-            if isinstance(node.target, ast.Name):
-                scope[node.target.id] = item
-            elif isinstance(node.target, ast.Tuple) and all(isinstance(e, ast.Name) for e in node.target.elts):
-                for name, value in zip(node.target.elts, item):
-                    scope[name.id] = value
+            bind_target(node.target, item, scope)
             self._block(node.body, scope, depth)
 
     def _while(self, node: ast.While, scope: dict, depth: int) -> None:
@@ -517,8 +601,11 @@ class StaticReader:
 
     def _eval_exactly(self, node: ast.expr, scope: dict):
         node = self._known_branches(node, scope)
-        refused = refusal(node, lambda name: (name in scope or name in SAFE_BUILTINS) and not holds_unknown(
-            scope.get(name)), private="underscore", lambdas_run=False)
+        # (a comprehension's own names hold what its iterables give, themselves checked here)
+        own = {n.id for comp in ast.walk(node) if isinstance(comp, ast.comprehension)
+               for n in ast.walk(comp.target) if isinstance(n, ast.Name)}
+        refused = refusal(node, lambda name: name in own or (name in scope or name in SAFE_BUILTINS)
+                          and not holds_unknown(scope.get(name)), private="underscore", lambdas_run=False)
         if refused is not None:
             sub, what = refused
             if what == "attribute":
@@ -564,7 +651,9 @@ class StaticReader:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 top = alias.name.split(".")[0]
-                if top in LIBRARIES + PURE_STDLIB:
+                if top in FILES_ONLY_STDLIB:
+                    namespace[alias.asname or top] = UNKNOWN
+                elif top in LIBRARIES + PURE_STDLIB:
                     module = library(alias.name)  # `import a.b` loads a.b and binds a
                     if module is not None and not alias.asname:
                         module = library(top)
@@ -575,7 +664,14 @@ class StaticReader:
                 elif follow_project and not alias.asname and self._project_module(top, depth) is not None:
                     namespace[top] = PackageStub(top, self)  # `import app.types` binds `app`
             return
-        if not node.module or node.level:
+        if node.level:  # `from .db_version import get_version` in a module of the project's
+            node = absolute_import(node, namespace.get("__package__"))
+        if node is None or not node.module:
+            return
+        if namespace.get("__file__") is None:  # (the revision's own imports)
+            self._imported_from.update({alias.asname or alias.name: node.module for alias in node.names})
+        if node.module.split(".")[0] in FILES_ONLY_STDLIB:
+            namespace.update({alias.asname or alias.name: UNKNOWN for alias in node.names if alias.name != "*"})
             return
         if node.module.split(".")[0] not in LIBRARIES + PURE_STDLIB:
             if follow_project:
@@ -620,7 +716,8 @@ class StaticReader:
                     tree = parsed(candidate)
                     if tree is None:
                         return None
-                    namespace: dict = {"__file__": str(candidate)}
+                    package = name if candidate.stem == "__init__" else name.rpartition(".")[0]
+                    namespace: dict = {"__file__": str(candidate), "__package__": package}
                     self._modules[name] = namespace
                     self._load(tree, namespace, candidate, depth)
                     return namespace
@@ -650,6 +747,10 @@ class StaticReader:
         return getattr(where, "lineno", 1)
 
 
+def _is_the_bind(value) -> bool:
+    return type(value).__name__ == "OfflineBind"  # (offline.py imports this module)
+
+
 def _sent_through_bind(callee) -> bool:
     """A method of the offline bind (`conn.execute`, `conn.exec_driver_sql`): SQL it sends is rendered."""
-    return type(getattr(callee, "__self__", None)).__name__ == "OfflineBind"
+    return _is_the_bind(getattr(callee, "__self__", None))

@@ -94,9 +94,14 @@ def sqlalchemy_utils():
     class EncryptedType(StringEncryptedType):
         impl = types.LargeBinary
 
-    names = {"UUIDType": UUIDType, "StringEncryptedType": StringEncryptedType, "EncryptedType": EncryptedType}
-    uuid = SimpleNamespace(UUIDType=UUIDType)
-    return SimpleNamespace(**names, types=SimpleNamespace(**names, uuid=uuid))
+    class ArrowType(types.TypeDecorator):
+        impl = types.DateTime
+        cache_ok = True
+
+    names = {"UUIDType": UUIDType, "StringEncryptedType": StringEncryptedType, "EncryptedType": EncryptedType,
+             "ArrowType": ArrowType}
+    uuid, arrow = SimpleNamespace(UUIDType=UUIDType), SimpleNamespace(ArrowType=ArrowType)
+    return SimpleNamespace(**names, types=SimpleNamespace(**names, uuid=uuid, arrow=arrow))
 
 
 # Library name -> its stand-in, used when it is not installed (never when it is).
@@ -363,6 +368,58 @@ UNKNOWN = Unknown()
 for _cls, _shown in ((Unknown, "_Unknown"), (ClassStub, "_ClassStub")):
     _cls.__module__, _cls.__qualname__, _cls.__name__ = "migsafe.sources.alembic_static", _shown, _shown
 del _cls, _shown
+
+
+class Candidates:
+    """What a comprehension filtered by a value only the running project knows may hold: a loop
+    over it is read once per item it may hold (what each turn would change); its truth, length
+    and any other use are unknown."""
+
+    def __init__(self, items: list) -> None:
+        self.items = items
+
+    def __bool__(self):
+        raise Unreadable("which items a filter keeps is only known when the project runs")
+
+    def __iter__(self):
+        raise Unreadable("which items a filter keeps is only known when the project runs")
+
+
+def bind_target(target: ast.expr, value, scope: dict) -> None:
+    """`for name, (table, columns) in ...:` binds as Python does, nested and starred targets
+    included; a part that cannot be unpacked so (or an attribute, a subscript) is unknown."""
+    if isinstance(target, ast.Name):
+        scope[target.id] = value
+        return
+    if isinstance(target, ast.Starred):  # (given its part of the tuple below)
+        bind_target(target.value, value, scope)
+        return
+    if not isinstance(target, (ast.Tuple, ast.List)):
+        return
+    elts = target.elts
+    try:
+        values = list(value)
+        star = next((i for i, e in enumerate(elts) if isinstance(e, ast.Starred)), None)
+        if star is None and len(values) != len(elts) or star is not None and len(values) < len(elts) - 1:
+            raise ValueError
+        if star is not None:
+            tail = len(elts) - star - 1
+            values = values[:star] + [values[star:len(values) - tail]] + values[len(values) - tail:]
+    except (TypeError, ValueError, Unreadable):
+        values = [UNKNOWN] * len(elts)
+    for elt, part in zip(elts, values):
+        bind_target(elt, part, scope)
+
+
+def absolute_import(node: ast.ImportFrom, package: str | None) -> ast.ImportFrom | None:
+    """A relative import of a project module as the absolute one it names (None in the revision
+    file itself, which is no package's module)."""
+    parts = package.split(".") if package else []
+    if node.level > 1:
+        parts = parts[:len(parts) - (node.level - 1)]
+    if not parts:
+        return None
+    return ast.ImportFrom(".".join(parts + ([node.module] if node.module else [])), node.names, 0)
 
 
 def holds_unknown(value) -> bool:
