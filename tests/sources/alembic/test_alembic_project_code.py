@@ -273,3 +273,48 @@ def test_call_of_a_library_not_installed_names_it(tmp_path):
     result = check(versions, tmp_path)
     assert found(result) == [("r001_x.py", "not-analyzed", 14), ("r001_x.py", "drop-column", 15)]
     assert "calls Security() of flask_security, which migsafe cannot read where it runs" in result.findings[0].message
+
+
+@pytest.mark.parametrize("no_exec", [False, True])
+def test_list_filtered_by_what_only_the_database_knows(tmp_path, no_exec):
+    """pgadmin4 sharedserver_feature_parity: columns added only where reflection (unknown to a
+    history that starts from tables made elsewhere) does not list them: each is read."""
+    versions = revisions(tmp_path, """
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            existing = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("server")}
+            new = [("a", sa.Column("a", sa.Integer, nullable=False)), ("b", sa.Column("b", sa.Text))]
+            to_add = [col for name, col in new if name not in existing]
+            if to_add:
+                for col in to_add:
+                    op.add_column("server", col)
+            if len(to_add) > 1:
+                op.drop_column("server", "legacy")
+    """)
+    [mig] = loaded(versions, execute=not no_exec)
+    assert (mig.error, mig.unreadable) == (None, [])
+    assert [s for s in statements(versions, execute=not no_exec) if s.startswith("ALTER")] == [
+        "ALTER TABLE server ADD COLUMN a INTEGER NOT NULL", "ALTER TABLE server ADD COLUMN b TEXT",
+        "ALTER TABLE server DROP COLUMN legacy"]
+
+
+@pytest.mark.parametrize("no_exec", [False, True])
+def test_relative_import_inside_a_project_package(tmp_path, no_exec):
+    """pgadmin4 09d53fca90c7: `from pgadmin.setup import get_version`, which setup/__init__.py
+    takes `from .db_version import get_version`."""
+    (tmp_path / "myapp" / "setup").mkdir(parents=True)
+    (tmp_path / "myapp" / "__init__.py").write_text("")
+    (tmp_path / "myapp" / "setup" / "__init__.py").write_text(
+        NOT_INSTALLED.strip() + "\nfrom .db_version import helper\nfrom ..constants import LEGACY\n")
+    (tmp_path / "myapp" / "setup" / "db_version.py").write_text("def helper(op, column):\n"
+                                                                "    op.drop_column('server', column)\n")
+    (tmp_path / "myapp" / "constants.py").write_text("LEGACY = 'legacy'\n")
+    versions = revisions(tmp_path, NOT_INSTALLED + """
+        from myapp.setup import helper, LEGACY
+
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            helper(op, LEGACY)
+    """)
+    assert "ALTER TABLE server DROP COLUMN legacy" in statements(versions, execute=not no_exec)
+    assert found(check(versions, tmp_path, no_exec=no_exec)) == [("r001_x.py", "drop-column", 14)]
