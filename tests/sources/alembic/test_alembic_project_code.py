@@ -318,3 +318,44 @@ def test_relative_import_inside_a_project_package(tmp_path, no_exec):
     """)
     assert "ALTER TABLE server DROP COLUMN legacy" in statements(versions, execute=not no_exec)
     assert found(check(versions, tmp_path, no_exec=no_exec)) == [("r001_x.py", "drop-column", 14)]
+
+
+def test_what_follows_a_return_taken_when_no_rows_were_read(tmp_path):
+    """zenml ff538a321a92: `if not state: return` after a query, then an UPDATE (or DDL): offline a
+    query reads back no rows, so the rendering returned there; what follows is said, not passed."""
+    versions = revisions(tmp_path, """
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            conn = op.get_bind()
+            state = conn.execute(sa.text("SELECT state FROM settings")).scalar()
+            if not state:
+                return
+            conn.execute(sa.text("UPDATE settings SET state = 'x'"))
+            conn.execute(sa.text("SELECT 1"))
+            op.drop_column("settings", "legacy")
+    """)
+    [mig] = loaded(versions)
+    assert mig.how == "rendered"
+    assert [line for line, _ in mig.unreadable] == [14, 16]  # the UPDATE and the drop, not the SELECT
+    assert "else the `if` at line 12 returns" in mig.unreadable[0][1]
+
+
+@pytest.mark.parametrize("no_exec", [False, True])
+def test_helper_looking_up_a_name_or_else_raising(tmp_path, no_exec):
+    """mlflow 0584bdc529eb: a helper returns the foreign key's name found by reflection, or raises;
+    read without the database, the name is unknown, not the raise taken."""
+    versions = revisions(tmp_path, NOT_INSTALLED + """
+        def fk_name():
+            table = sa.Table("datasets", sa.MetaData(), autoload_with=op.get_bind())
+            for fk in table.foreign_key_constraints:
+                return fk.name
+            raise RuntimeError("no foreign key")
+
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            name = fk_name()
+            op.drop_constraint(name, "datasets", type_="foreignkey")
+    """)
+    [mig] = loaded(versions, execute=not no_exec)
+    assert (mig.how, mig.error, mig.unreadable) == ("static", None, [])
+    assert 'ALTER TABLE datasets DROP CONSTRAINT "<name>"' in statements(versions, execute=not no_exec)

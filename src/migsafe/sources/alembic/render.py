@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import importlib.util
 import io
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -367,7 +368,32 @@ def _ddl_per_row(text: str, lines: set[int]) -> list[tuple[int, str]]:
             out.append((node.lineno, "the DDL in this block runs once per row (or only if there are rows) that a"
                                      " query reads back from the database; offline a query returns no rows, so it"
                                      " never ran and was not judged"))
+        if on_rows and isinstance(node, ast.If) and any(isinstance(s, ast.Return) for s in node.body):
+            out.extend(_after_return(tree, node))
     return sorted(out)
+
+
+def _after_return(tree: ast.Module, gate: ast.If) -> list[tuple[int, str]]:
+    """`if not rows: return`, then DDL or a write: those ran only where a query read back rows,
+    so offline (no rows) they did not; each is said at its line."""
+    for block in (getattr(n, field, None) for n in ast.walk(tree) for field in ("body", "orelse", "finalbody")):
+        if isinstance(block, list) and gate in block:
+            after = block[block.index(gate) + 1:]
+            return [(n.lineno, f"this runs only where a query reads back rows (else the `if` at line {gate.lineno}"
+                               " returns, as it did offline, where a query returns no rows): it never ran and was"
+                               " not judged")
+                    for stmt in after for n in ast.walk(stmt) if _is_ddl_call(n) or _is_write_call(n)]
+    return []
+
+
+def _is_write_call(node) -> bool:
+    """op.execute / op.bulk_insert, or `conn.execute(...)` of an UPDATE, INSERT or DELETE."""
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+        return False
+    if isinstance(node.func.value, ast.Name) and node.func.value.id == "op":
+        return node.func.attr in ("execute", "bulk_insert")
+    return node.func.attr in ("execute", "exec_driver_sql") and bool(node.args) and re.search(
+        r"\b(update|insert|delete)\b", ast.unparse(node.args[0]), re.IGNORECASE) is not None
 
 
 def _is_ddl_call(node) -> bool:

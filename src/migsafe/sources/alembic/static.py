@@ -446,7 +446,8 @@ class StaticReader:
             helper = self._helper_called(node.value, scope) if depth is not None else None
             if helper is not None:
                 del self.statements[before:]  # (what the helper wrote before it failed is written again)
-                self._helper(helper, node.value, scope, depth)
+                with contextlib.suppress(Raised):  # (a value looked for in what the database holds, or else raise)
+                    self._helper(helper, node.value, scope, depth)
             elif strict and mentions_op(node.value, scope) and not isinstance(err, RowsUnknown):
                 self._unreadable(node.value, "an op call whose arguments are not known")
         for target in targets:
