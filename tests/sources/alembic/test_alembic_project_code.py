@@ -327,7 +327,9 @@ def test_what_follows_a_return_taken_when_no_rows_were_read(tmp_path):
         def upgrade():
             op.execute("SET lock_timeout = '1s'")
             conn = op.get_bind()
-            state = conn.execute(sa.text("SELECT state FROM settings")).scalar()
+            state = conn.execute(
+                sa.text("SELECT state FROM settings")
+            ).scalar()
             if not state:
                 return
             conn.execute(sa.text("UPDATE settings SET state = 'x'"))
@@ -336,8 +338,8 @@ def test_what_follows_a_return_taken_when_no_rows_were_read(tmp_path):
     """)
     [mig] = loaded(versions)
     assert mig.how == "rendered"
-    assert [line for line, _ in mig.unreadable] == [14, 16]  # the UPDATE and the drop, not the SELECT
-    assert "else the `if` at line 12 returns" in mig.unreadable[0][1]
+    assert [line for line, _ in mig.unreadable] == [16, 18]  # the UPDATE and the drop, not the SELECT
+    assert "else the `if` at line 14 returns" in mig.unreadable[0][1]
 
 
 @pytest.mark.parametrize("no_exec", [False, True])

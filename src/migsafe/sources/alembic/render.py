@@ -356,7 +356,8 @@ def _ddl_per_row(text: str, lines: set[int]) -> list[tuple[int, str]]:
         tree = ast.parse(text)
     except SyntaxError:
         return []
-    names = {target.id for node in ast.walk(tree) if isinstance(node, ast.Assign) and node.lineno in lines
+    names = {target.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
+             and any(node.lineno <= line <= node.end_lineno for line in lines)  # (a query written over lines)
              for target in node.targets if isinstance(target, ast.Name)}
     out = []
     for node in ast.walk(tree):
