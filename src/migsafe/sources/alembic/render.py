@@ -21,7 +21,6 @@ import contextlib
 import hashlib
 import importlib.util
 import io
-import re
 import sys
 import traceback
 from pathlib import Path
@@ -375,26 +374,17 @@ def _ddl_per_row(text: str, lines: set[int]) -> list[tuple[int, str]]:
 
 
 def _after_return(tree: ast.Module, gate: ast.If) -> list[tuple[int, str]]:
-    """`if not rows: return`, then DDL or a write: those ran only where a query read back rows,
-    so offline (no rows) they did not; each is said at its line."""
+    """`if not rows: return`, then DDL: it ran only where a query read back rows, so offline (no
+    rows) it did not; each op is said at its line. (Writes of rows after it are data the empty
+    database offline does not have, as everywhere else: not said.)"""
     for block in (getattr(n, field, None) for n in ast.walk(tree) for field in ("body", "orelse", "finalbody")):
         if isinstance(block, list) and gate in block:
             after = block[block.index(gate) + 1:]
             return [(n.lineno, f"this runs only where a query reads back rows (else the `if` at line {gate.lineno}"
                                " returns, as it did offline, where a query returns no rows): it never ran and was"
                                " not judged")
-                    for stmt in after for n in ast.walk(stmt) if _is_ddl_call(n) or _is_write_call(n)]
+                    for stmt in after for n in ast.walk(stmt) if _is_ddl_call(n)]
     return []
-
-
-def _is_write_call(node) -> bool:
-    """op.execute / op.bulk_insert, or `conn.execute(...)` of an UPDATE, INSERT or DELETE."""
-    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
-        return False
-    if isinstance(node.func.value, ast.Name) and node.func.value.id == "op":
-        return node.func.attr in ("execute", "bulk_insert")
-    return node.func.attr in ("execute", "exec_driver_sql") and bool(node.args) and re.search(
-        r"\b(update|insert|delete)\b", ast.unparse(node.args[0]), re.IGNORECASE) is not None
 
 
 def _is_ddl_call(node) -> bool:
