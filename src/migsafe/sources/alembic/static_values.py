@@ -29,7 +29,8 @@ def message(err: BaseException) -> str:
     """An exception as one line (tracing.error_message), an op.* a plugin adds said as such."""
     if isinstance(err, AttributeError) and type(getattr(err, "obj", None)).__name__ == "Operations":
         return (f"op.{err.name} is no Alembic operation where migsafe runs (an operation a plugin of the"
-                " project registers, and the plugin is not installed)")
+                " project registers, and the plugin is not installed; installed beside migsafe, what it does"
+                " is judged)")
     return error_message(err)
 
 
