@@ -356,3 +356,17 @@ def test_helper_looking_up_a_name_or_else_raising(tmp_path, no_exec):
     [mig] = loaded(versions, execute=not no_exec)
     assert (mig.how, mig.error, mig.unreadable) == ("static", None, [])
     assert 'ALTER TABLE datasets DROP CONSTRAINT "<name>"' in statements(versions, execute=not no_exec)
+
+
+@pytest.mark.parametrize("no_exec", [False, True])
+def test_upgrade_is_called_without_arguments(tmp_path, no_exec):
+    """mindsdb 9f150e4f9a05: `def upgrade(op=None): if op is None: return` (its own runner passes op
+    for new installs; `alembic upgrade` calls upgrade() and nothing is done), read as rendered."""
+    versions = revisions(tmp_path, NOT_INSTALLED + """
+        def upgrade(op=None):
+            if op is None:
+                return
+            op.drop_column("a", "legacy")
+    """)
+    [mig] = loaded(versions, execute=not no_exec)
+    assert (mig.how, mig.error, statements(versions, execute=not no_exec)) == ("static", None, [])

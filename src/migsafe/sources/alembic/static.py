@@ -79,8 +79,8 @@ class StaticReader:
         func = self.namespace.get(name)
         if not isinstance(func, ProjectFunction):
             raise Unreadable(f"the revision has no {name}() function")
-        try:
-            self._block(func.node.body, dict(self.namespace), 0)
+        try:  # called as Alembic calls it, with no arguments: `def upgrade(op=None)` has op None
+            self._block(func.node.body, func.bind([], {}), 0)
         except Return:
             pass
 
