@@ -370,3 +370,57 @@ def test_upgrade_is_called_without_arguments(tmp_path, no_exec):
     """)
     [mig] = loaded(versions, execute=not no_exec)
     assert (mig.how, mig.error, statements(versions, execute=not no_exec)) == ("static", None, [])
+
+
+def test_an_early_return_not_taken_offline_says_nothing(tmp_path):
+    """ckan 083: `if count[0] > 0: return` over an aggregate (offline one row, count 0): the drops
+    after it rendered, and are judged."""
+    versions = revisions(tmp_path, """
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            existing = op.get_bind().execute(sa.text("SELECT COUNT(*) FROM related")).fetchone()
+            if existing[0] > 0:
+                return
+            op.drop_table("related")
+    """)
+    [mig] = loaded(versions)
+    assert (mig.how, mig.unreadable) == ("rendered", [])
+    assert found(check(versions, tmp_path)) == [("r001_x.py", "drop-table", 13)]
+
+
+@pytest.mark.parametrize("no_exec", [False, True])
+def test_reflection_not_answered_is_no_ddl_missed(tmp_path, no_exec):
+    """nova 8f2f1571d55b: `meta.reflect(bind=connection)` on a first revision (no history to answer
+    from); the DDL after it is read."""
+    versions = revisions(tmp_path, NOT_INSTALLED + """
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            meta = sa.MetaData()
+            meta.reflect(bind=op.get_bind())
+            op.drop_column("a", "legacy")
+    """)
+    [mig] = loaded(versions, execute=not no_exec)
+    assert (mig.how, mig.unreadable) == ("static", [])
+    assert found(check(versions, tmp_path, no_exec=no_exec)) == [("r001_x.py", "drop-column", 14)]
+
+
+@pytest.mark.parametrize("no_exec", [False, True])
+def test_enum_class_nested_in_a_model_of_the_revision(tmp_path, no_exec):
+    """optuna v3.0.0.c: `sa.Enum(Model.ValueType).create(bind, checkfirst=True)`, the enum.Enum
+    declared inside a model class of the revision."""
+    versions = revisions(tmp_path, NOT_INSTALLED + """
+        import enum
+
+        class IntermediateValueModel:
+            class ValueType(enum.Enum):
+                FINITE = 1
+                INF_POS = 2
+
+            __tablename__ = "trial_values"
+
+        def upgrade():
+            sa.Enum(IntermediateValueModel.ValueType).create(op.get_bind(), checkfirst=True)
+    """)
+    [mig] = loaded(versions, execute=not no_exec)
+    assert (mig.how, mig.unreadable) == ("static", [])
+    assert statements(versions, execute=not no_exec) == ["CREATE TYPE valuetype AS ENUM ('FINITE', 'INF_POS')"]

@@ -334,7 +334,8 @@ def _render(path: Path, text: str, dialect: str, project_root: Path, static: boo
             # `alembic upgrade` stops here too: what ran before is judged, the rest is not there to judge.
             return Rendered(statements, f"upgrade() raised {describe(err, message)}", error_line(err, str(path)), how="raised")
         return Rendered(statements, describe(err, message), error_line(err, str(path)))
-    return Rendered(statements, unreadable=_ddl_per_row(text, ctx.impl.connection.rows_taken))
+    return Rendered(statements, unreadable=_ddl_per_row(text, ctx.impl.connection.rows_taken,
+                                                        {s.span.line for s in statements}))
 
 
 # Alembic operations that send no DDL of their own.
@@ -343,7 +344,7 @@ _NOT_DDL = frozenset({"execute", "bulk_insert", "inline_literal", "get_bind", "g
 _DDL_WORDS = ("alter", "create", "drop", "truncate", "rename", "comment", "grant", "revoke")
 
 
-def _ddl_per_row(text: str, lines: set[int]) -> list[tuple[int, str]]:
+def _ddl_per_row(text: str, lines: set[int], rendered: set[int]) -> list[tuple[int, str]]:
     """The `for` loops and `if`s of the revision that iterate or test rows a query read back
     (offline there are none) and hold DDL: it never ran, so it was not judged; say so at the
     loop. Rows read into a name first (`rows = conn.execute(q).fetchall()`, then `for r in
@@ -369,21 +370,22 @@ def _ddl_per_row(text: str, lines: set[int]) -> list[tuple[int, str]]:
                                      " query reads back from the database; offline a query returns no rows, so it"
                                      " never ran and was not judged"))
         if on_rows and isinstance(node, ast.If) and any(isinstance(s, ast.Return) for s in node.body):
-            out.extend(_after_return(tree, node))
+            out.extend(_after_return(tree, node, rendered))
     return sorted(out)
 
 
-def _after_return(tree: ast.Module, gate: ast.If) -> list[tuple[int, str]]:
-    """`if not rows: return`, then DDL: it ran only where a query read back rows, so offline (no
-    rows) it did not; each op is said at its line. (Writes of rows after it are data the empty
-    database offline does not have, as everywhere else: not said.)"""
+def _after_return(tree: ast.Module, gate: ast.If, rendered: set[int]) -> list[tuple[int, str]]:
+    """`if not rows: return`, then DDL: where the return was taken offline (no rows; none of that
+    DDL rendered), it ran only where a query reads back rows; each op is said at its line. (Writes
+    of rows after it are data the empty database offline does not have, as everywhere: not said.)"""
     for block in (getattr(n, field, None) for n in ast.walk(tree) for field in ("body", "orelse", "finalbody")):
         if isinstance(block, list) and gate in block:
-            after = block[block.index(gate) + 1:]
-            return [(n.lineno, f"this runs only where a query reads back rows (else the `if` at line {gate.lineno}"
-                               " returns, as it did offline, where a query returns no rows): it never ran and was"
-                               " not judged")
-                    for stmt in after for n in ast.walk(stmt) if _is_ddl_call(n)]
+            ddl = [n.lineno for stmt in block[block.index(gate) + 1:] for n in ast.walk(stmt) if _is_ddl_call(n)]
+            if rendered.intersection(ddl):  # (`if count[0] > 0: return`: a count of 0 went on)
+                return []
+            return [(line, f"this runs only where a query reads back rows (else the `if` at line {gate.lineno}"
+                           " returns, as it did offline, where a query returns no rows): it never ran and was"
+                           " not judged") for line in ddl]
     return []
 
 

@@ -16,6 +16,7 @@ import ast
 import builtins
 import contextlib
 import copy
+import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,13 +104,16 @@ class StaticReader:
     def _class(self, node: ast.ClassDef, namespace: dict):
         """A project class: a column type stands in as custom_type; a SQL construct built on
         SQLAlchemy's (`class utcnow(FunctionElement)`, SQL given by @compiles functions, see
-        _register_compiler) is made for real from its bases and class attributes; any other class
-        is a ClassStub knowing its class attributes."""
+        _register_compiler) is made for real from its bases and class attributes; so is an
+        enum.Enum of literal members (`sa.Enum(Model.Kind)` writes its names); any other class is a
+        ClassStub knowing its class attributes (and classes nested in it)."""
         if is_column_type(node):
             return custom_type(node.name)
         attrs = {}
         for stmt in node.body:
-            if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+            if isinstance(stmt, ast.ClassDef):
+                attrs[stmt.name] = self._class(stmt, namespace)
+            elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
                 try:
                     value = self._eval(stmt.value, namespace)
                 except Unreadable:
@@ -124,6 +128,10 @@ class StaticReader:
 
         if bases and all(isinstance(b, type) and issubclass(b, ClauseElement) for b in bases):
             return type(node.name, bases, {"inherit_cache": True, **attrs, PROJECT_CONSTRUCT: True})
+        if bases and all(isinstance(b, type) for b in bases) and issubclass(bases[-1], enum.Enum):
+            with contextlib.suppress(Exception):  # (members it cannot make: a stub, as for any class)
+                mixin = next((b for b in bases[:-1] if not issubclass(b, enum.Enum)), None)
+                return bases[-1](node.name, list(attrs.items()), type=mixin)
         if isinstance(attrs.get("__tablename__"), str):
             declare_table(attrs)
         dataclass = any(ast.unparse(d).split("(")[0].split(".")[-1] == "dataclass" for d in node.decorator_list)
@@ -236,7 +244,8 @@ class StaticReader:
                     with self._at(call):
                         self._eval(call, scope)
                 except Unreadable as err:
-                    self._unreadable(call, str(err))
+                    if call.func.attr in SCHEMA_DDL if isinstance(call.func, ast.Attribute) else True:
+                        self._unreadable(call, str(err))  # (reflection not answered is no DDL missed)
             elif callee is None and strict and isinstance(call.func, ast.Attribute) and call.func.attr in SCHEMA_DDL:
                 self._unreadable(call, f"calls {ast.unparse(call.func)[:80]}() on an object only the running project"
                                        " has, which may change the schema")
