@@ -258,8 +258,12 @@ class StaticReader:
             self._table_created_anyway(call, scope)
 
     def _given_the_bind(self, call: ast.Call, scope: dict) -> bool:
-        """Is the offline bind (`op.get_bind()`) among the call's arguments?"""
+        """Is the offline bind (`bind`, `op.get_bind()`) among the call's arguments? (Only such
+        arguments are evaluated here: one that sends SQL itself would send it twice.)"""
         for arg in [*call.args, *(k.value for k in call.keywords)]:
+            if not (isinstance(arg, (ast.Name, ast.Attribute)) or isinstance(arg, ast.Call) and isinstance(
+                    arg.func, ast.Attribute) and arg.func.attr in ("get_bind", "connect")):
+                continue
             try:
                 if _is_the_bind(self._eval(arg, scope)):
                     return True
