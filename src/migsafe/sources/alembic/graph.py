@@ -648,14 +648,19 @@ def import_roots(path: Path, project_root: Path) -> list[Path]:
     """Where the project's modules import from: the folder above the revision's package (a
     versions folder inside `app/db/migrations/` imports `app...`), the revision's folder, the
     script folder (env.py's: projects keep migration helpers next to it and put it on sys.path
-    for their revisions), and the project folder."""
+    for their revisions), the folder holding a script folder that is no package (Flask-Migrate's
+    `migrations/` beside the application's modules, run from there), and the project folder."""
     # Every folder that holds a package on the way up is a place imports may start from
     # (versions folders often lack __init__.py while the application above has it).
     roots = [folder for folder, child in zip(path.parents[1:], path.parents)
              if (child / "__init__.py").is_file() and not (folder / "__init__.py").is_file()]
     env_py = script_env_py(path)
-    script = [env_py.parent] if env_py is not None else []
-    return list(dict.fromkeys(roots + [path.parent] + script + [project_root]))
+    scripts = [env_py.parent] if env_py is not None else []
+    # A script folder that is no package inside none (Flask-Migrate's migrations/ beside the app):
+    # the folder holding it is where the revisions' imports start.
+    if scripts and not (scripts[0] / "__init__.py").is_file() and not (scripts[0].parent / "__init__.py").is_file():
+        scripts.append(scripts[0].parent)
+    return list(dict.fromkeys(roots + [path.parent] + scripts + [project_root]))
 
 
 def script_env_py(revision: Path) -> Path | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import re
 
 import sqlglot
@@ -23,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 from sqlalchemy.exc import ArgumentError, CompileError, NoSuchTableError
 from sqlalchemy.sql import sqltypes, visitors
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import ValuesBase
 from sqlalchemy.sql.elements import BindParameter
 from sqlglot import expressions as exp
@@ -572,10 +574,44 @@ def offline_sqlalchemy():
 
     MetaData.reflect, sqltypes.NullType.literal_processor = reflect, literal_processor
     try:
-        with _orm_sessions_offline():
+        with _orm_sessions_offline(), _literals_as_sent():
             yield
     finally:
         MetaData.reflect, sqltypes.NullType.literal_processor = original_reflect, original_literal
+
+
+def _sent(value, type_, dialect):
+    """What the driver sends for a value of the type: a JSON value as its text (drivers that
+    serialize JSON themselves, as psycopg does, use json.dumps too), else the type's bind processor."""
+    if isinstance(type_, sqltypes.JSON):
+        return (dialect._json_serializer or json.dumps)(value)
+    send = type_.bind_processor(dialect)
+    return send(value) if send is not None else value
+
+
+@contextlib.contextmanager
+def _literals_as_sent():
+    """A value of a type that has no SQL literal (JSON: `update().values(meta={})`, a JSON value
+    in op.bulk_insert rows), which a live database takes as a bound parameter: written as the
+    literal of what the type's bind processor sends the driver (the JSON text), not refused."""
+
+    original = SQLCompiler.render_literal_value
+
+    def render_literal_value(self, value, type_):
+        if value is not None and type_._cached_literal_processor(self.dialect) is None:
+            try:
+                sent = _sent(value, type_, self.dialect)
+            except (TypeError, ValueError):  # (a value the driver would refuse too)
+                sent = value
+            if sent is not value and isinstance(sent, (str, int, float)):
+                return original(self, sent, sqltypes._resolve_value_to_type(sent))
+        return original(self, value, type_)
+
+    SQLCompiler.render_literal_value = render_literal_value
+    try:
+        yield
+    finally:
+        SQLCompiler.render_literal_value = original
 
 
 @contextlib.contextmanager

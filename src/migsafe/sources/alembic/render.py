@@ -29,6 +29,7 @@ from alembic.config import Config
 from alembic.operations import Operations
 from alembic.operations.batch import BatchOperationsImpl
 from alembic.runtime.environment import EnvironmentContext
+from alembic.util import sqla_compat
 from sqlalchemy import Column, MetaData, Table
 from sqlalchemy.schema import CreateColumn
 
@@ -217,11 +218,31 @@ def _environment(dialect: str):
 def _session(env, tracer: Tracer, statements: list[Statement], roots: list[Path]):
     """Everything a revision runs inside, rendered or read: yields the live `op`."""
 
-    with _isolated(roots), _batches_traced(tracer, statements), offline_sqlalchemy(), env, \
-            Operations.context(env.get_context()) as op:
+    with _isolated(roots), _batches_traced(tracer, statements), offline_sqlalchemy(), _index_column_named_twice(), \
+            env, Operations.context(env.get_context()) as op:
         seen = _AsOnline(env.get_context())
         op.get_context = env.get_context = lambda: seen
         yield op
+
+
+@contextlib.contextmanager
+def _index_column_named_twice():
+    """`op.create_index("ix", "t", ["a", "a"])`: SQLAlchemy before 2.0 built it (one column, named
+    twice: `ON t (a, a)`, which PostgreSQL and SQLite take); SQLAlchemy 2 refuses the second
+    column Alembic adds to its stand-in table. Rendered as the project's own SQLAlchemy did."""
+
+    original = sqla_compat._textual_index_column
+
+    def index_column(table, text_):
+        if isinstance(text_, str) and text_ in table.c:
+            return table.c[text_]
+        return original(table, text_)
+
+    sqla_compat._textual_index_column = index_column
+    try:
+        yield
+    finally:
+        sqla_compat._textual_index_column = original
 
 
 class _AsOnline:
@@ -314,7 +335,8 @@ def _render(path: Path, text: str, dialect: str, project_root: Path, static: boo
             # `alembic upgrade` stops here too: what ran before is judged, the rest is not there to judge.
             return Rendered(statements, f"upgrade() raised {describe(err, message)}", error_line(err, str(path)), how="raised")
         return Rendered(statements, describe(err, message), error_line(err, str(path)))
-    return Rendered(statements, unreadable=_ddl_per_row(text, ctx.impl.connection.rows_taken))
+    return Rendered(statements, unreadable=_ddl_per_row(text, ctx.impl.connection.rows_taken,
+                                                        {s.span.line for s in statements}))
 
 
 # Alembic operations that send no DDL of their own.
@@ -323,7 +345,7 @@ _NOT_DDL = frozenset({"execute", "bulk_insert", "inline_literal", "get_bind", "g
 _DDL_WORDS = ("alter", "create", "drop", "truncate", "rename", "comment", "grant", "revoke")
 
 
-def _ddl_per_row(text: str, lines: set[int]) -> list[tuple[int, str]]:
+def _ddl_per_row(text: str, lines: set[int], rendered: set[int]) -> list[tuple[int, str]]:
     """The `for` loops and `if`s of the revision that iterate or test rows a query read back
     (offline there are none) and hold DDL: it never ran, so it was not judged; say so at the
     loop. Rows read into a name first (`rows = conn.execute(q).fetchall()`, then `for r in
@@ -335,7 +357,8 @@ def _ddl_per_row(text: str, lines: set[int]) -> list[tuple[int, str]]:
         tree = ast.parse(text)
     except SyntaxError:
         return []
-    names = {target.id for node in ast.walk(tree) if isinstance(node, ast.Assign) and node.lineno in lines
+    names = {target.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
+             and any(node.lineno <= line <= node.end_lineno for line in lines)  # (a query written over lines)
              for target in node.targets if isinstance(target, ast.Name)}
     out = []
     for node in ast.walk(tree):
@@ -347,7 +370,24 @@ def _ddl_per_row(text: str, lines: set[int]) -> list[tuple[int, str]]:
             out.append((node.lineno, "the DDL in this block runs once per row (or only if there are rows) that a"
                                      " query reads back from the database; offline a query returns no rows, so it"
                                      " never ran and was not judged"))
+        if on_rows and isinstance(node, ast.If) and any(isinstance(s, ast.Return) for s in node.body):
+            out.extend(_after_return(tree, node, rendered))
     return sorted(out)
+
+
+def _after_return(tree: ast.Module, gate: ast.If, rendered: set[int]) -> list[tuple[int, str]]:
+    """`if not rows: return`, then DDL: where the return was taken offline (no rows; none of that
+    DDL rendered), it ran only where a query reads back rows; each op is said at its line. (Writes
+    of rows after it are data the empty database offline does not have, as everywhere: not said.)"""
+    for block in (getattr(n, field, None) for n in ast.walk(tree) for field in ("body", "orelse", "finalbody")):
+        if isinstance(block, list) and gate in block:
+            ddl = [n.lineno for stmt in block[block.index(gate) + 1:] for n in ast.walk(stmt) if _is_ddl_call(n)]
+            if rendered.intersection(ddl):  # (`if count[0] > 0: return`: a count of 0 went on)
+                return []
+            return [(line, f"this runs only where a query reads back rows (else the `if` at line {gate.lineno}"
+                           " returns, as it did offline, where a query returns no rows): it never ran and was"
+                           " not judged") for line in ddl]
+    return []
 
 
 def _is_ddl_call(node) -> bool:
@@ -399,7 +439,8 @@ def _read_statically(path: Path, text: str, env, tracer: Tracer, statements: lis
 
     def unread() -> list[tuple[int, str]]:
         # Read statically, rows read back are none too: DDL per row never ran here either.
-        return sorted(reader.unreadable + _ddl_per_row(text, env.get_context().impl.connection.rows_taken))
+        return sorted(reader.unreadable + _ddl_per_row(text, env.get_context().impl.connection.rows_taken,
+                                                       {s.span.line for s in statements}))
     try:
         with _session(env, tracer, statements, import_roots(path, project_root)) as op:
             reader.load_module_level(op)

@@ -16,27 +16,33 @@ import ast
 import builtins
 import contextlib
 import copy
+import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Column
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import SchemaItem
-from sqlalchemy.sql.dml import UpdateBase
-from sqlalchemy.sql.expression import ClauseElement, TextClause
+from sqlalchemy.sql.expression import ClauseElement
 
 from migsafe.model import Statement
-from migsafe.sources.alembic.static_values import (ClassStub, ModuleStub, PROJECT_CONSTRUCT, PackageStub, Placeholder,
-                                                   ProjectFunction, Return, UNKNOWN, custom_type, declare_table,
-                                                   holds_unknown, is_column_type, library, may_issue_sql, mentions_op,
-                                                   message, name_parameters, parsed, root_name, unknown_column_type,
-                                                   unknown_defaults_written, unknown_part,
-                                                   unknown_server_default)
+from migsafe.sources.alembic.static_values import (Candidates, ClassStub, ModuleStub, PROJECT_CONSTRUCT, PackageStub,
+                                                   Placeholder, ProjectFunction, Return, UNKNOWN, absolute_import,
+                                                   bind_target, custom_type, declare_table, holds_unknown,
+                                                   is_column_type, library, may_issue_sql, mentions_op, message,
+                                                   name_parameters, parsed, root_name, unknown_column_type,
+                                                   unknown_defaults_written, unknown_part, unknown_server_default,
+                                                   writes_rows, given_the_bind, sent_through_bind, is_logging)
 from migsafe.sources.core.guard import PURE_STDLIB, SAFE_BUILTINS, Unreadable, refusal
 from migsafe.sql.facts import CreateTable, InsertRows
 
 # Importable without project code (`packaging`: revisions compare library versions).
 LIBRARIES = ("sqlalchemy", "alembic", "sqlmodel", "sqlalchemy_utils", "oslo_db", "packaging")
+# Standard modules that work on files, never on a database: a revision moving the project's data
+# folders (shutil.rmtree, Path.rename) does no DDL there. Never run; their calls are data code.
+FILES_ONLY_STDLIB = ("shutil", "pathlib", "tempfile", "glob", "fnmatch", "filecmp")
+# SQLAlchemy's methods that send DDL (MetaData.create_all, Table/Index/Enum.create and drop).
+SCHEMA_DDL = ("create_all", "drop_all", "create", "drop")
 MAX_DEPTH = 8
 MODULE_DEPTH = 2  # project modules read: the revision's imports, and theirs
 
@@ -66,6 +72,7 @@ class StaticReader:
     tracer: object | None = None  # alembic.Tracer: pinned to the place of what is evaluated (see _at)
     statements: list = field(default_factory=list)  # what the render writes (model.Statement)
     _site: list = field(default_factory=list)  # the revision-file call we are inside of, if any
+    _imported_from: dict = field(default_factory=dict)  # a name the revision imports -> its module
 
     def load_module_level(self, op) -> None:
         self._load(self.tree, self.namespace, self.path)
@@ -75,8 +82,8 @@ class StaticReader:
         func = self.namespace.get(name)
         if not isinstance(func, ProjectFunction):
             raise Unreadable(f"the revision has no {name}() function")
-        try:
-            self._block(func.node.body, dict(self.namespace), 0)
+        try:  # called as Alembic calls it, with no arguments: `def upgrade(op=None)` has op None
+            self._block(func.node.body, func.bind([], {}), 0)
         except Return:
             pass
 
@@ -99,13 +106,16 @@ class StaticReader:
     def _class(self, node: ast.ClassDef, namespace: dict):
         """A project class: a column type stands in as custom_type; a SQL construct built on
         SQLAlchemy's (`class utcnow(FunctionElement)`, SQL given by @compiles functions, see
-        _register_compiler) is made for real from its bases and class attributes; any other class
-        is a ClassStub knowing its class attributes."""
+        _register_compiler) is made for real from its bases and class attributes; so is an
+        enum.Enum of literal members (`sa.Enum(Model.Kind)` writes its names); any other class is a
+        ClassStub knowing its class attributes (and classes nested in it)."""
         if is_column_type(node):
             return custom_type(node.name)
         attrs = {}
         for stmt in node.body:
-            if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+            if isinstance(stmt, ast.ClassDef):
+                attrs[stmt.name] = self._class(stmt, namespace)
+            elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
                 try:
                     value = self._eval(stmt.value, namespace)
                 except Unreadable:
@@ -120,6 +130,10 @@ class StaticReader:
 
         if bases and all(isinstance(b, type) and issubclass(b, ClauseElement) for b in bases):
             return type(node.name, bases, {"inherit_cache": True, **attrs, PROJECT_CONSTRUCT: True})
+        if bases and all(isinstance(b, type) for b in bases) and issubclass(bases[-1], enum.Enum):
+            with contextlib.suppress(Exception):  # (members it cannot make: a stub, as for any class)
+                mixin = next((b for b in bases[:-1] if not issubclass(b, enum.Enum)), None)
+                return bases[-1](node.name, list(attrs.items()), type=mixin)
         if isinstance(attrs.get("__tablename__"), str):
             declare_table(attrs)
         dataclass = any(ast.unparse(d).split("(")[0].split(".")[-1] == "dataclass" for d in node.decorator_list)
@@ -156,7 +170,7 @@ class StaticReader:
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Tuple):  # `op.add_column(...),`
             self._block([ast.copy_location(ast.Expr(e), e) for e in node.value.elts], scope, depth)
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            self._assign(node, scope, strict)
+            self._assign(node, scope, strict, depth)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):  # an import inside a function
             self._import(node, scope, 1 if strict else MODULE_DEPTH)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):  # a function inside a function
@@ -203,10 +217,14 @@ class StaticReader:
 
     def _call_statement(self, call: ast.Call, scope: dict, depth: int, strict: bool) -> None:
         root = root_name(call.func)
-        if _logging(call, scope):
+        if is_logging(call, scope):
             return
         if root is not None and root not in scope and root not in builtins.__dict__:
-            if strict:  # a function of the project (or of a library we do not load)
+            if strict and root in self._imported_from:  # a library not installed here, or the project's
+                self._unreadable(call, f"calls {ast.unparse(call.func)}() of {self._imported_from[root]}, which"
+                                       " migsafe cannot read where it runs (not installed, or not found) and may"
+                                       " change the schema")
+            elif strict:  # a function of the project (or of a library we do not load)
                 self._unreadable(call, f"calls {ast.unparse(call.func)}(), which is defined outside what"
                                        " migsafe can read and may change the schema")
             return
@@ -220,11 +238,14 @@ class StaticReader:
         if not mentions_op(call, scope):
             # Data code (conn.execute of app models, prints, ...), read only when it goes through
             # the bind and can be: SQL sent with `conn.execute("ALTER TABLE ...")` is rendered.
-            if _sent_through_bind(callee):
+            if sent_through_bind(callee):
                 with contextlib.suppress(Unreadable), self._at(call):
                     self._eval_bind_call(call, scope)
-            elif self._given_the_bind(call, scope):
+            elif given_the_bind(call, lambda arg: self._eval(arg, scope)):
                 self._library_call_on_bind(call, callee, scope, strict)
+            elif callee is None and strict and isinstance(call.func, ast.Attribute) and call.func.attr in SCHEMA_DDL:
+                self._unreadable(call, f"calls {ast.unparse(call.func)[:80]}() on an object only the running project"
+                                       " has, which may change the schema")
             return
         try:
             with self._at(call), unknown_defaults_written() as defaults:
@@ -236,18 +257,6 @@ class StaticReader:
         for default in dict.fromkeys(d.said for d in defaults):
             self._unreadable(call, default)
 
-    @staticmethod
-    def _given_the_bind(call: ast.Call, scope: dict) -> bool:
-        """Is the offline bind one of the call's arguments (`meta.reflect(bind=op.get_bind())`,
-        `meta.create_all(conn)`)? Told from the code, without evaluating any argument."""
-        for arg in [*call.args, *(k.value for k in call.keywords)]:
-            if isinstance(arg, ast.Name) and type(scope.get(arg.id)).__name__ == "OfflineBind":
-                return True
-            if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute) and arg.func.attr == "get_bind" \
-                    and isinstance(arg.func.value, ast.Name) and arg.func.value.id == "op":
-                return True
-        return False
-
     def _library_call_on_bind(self, call: ast.Call, callee, scope: dict, strict: bool) -> None:
         """A library call given the bind is no data code: `meta.reflect(bind=conn)` fills the
         MetaData the revision then writes through (answered from the replayed history, see
@@ -258,7 +267,8 @@ class StaticReader:
             with self._at(call):
                 self._eval(call, scope)
         except Unreadable as err:
-            if strict and getattr(callee, "__name__", None) != "reflect":
+            name = getattr(callee, "__name__", None) or getattr(call.func, "attr", None)
+            if (strict or name in SCHEMA_DDL) and name != "reflect":
                 self._unreadable(call, str(err))
 
     def _table_created_anyway(self, call: ast.Call, scope: dict) -> None:
@@ -306,7 +316,7 @@ class StaticReader:
                 return self._rows_unknown(call, scope)
         elif nulled:  # `op.execute(t.update().values(at=now))`: as sent through the bind (_eval_bind_call)
             call = self._unknown_values_as_null(call, scope)
-            if not call.args or not _writes_rows(self._eval(call.args[0], scope)):
+            if not call.args or not writes_rows(self._eval(call.args[0], scope)):
                 raise Unreadable("values only the project knows, in a statement that is no INSERT, UPDATE or DELETE")
 
         def stand_in(arg: ast.expr, param: str | None) -> ast.expr:
@@ -344,13 +354,15 @@ class StaticReader:
         try:
             return self._eval(node, scope)
         except Unreadable:
-            if not isinstance(node, ast.Call) or not _sent_through_bind(self._eval(node.func, scope)):
+            if not isinstance(node, ast.Call) or not sent_through_bind(self._eval(node.func, scope)):
                 raise
         return self._eval(self._unknown_values_as_null(node, scope), scope)
 
     def _unknown_values_as_null(self, node: ast.expr, scope: dict) -> ast.expr:
-        """`node` with each value only the project knows written as NULL: in a dict of values,
-        and in the keywords of `.values(...)`, `.bindparams(...)` and `.params(...)`."""
+        """`node` with each value written that only the project knows as NULL: a dict's values,
+        and the keywords of `.bindparams()`, `.params()` and `.values()` (`t.update().values(
+        perms=Perms.list())`). A value changes no schema and locks nothing beyond the rows written;
+        what picks the rows (a WHERE) is left as it is."""
         readable = self._readable
 
         class UnknownValuesAsNull(ast.NodeTransformer):
@@ -371,8 +383,27 @@ class StaticReader:
     def _rows_known_or_null(self, call: ast.Call, scope: dict) -> ast.Call:
         """`op.bulk_insert(table, rows)` whose values only the project knows (`now`, a hashed
         password): an INSERT of rows changes no schema, locks nothing beyond them, so it is
-        rendered with NULL for each such value (the statement shows NULL there)."""
+        rendered with NULL for each such value (the statement shows NULL there). Rows a
+        comprehension makes (`[{"cid": cid, "name": n} for n in names]`) are made so; where it
+        goes over rows only the database has (`for row in rows_read`), one row stands for them."""
+        def null(v: ast.expr) -> ast.expr:
+            return ast.copy_location(ast.Constant(None), v)
+
+        def comprehension_rows(comp: ast.ListComp) -> ast.expr:
+            own = {n.id for g in comp.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)}
+            values = [v if all(n.id in own or self._readable(n, scope) for n in ast.walk(v)
+                               if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)) else null(v)
+                      for v in comp.elt.values]
+            made = ast.fix_missing_locations(ast.copy_location(
+                ast.ListComp(ast.Dict(comp.elt.keys, values), comp.generators), comp))
+            if self._readable(made, scope):
+                return made
+            one = ast.Dict(comp.elt.keys, [v if self._readable(v, scope) else null(v) for v in comp.elt.values])
+            return ast.copy_location(ast.List([one], ast.Load()), comp)
+
         def known_or_null(rows: ast.expr) -> ast.expr:
+            if isinstance(rows, ast.ListComp) and isinstance(rows.elt, ast.Dict) and None not in rows.elt.keys:
+                return comprehension_rows(rows)
             if not isinstance(rows, (ast.List, ast.Tuple)) or not all(isinstance(e, ast.Dict) for e in rows.elts):
                 return rows
             elts = [ast.Dict(d.keys, [v if self._readable(v, scope) else ast.copy_location(ast.Constant(None), v)
@@ -436,20 +467,50 @@ class StaticReader:
             if foreign:
                 self._site.pop()
 
-    def _assign(self, node, scope: dict, strict: bool = True) -> None:
+    def _assign(self, node, scope: dict, strict: bool = True, depth: int | None = None) -> None:
+        """`depth`: inside upgrade() (not at module level), where a helper of the project whose
+        value cannot be known (`version = get_version(op)`) is still followed for what it does."""
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         if node.value is None:
             return
+        before = len(self.statements)
         try:
             with self._at(node.value):
                 value = self._eval_bind_call(node.value, scope)  # `result = conn.execute(...)`
         except Unreadable as err:
-            value = UNKNOWN
-            if strict and mentions_op(node.value, scope) and not isinstance(err, RowsUnknown):
+            value = self._candidates(node.value, scope)
+            helper = self._helper_called(node.value, scope) if depth is not None else None
+            if helper is not None:
+                del self.statements[before:]  # (what the helper wrote before it failed is written again)
+                with contextlib.suppress(Raised):  # (a value looked for in what the database holds, or else raise)
+                    self._helper(helper, node.value, scope, depth)
+            elif strict and mentions_op(node.value, scope) and not isinstance(err, RowsUnknown):
                 self._unreadable(node.value, "an op call whose arguments are not known")
         for target in targets:
-            if isinstance(target, ast.Name):
-                scope[target.id] = value
+            bind_target(target, value, scope)
+
+    def _candidates(self, node: ast.expr, scope: dict):
+        """A comprehension whose filter only the running project knows (`[c for name, c in new
+        if name not in columns_reflected]`): the Candidates it may hold; else UNKNOWN."""
+        if not isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp)) or \
+                not any(g.ifs for g in node.generators):
+            return UNKNOWN
+        unfiltered = [ast.comprehension(g.target, g.iter, [], g.is_async) for g in node.generators]
+        try:
+            return Candidates(list(self._eval(ast.fix_missing_locations(
+                ast.copy_location(ast.ListComp(node.elt, unfiltered), node)), scope)))
+        except (Unreadable, TypeError):
+            return UNKNOWN
+
+    def _helper_called(self, node: ast.expr, scope: dict) -> ProjectFunction | None:
+        """The project function `node` calls, where it may write SQL (see may_issue_sql)."""
+        if not isinstance(node, ast.Call):
+            return None
+        try:
+            callee = self._eval(node.func, scope)
+        except Unreadable:
+            return None
+        return callee if isinstance(callee, ProjectFunction) and may_issue_sql(callee, node, scope) else None
 
     def _with(self, node: ast.With, scope: dict, depth: int) -> None:
         managers = []
@@ -490,7 +551,8 @@ class StaticReader:
     def _for(self, node: ast.For, scope: dict, depth: int) -> None:
         try:
             with self._at(node.iter):  # (rows read back are read here: at the loop's line)
-                items = list(self._eval(node.iter, scope))
+                iterable = self._eval(node.iter, scope)
+                items = iterable.items if isinstance(iterable, Candidates) else list(iterable)
         except (Unreadable, TypeError):
             # Values only the running project knows: what one turn of the loop changes, with the
             # loop variables unknown (a name among them stands in as `<name>`, see placeholders).
@@ -500,11 +562,7 @@ class StaticReader:
             self._block(node.body, scope, depth)
             return
         for item in items[:1000]:
-            if isinstance(node.target, ast.Name):
-                scope[node.target.id] = item
-            elif isinstance(node.target, ast.Tuple) and all(isinstance(e, ast.Name) for e in node.target.elts):
-                for name, value in zip(node.target.elts, item):
-                    scope[name.id] = value
+            bind_target(node.target, item, scope)
             self._block(node.body, scope, depth)
 
     def _while(self, node: ast.While, scope: dict, depth: int) -> None:
@@ -584,8 +642,11 @@ class StaticReader:
 
     def _eval_exactly(self, node: ast.expr, scope: dict):
         node = self._known_branches(node, scope)
-        refused = refusal(node, lambda name: (name in scope or name in SAFE_BUILTINS) and not holds_unknown(
-            scope.get(name)), private="underscore", lambdas_run=False)
+        # (a comprehension's own names hold what its iterables give, themselves checked here)
+        own = {n.id for comp in ast.walk(node) if isinstance(comp, ast.comprehension)
+               for n in ast.walk(comp.target) if isinstance(n, ast.Name)}
+        refused = refusal(node, lambda name: name in own or (name in scope or name in SAFE_BUILTINS)
+                          and not holds_unknown(scope.get(name)), private="underscore", lambdas_run=False)
         if refused is not None:
             sub, what = refused
             if what == "attribute":
@@ -631,7 +692,9 @@ class StaticReader:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 top = alias.name.split(".")[0]
-                if top in LIBRARIES + PURE_STDLIB:
+                if top in FILES_ONLY_STDLIB:
+                    namespace[alias.asname or top] = UNKNOWN
+                elif top in LIBRARIES + PURE_STDLIB:
                     module = library(alias.name)  # `import a.b` loads a.b and binds a
                     if module is not None and not alias.asname:
                         module = library(top)
@@ -642,7 +705,14 @@ class StaticReader:
                 elif follow_project and not alias.asname and self._project_module(top, depth) is not None:
                     namespace[top] = PackageStub(top, self)  # `import app.types` binds `app`
             return
-        if not node.module or node.level:
+        if node.level:  # `from .db_version import get_version` in a module of the project's
+            node = absolute_import(node, namespace.get("__package__"))
+        if node is None or not node.module:
+            return
+        if namespace.get("__file__") is None:  # (the revision's own imports)
+            self._imported_from.update({alias.asname or alias.name: node.module for alias in node.names})
+        if node.module.split(".")[0] in FILES_ONLY_STDLIB:
+            namespace.update({alias.asname or alias.name: UNKNOWN for alias in node.names if alias.name != "*"})
             return
         if node.module.split(".")[0] not in LIBRARIES + PURE_STDLIB:
             if follow_project:
@@ -687,7 +757,8 @@ class StaticReader:
                     tree = parsed(candidate)
                     if tree is None:
                         return None
-                    namespace: dict = {"__file__": str(candidate)}
+                    package = name if candidate.stem == "__init__" else name.rpartition(".")[0]
+                    namespace: dict = {"__file__": str(candidate), "__package__": package}
                     self._modules[name] = namespace
                     self._load(tree, namespace, candidate, depth)
                     return namespace
@@ -716,29 +787,3 @@ class StaticReader:
         where = self._site[0] if self._site else node  # inside project code: the revision's call
         return getattr(where, "lineno", 1)
 
-
-def _writes_rows(statement) -> bool:
-    """An INSERT, UPDATE or DELETE (Core, or SQL text): a value in it changes no schema."""
-    if isinstance(statement, TextClause):
-        statement = statement.text
-    if isinstance(statement, str):
-        return statement.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE") if statement.strip() else False
-    return isinstance(statement, UpdateBase)
-
-
-def _sent_through_bind(callee) -> bool:
-    """A method of the offline bind (`conn.execute`, `conn.exec_driver_sql`): SQL it sends is rendered."""
-    return type(getattr(callee, "__self__", None)).__name__ == "OfflineBind"
-
-
-LOGGING_METHODS = frozenset({"debug", "info", "warning", "warn", "error", "exception", "critical", "log"})
-
-
-def _logging(call: ast.Call, scope: dict) -> bool:
-    """`logger.info(...)` of a logger the project defines (`from app.log import logger`, not
-    installed): it writes a line, never SQL, when what it is given calls nothing but builtins
-    (`logger.info("%s", conn.execute(...))` would run that SQL: not this)."""
-    if not (isinstance(call.func, ast.Attribute) and call.func.attr in LOGGING_METHODS) or mentions_op(call, scope):
-        return False
-    calls = [node for arg in [*call.args, *call.keywords] for node in ast.walk(arg) if isinstance(node, ast.Call)]
-    return all(isinstance(c.func, ast.Name) and c.func.id in builtins.__dict__ and c.func.id not in scope for c in calls)

@@ -5,6 +5,7 @@ unknown values that stand for what only the running project knows."""
 from __future__ import annotations
 
 import ast
+import builtins
 import contextlib
 import contextvars
 import importlib
@@ -18,6 +19,7 @@ from alembic.operations import Operations
 from sqlalchemy import Column, MetaData, Table, types
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.types import UserDefinedType
 
@@ -32,7 +34,8 @@ def message(err: BaseException, unknown: str | None = None) -> str:
     class: said in words instead, with the expression it came from (`unknown`) where known."""
     if isinstance(err, AttributeError) and type(getattr(err, "obj", None)).__name__ == "Operations":
         return (f"op.{err.name} is no Alembic operation where migsafe runs (an operation a plugin of the"
-                " project registers, and the plugin is not installed)")
+                " project registers, and the plugin is not installed; installed beside migsafe, what it does"
+                " is judged)")
     said = f"{unknown}, whose value is only known when the project runs" if unknown else \
         "a value only known when the project runs"
     return error_message(err).replace(f"'{Unknown}'", said).replace(str(Unknown), said)
@@ -122,9 +125,14 @@ def sqlalchemy_utils():
     class EncryptedType(StringEncryptedType):
         impl = types.LargeBinary
 
-    names = {"UUIDType": UUIDType, "StringEncryptedType": StringEncryptedType, "EncryptedType": EncryptedType}
-    uuid = SimpleNamespace(UUIDType=UUIDType)
-    return SimpleNamespace(**names, types=SimpleNamespace(**names, uuid=uuid))
+    class ArrowType(types.TypeDecorator):
+        impl = types.DateTime
+        cache_ok = True
+
+    names = {"UUIDType": UUIDType, "StringEncryptedType": StringEncryptedType, "EncryptedType": EncryptedType,
+             "ArrowType": ArrowType}
+    uuid, arrow = SimpleNamespace(UUIDType=UUIDType), SimpleNamespace(ArrowType=ArrowType)
+    return SimpleNamespace(**names, types=SimpleNamespace(**names, uuid=uuid, arrow=arrow))
 
 
 def oslo_db():
@@ -473,6 +481,58 @@ class Unknown:
 UNKNOWN = Unknown()
 
 
+class Candidates:
+    """What a comprehension filtered by a value only the running project knows may hold: a loop
+    over it is read once per item it may hold (what each turn would change); its truth, length
+    and any other use are unknown."""
+
+    def __init__(self, items: list) -> None:
+        self.items = items
+
+    def __bool__(self):
+        raise Unreadable("which items a filter keeps is only known when the project runs")
+
+    def __iter__(self):
+        raise Unreadable("which items a filter keeps is only known when the project runs")
+
+
+def bind_target(target: ast.expr, value, scope: dict) -> None:
+    """`for name, (table, columns) in ...:` binds as Python does, nested and starred targets
+    included; a part that cannot be unpacked so (or an attribute, a subscript) is unknown."""
+    if isinstance(target, ast.Name):
+        scope[target.id] = value
+        return
+    if isinstance(target, ast.Starred):  # (given its part of the tuple below)
+        bind_target(target.value, value, scope)
+        return
+    if not isinstance(target, (ast.Tuple, ast.List)):
+        return
+    elts = target.elts
+    try:
+        values = list(value)
+        star = next((i for i, e in enumerate(elts) if isinstance(e, ast.Starred)), None)
+        if star is None and len(values) != len(elts) or star is not None and len(values) < len(elts) - 1:
+            raise ValueError
+        if star is not None:
+            tail = len(elts) - star - 1
+            values = values[:star] + [values[star:len(values) - tail]] + values[len(values) - tail:]
+    except (TypeError, ValueError, Unreadable):
+        values = [UNKNOWN] * len(elts)
+    for elt, part in zip(elts, values):
+        bind_target(elt, part, scope)
+
+
+def absolute_import(node: ast.ImportFrom, package: str | None) -> ast.ImportFrom | None:
+    """A relative import of a project module as the absolute one it names (None in the revision
+    file itself, which is no package's module)."""
+    parts = package.split(".") if package else []
+    if node.level > 1:
+        parts = parts[:len(parts) - (node.level - 1)]
+    if not parts:
+        return None
+    return ast.ImportFrom(".".join(parts + ([node.module] if node.module else [])), node.names, 0)
+
+
 def holds_unknown(value) -> bool:
     """Unknown, or a helper's `*args`/`**kwargs` with an unknown argument among them."""
     if isinstance(value, dict):
@@ -526,3 +586,50 @@ def may_issue_sql(func: ProjectFunction, call: ast.Call, scope: dict) -> bool:
 
 def is_batch(value, op) -> bool:
     return type(value).__name__ == "BatchOperations" or (op is not None and value is op)
+
+
+# What a call statement of a revision is, told from its code.
+def writes_rows(statement) -> bool:
+    """An INSERT, UPDATE or DELETE (Core, or SQL text): a value in it changes no schema."""
+    if isinstance(statement, TextClause):
+        statement = statement.text
+    if isinstance(statement, str):
+        return statement.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE") if statement.strip() else False
+    return isinstance(statement, UpdateBase)
+
+
+def is_the_bind(value) -> bool:
+    return type(value).__name__ == "OfflineBind"  # (offline.py imports this module)
+
+
+def given_the_bind(call: ast.Call, evaluate) -> bool:
+    """Is the offline bind (`bind`, `op.get_bind()`) among the call's arguments? (Only such
+    arguments are evaluated, with `evaluate`: one that sends SQL itself would send it twice.)"""
+    for arg in [*call.args, *(k.value for k in call.keywords)]:
+        if not (isinstance(arg, (ast.Name, ast.Attribute)) or isinstance(arg, ast.Call) and isinstance(
+                arg.func, ast.Attribute) and arg.func.attr in ("get_bind", "connect")):
+            continue
+        try:
+            if is_the_bind(evaluate(arg)):
+                return True
+        except Unreadable:
+            continue
+    return False
+
+
+def sent_through_bind(callee) -> bool:
+    """A method of the offline bind (`conn.execute`, `conn.exec_driver_sql`): SQL it sends is rendered."""
+    return is_the_bind(getattr(callee, "__self__", None))
+
+
+LOGGING_METHODS = frozenset({"debug", "info", "warning", "warn", "error", "exception", "critical", "log"})
+
+
+def is_logging(call: ast.Call, scope: dict) -> bool:
+    """`logger.info(...)` of a logger the project defines (`from app.log import logger`, not
+    installed): it writes a line, never SQL, when what it is given calls nothing but builtins
+    (`logger.info("%s", conn.execute(...))` would run that SQL: not this)."""
+    if not (isinstance(call.func, ast.Attribute) and call.func.attr in LOGGING_METHODS) or mentions_op(call, scope):
+        return False
+    calls = [node for arg in [*call.args, *call.keywords] for node in ast.walk(arg) if isinstance(node, ast.Call)]
+    return all(isinstance(c.func, ast.Name) and c.func.id in builtins.__dict__ and c.func.id not in scope for c in calls)
