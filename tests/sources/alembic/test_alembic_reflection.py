@@ -41,11 +41,15 @@ def loaded(versions, execute=True):
                                                   execute=execute)]
 
 
+@pytest.mark.parametrize("inspect", ["sa.inspect", "sa.engine.reflection.Inspector.from_engine"])
 @pytest.mark.parametrize("execute", [True, False])
-def test_drop_gated_on_reflected_columns_is_judged(tmp_path, execute):
-    versions = revisions(tmp_path, CREATED, """
+def test_drop_gated_on_reflected_columns_is_judged(tmp_path, execute, inspect):
+    """`Inspector.from_engine(conn)`, the spelling before sa.inspect (open-webui 1af9b942657b), is
+    answered the same: it used to reflect through SQLAlchemy's own catalog queries, whose empty
+    answer was taken for rows read back (the DDL after it said not judged)."""
+    versions = revisions(tmp_path, CREATED, f"""
         def upgrade():
-            insp = sa.inspect(op.get_bind())
+            insp = {inspect}(op.get_bind())
             if "legacy" in [c["name"] for c in insp.get_columns("users")]:
                 op.drop_column("users", "legacy")
             if "ghost" in [c["name"] for c in insp.get_columns("users")]:
@@ -259,3 +263,27 @@ def test_a_raise_on_rows_read_back_is_read_both_ways(tmp_path):
             op.drop_column("users", "legacy")
     """)
     assert findings(versions, tmp_path) == [UNINDEXED_FK, ("r002_x.py", "drop-column", 16)]
+
+
+@pytest.mark.parametrize("execute", [True, False])
+def test_a_type_only_the_project_knows_is_not_reflected_as_none(tmp_path, execute):
+    """open-webui b10670c03dd5: `if isinstance(types["info"], sa.Text): <convert to JSON>` on a
+    column the history made with the project's own JSONField (not installed): reflected as
+    NullType, the conversion was skipped in silence. The type is unknown when read, so the
+    revision is read both ways; reading only the names still renders."""
+    versions = revisions(tmp_path, """
+        from myapp.fields import JSONField
+
+        def upgrade():
+            op.create_table("users", sa.Column("id", sa.Integer, primary_key=True), sa.Column("info", JSONField()))
+    """, """
+        def upgrade():
+            insp = sa.inspect(op.get_bind())
+            if "info" in [c["name"] for c in insp.get_columns("users")]:
+                op.add_column("users", sa.Column("note", sa.Text))
+            types = {c["name"]: c["type"] for c in insp.get_columns("users")}
+            if isinstance(types.get("info"), sa.Text):
+                op.alter_column("users", "info", type_=sa.JSON(), postgresql_using="info::json")
+    """)
+    assert ("r002_x.py", "change-column-type", 14) in findings(versions, tmp_path, execute)
+    assert loaded(versions, execute)[1].how == "static"
