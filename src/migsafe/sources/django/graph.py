@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 import contextlib
 import importlib.util
+import operator
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -296,7 +298,8 @@ def settings_file(module: str, roots: list[Path]) -> Path | None:
 
 
 def read_settings(module: str, roots: list[Path], depth: int = 0) -> dict:
-    """The settings a module assigns literally at its top level (also inside `try`), following
+    """The settings a module assigns literally at its top level (also inside `try`, and in the
+    branch an `if` on the environment takes: _known), following
     `from x import *` (a settings package's base module): read, never run. What it computes
     (environment variables, calls) is left out: only what is written is known."""
     path = settings_file(module, roots)
@@ -319,6 +322,12 @@ def read_settings(module: str, roots: list[Path], depth: int = 0) -> dict:
                 parent = package.split(".")[:len(package.split(".")) - (stmt.level - 1)] if package else []
                 source = ".".join([*parent, *([source] if source else [])])
             values.update(read_settings(source, roots, depth + 1))
+        elif isinstance(stmt, ast.If):
+            try:
+                statements[:0] = stmt.body if _known(stmt.test, values) else stmt.orelse
+            except (ValueError, TypeError, RecursionError):  # a test not known here: nor what it assigns
+                for target in (t for n in ast.walk(stmt) if isinstance(n, ast.Assign) for t in n.targets):
+                    values.pop(getattr(target, "id", None), None)
         elif isinstance(stmt, ast.Assign):
             for target in (t for t in stmt.targets if isinstance(t, ast.Name) and t.id.isupper()):
                 try:
@@ -326,6 +335,36 @@ def read_settings(module: str, roots: list[Path], depth: int = 0) -> dict:
                 except (ValueError, TypeError, SyntaxError, RecursionError):
                     values.pop(target.id, None)  # computed: not known
     return values
+
+
+_COMPARED = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.In: lambda a, b: a in b,
+             ast.NotIn: lambda a, b: a not in b, ast.Is: operator.is_, ast.IsNot: operator.is_not}
+
+
+def _known(node: ast.expr, values: dict):
+    """The value of a settings module's `if` test made of literals, the settings read so far and
+    the environment (`os.environ.get("X")`, `os.getenv`, `"X" in os.environ`): Django imports the
+    settings in the worker under this same environment. Anything else: ValueError."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name) and node.id in values:
+        return values[node.id]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return not _known(node.operand, values)
+    if isinstance(node, ast.BoolOp):  # (as Python: the first operand that decides, the rest unread)
+        for operand in node.values:
+            value = _known(operand, values)
+            if bool(value) is isinstance(node.op, ast.Or):
+                return value
+        return value
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARED:
+        return _COMPARED[type(node.ops[0])](_known(node.left, values), _known(node.comparators[0], values))
+    if ast.unparse(node) in ("os.environ", "environ"):
+        return dict(os.environ)
+    if isinstance(node, ast.Call) and ast.unparse(node.func) in ("os.environ.get", "environ.get", "os.getenv", "getenv") \
+            and not node.keywords and 1 <= len(node.args) <= 2:
+        return os.environ.get(*(_known(a, values) for a in node.args))
+    raise ValueError(f"not known without running the settings: {ast.unparse(node)}")
 
 
 def installed_migrations_dir(label: str, roots: list[Path] = ()) -> Path | None:

@@ -19,7 +19,7 @@ from collections import defaultdict
 
 from migsafe.sources.core.tracing import describe
 from migsafe.sources.django import swapper
-from migsafe.sources.django.offline import offline_engine
+from migsafe.sources.django.offline import BACKENDS, offline_engine
 from migsafe.sources.django.stand_ins import MissingPackages
 from migsafe.sources.django.step import DjangoStep
 
@@ -177,6 +177,8 @@ def _user_settings(module: str, dialect: str) -> None:
     for alias in list(databases) or ["default"]:
         engine = str(databases.get(alias, {}).get("ENGINE", ""))
         vendor = next((v for v, names in _VENDORS.items() if any(n in engine for n in names)), dialect)
+        if alias == "default" and vendor == dialect:
+            BACKENDS[vendor] = engine  # (rendered with, where it loads)
         databases[alias] = {**databases.get(alias, {}), "ENGINE": offline_engine(vendor)}
     connections.__dict__.pop("settings", None)  # (read again from these, should anything have read them)
 
