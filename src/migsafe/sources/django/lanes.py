@@ -201,6 +201,10 @@ class _SecondLane:
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.stopping = threading.Event()
         lane.renderer.start()  # forked here, not from the thread
+        # A worker replacing it later is started from the thread: spawned, as a fork there copies
+        # the locks the main thread holds at that moment (a module it is importing) into a child
+        # with no thread to release them: it hung until the time limit (pulpcore's settings).
+        lane.renderer.method = "spawn"
         # Its thread needs the interpreter for a moment after each answer, while the main thread
         # judges: handed over within 0.5 ms rather than Python's 5 (its worker idles meanwhile).
         self.switch_interval = sys.getswitchinterval()
