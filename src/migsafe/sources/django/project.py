@@ -93,6 +93,8 @@ def configure(step: DjangoStep, dialect: str) -> None:
     # installed even when no migration depends on them: the migration plan is graph.py's.
     contrib = {f"django.contrib.{a}" for a in ("contenttypes", "auth", "sessions", "messages", "sites")}
     contrib.update(a for a in step.apps if a.startswith("django.contrib.") and a != "django.contrib.postgres")
+    if dialect == "postgresql":  # what a project using its indexes and operations installs: its ready()
+        contrib.add("django.contrib.postgres")  # makes OpClass wrap an index's column, not an expression
     installed = sorted(contrib - {"django.contrib.admin"})
     installed.append("django.contrib.admin.apps.SimpleAdminConfig")  # no autodiscover of admin.py
     project = [a for a in step.apps if not a.startswith("django.")] if step.execute else []
