@@ -93,6 +93,37 @@ def test_settings_that_cannot_be_set_up_are_said_so(tmp_path, monkeypatch, caplo
         " migrations were rendered with ad hoc settings"]
 
 
+def test_a_setting_only_the_project_defines_is_said_where_it_is_read(tmp_path):
+    # pulpcore's RequireVersion: an operation of the project reading its own setting, with no
+    # settings module given; the migration's other operations are still judged
+    (tmp_path / "catalog").mkdir()
+    (tmp_path / "catalog" / "operations.py").write_text(textwrap.dedent("""
+        from django.conf import settings
+        from django.db.migrations.operations.base import Operation
+
+
+        class RequireFreshWorkers(Operation):
+            def state_forwards(self, app_label, state):
+                pass
+
+            def database_forwards(self, app_label, schema_editor, from_state, to_state):
+                return settings.WORKER_TTL * 2
+    """))
+    path = migration(tmp_path / "catalog", "0001_initial", """
+        migrations.RunSQL("DROP TABLE legacy", "SELECT 1"),
+        catalog.operations.RequireFreshWorkers(),
+    """)
+    path.write_text("import catalog.operations\n" + path.read_text())
+    result = check(tmp_path, tmp_path)
+    note = next(f for f in result.findings if f.rule == "not-analyzed")
+    assert note.span.line == line_of(path, "RequireFreshWorkers()")
+    assert note.message.startswith("Could not analyse this migration: it reads settings.WORKER_TTL, a setting Django"
+                                   " does not define, which only the project's settings can give: name them with"
+                                   " DJANGO_SETTINGS_MODULE or the django-settings key")
+    assert found(result, "missing-lock-timeout") == [("catalog.0001_initial", "drop-table", line_of(path, "RunSQL")),
+                                                     ("catalog.0001_initial", "not-analyzed", note.span.line)]
+
+
 def test_no_database_connection_is_opened_whatever_the_settings_say(tmp_path):
     server = socket.socket()
     server.bind(("127.0.0.1", 0))

@@ -44,6 +44,11 @@ def failure(err: BaseException) -> str:
     message = f"the migration called sys.exit({err.code!r})" if isinstance(err, SystemExit) else describe(err)
     if isinstance(err, ImportError) and getattr(err, "name", None):
         message = f"it imports {err.name}, which is not installed where migsafe runs ({message})"
+    if isinstance(err, AttributeError) and getattr(getattr(err, "obj", None), "__name__", "") == "django.conf.global_settings":
+        # (ad hoc settings answer from Django's defaults alone)
+        message = (f"it reads settings.{err.name}, a setting Django does not define, which only the project's settings"
+                   " can give: " + ("they could not be set up" if PROJECT.settings_error else
+                                    "name them with DJANGO_SETTINGS_MODULE or the django-settings key"))
     used = PROJECT.missing.used if PROJECT.missing is not None else []
     if used:
         message += (f"; stand-ins were used for what is not installed where migsafe runs:"
