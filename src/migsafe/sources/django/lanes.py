@@ -133,6 +133,7 @@ class _Lane:
                          tuple((k, v) for k, v in plan.settings.items()
                                if k.endswith("_MODEL") and isinstance(v, str) and v.count(".") == 1))
         self.told_worker, self.told = None, 0  # the worker last sent a history, and how long it was
+        self.labels = frozenset(n.app.label for n in plan.nodes)
         self.plan, self.cwd, self.history = plan, cwd, history
         self.apps, self.roots, self.target_version, self.execute = apps, roots, target_version, execute
 
@@ -150,7 +151,7 @@ class _Lane:
                 worker = self.renderer.worker
                 start = self.told if worker is not None and worker is self.told_worker else 0  # (a new worker: all)
                 step = DjangoStep(*_key(node), tuple(self.done[start:]), self.apps, self.roots, self.target_version,
-                                  self.execute, start, *self.settings)
+                                  self.execute, start, *self.settings, labels=self.labels)
                 self.renderer.submit(node.path, mig.text, node.app.import_root, self.execute, step=step)
                 self.told_worker, self.told = self.renderer.worker, len(self.done)
                 if announce:

@@ -34,6 +34,7 @@ class Project:
     applied: list[tuple[str, str, str]] | None = None
     told: list[tuple[str, str, str]] = []  # the history migsafe last sent (DjangoStep.history_from)
     missing: MissingPackages | None = None
+    labels: frozenset[str] = frozenset()  # the plan's app labels (DjangoStep.labels)
 
 
 PROJECT = Project()
