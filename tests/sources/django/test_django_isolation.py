@@ -111,15 +111,20 @@ def test_a_geometry_model_without_gdal_is_carried_forward(tmp_path):
     # the model it makes is still read (its geometry field a stand-in), so later migrations are judged
     first = migration(tmp_path / "places", "0001_initial", """
         migrations.CreateModel("Place", fields=[("id", models.AutoField(primary_key=True)),
-            ("point", django.contrib.gis.db.models.fields.PointField(srid=4326))]),
+            ("point", django.contrib.gis.db.models.fields.PointField(srid=4326)),
+            ("area", PolygonField(null=True)),
+            ("parent", models.ForeignKey("places.Place", null=True, on_delete=django.db.models.deletion.CASCADE))]),
     """)
-    first.write_text("import django.contrib.gis.db.models.fields\n" + first.read_text())
+    first.write_text("import django.contrib.gis.db.models.fields\nimport django.db.models.deletion\n"
+                     "from django.contrib.gis.db.models.fields import PolygonField\n" + first.read_text())
     second = migration(tmp_path / "places", "0002_name", """
         migrations.AddField("place", "name", models.CharField(max_length=10, null=True)),
         migrations.AlterField("place", "name", models.CharField(max_length=10)),
+        migrations.RemoveField("place", "parent"),
     """, deps='[("places", "0001_initial")]')
     result = check(tmp_path, tmp_path)
     failed = [f for f in result.findings if f.rule == "not-analyzed"]
     assert [(f.migration, f.span.line) for f in failed] == [("places.0001_initial", 1)]
     assert "GDAL" in failed[0].message
     assert ("places.0002_name", "set-not-null", line_of(second, "AlterField")) in found(result)
+    assert ("places.0002_name", "drop-column", line_of(second, "RemoveField")) in found(result)

@@ -124,6 +124,22 @@ def test_a_setting_only_the_project_defines_is_said_where_it_is_read(tmp_path):
                                                      ("catalog.0001_initial", "not-analyzed", note.span.line)]
 
 
+def test_a_swappable_models_setting_names_the_model_when_no_settings_say(tmp_path):
+    # openwisp (swapper): later migrations read settings.CONFIG_DEVICE_MODEL, which only the
+    # project's settings define; the migration making the model declares it swappable by that name
+    migration(tmp_path / "devices", "0001_initial", """
+        migrations.CreateModel("Device", fields=[("id", models.AutoField(primary_key=True))],
+                               options={"swappable": "DEVICES_DEVICE_MODEL"}),
+    """)
+    path = migration(tmp_path / "places", "0001_initial", """
+        migrations.CreateModel("Place", fields=[("id", models.AutoField(primary_key=True)),
+            ("device", models.ForeignKey(on_delete=models.deletion.CASCADE, to=settings.DEVICES_DEVICE_MODEL))]),
+    """, deps='[("devices", "0001_initial")]')
+    path.write_text("from django.conf import settings\n" + path.read_text())
+    assert 'REFERENCES "devices_device" ("id")' in sql_of(tmp_path)
+    assert "not-analyzed" not in {f.rule for f in check(tmp_path, tmp_path).findings}
+
+
 def test_no_database_connection_is_opened_whatever_the_settings_say(tmp_path):
     server = socket.socket()
     server.bind(("127.0.0.1", 0))

@@ -49,6 +49,7 @@ class Node:
     error: str | None = None  # could not be read -> not-analyzed
     error_line: int = 1
     guessed: set[Key] = field(default_factory=set)  # parents computed from a default, not the project's settings
+    swappable: dict[str, str] = field(default_factory=dict)  # setting -> "app_label.Model" it declares swappable
 
     @property
     def key(self) -> Key:
@@ -134,6 +135,7 @@ def read_node(app: App, path: Path, settings: dict | None = None) -> Node:
         node.error = "the file has no class Migration"
         return node
     scope = _Scope(tree, settings or {})
+    node.swappable = _declared_swappable(cls, app.label)
     for stmt in cls.body:
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
             name = stmt.targets[0].id
@@ -144,6 +146,22 @@ def read_node(app: App, path: Path, settings: dict | None = None) -> Node:
                     node.error, node.error_line = f"{name}: {e}", stmt.lineno
     node.guessed = scope.guessed
     return node
+
+
+def _declared_swappable(cls: ast.ClassDef, label: str) -> dict[str, str]:
+    """The settings a migration's CreateModel names in `options={"swappable": "SETTING"}`, each
+    with the model it makes: what the setting names where the project does not swap the model
+    (swapper's models: openwisp's `settings.CONFIG_DEVICE_MODEL`, read by later migrations)."""
+    found = {}
+    for call in (n for n in ast.walk(cls) if isinstance(n, ast.Call) and _name(n.func) == "CreateModel"):
+        named = {k.arg: k.value for k in call.keywords}
+        model, options = named.get("name", call.args[0] if call.args else None), named.get("options")
+        if isinstance(model, ast.Constant) and isinstance(options, ast.Dict):
+            for key, value in zip(options.keys, options.values):
+                if isinstance(key, ast.Constant) and key.value == "swappable" and isinstance(value, ast.Constant) \
+                        and isinstance(value.value, str) and isinstance(model.value, str):
+                    found[value.value] = f"{label}.{model.value}"
+    return found
 
 
 # Django's defaults of the settings a dependency list reads

@@ -129,9 +129,12 @@ class _Lane:
         self.renderer, self.done, self.failed = renderer, list(done), []
         self.notes = notes  # whether this lane reports that the settings could not be used (one lane does)
         # DjangoStep's settings_module, settings_file and swappable
+        # (a swappable model's setting the settings do not give: the model its migration declares swappable)
+        declared = {k: v for n in plan.nodes for k, v in n.swappable.items()}
         self.settings = (plan.settings_module, str(plan.settings_file) if plan.settings_file else None,
-                         tuple((k, v) for k, v in plan.settings.items()
-                               if k.endswith("_MODEL") and isinstance(v, str) and v.count(".") == 1))
+                         tuple({**declared, **{k: v for k, v in plan.settings.items()
+                                               if k.endswith("_MODEL") and isinstance(v, str) and v.count(".") == 1}
+                                }.items()))
         self.told_worker, self.told = None, 0  # the worker last sent a history, and how long it was
         self.labels = frozenset(n.app.label for n in plan.nodes)
         self.plan, self.cwd, self.history = plan, cwd, history

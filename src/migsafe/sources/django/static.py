@@ -102,15 +102,17 @@ def _bind_import(node: ast.Import | ast.ImportFrom, namespace: dict, stand_in, m
         for alias in node.names:
             top = alias.name.split(".")[0]
             if _library(top):
+                # (a top package an earlier `import` of the file overlaid keeps its stand-in)
+                known = namespace[top] if isinstance(namespace.get(top), _Overlay) else None
                 try:
                     module = importlib.import_module(alias.name)
                 except Exception:  # noqa: BLE001 - what the library raises (ImproperlyConfigured, OSError)
                     if not lenient or alias.asname:
                         raise
-                    namespace[top] = _Overlay(importlib.import_module(top), alias.name.split(".")[1:],
+                    namespace[top] = _Overlay(known or importlib.import_module(top), alias.name.split(".")[1:],
                                               stand_in(alias.name))
                     continue
-                namespace[alias.asname or top] = module if alias.asname else importlib.import_module(top)
+                namespace[alias.asname or top] = module if alias.asname else known or importlib.import_module(top)
             else:
                 namespace[alias.asname or top] = stand_in(alias.name if alias.asname else top)
         return
@@ -120,9 +122,14 @@ def _bind_import(node: ast.Import | ast.ImportFrom, namespace: dict, stand_in, m
             continue
         value = None
         if not node.level and _library(source.split(".")[0]):
-            module = importlib.import_module(source)
+            try:
+                module = importlib.import_module(source)
+            except Exception:  # noqa: BLE001 - as above
+                if not lenient:
+                    raise
+                module = None
             value = getattr(module, alias.name, None)
-            if value is None:
+            if value is None and module is not None:
                 value = importlib.import_module(f"{source}.{alias.name}")
         namespace[alias.asname or alias.name] = value if value is not None else stand_in(f"{source}.{alias.name}")
 
