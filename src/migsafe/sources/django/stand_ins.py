@@ -201,14 +201,17 @@ def stand_in_targets(state, labels: frozenset[str]) -> None:
     from django.apps import apps
     from django.db.migrations.state import ModelState, _get_app_label_and_model_name
 
-    for target, referrers in getattr(state, "refs", {}).items():
+    refs = getattr(state, "refs", {})
+    if refs is _LOOKED_AT[0]:  # (replaced, never changed in place, when a relation changes)
+        return
+    for target, referrers in refs.items():
         if target[0] in labels or target[0] in apps.app_configs:
             continue
         model = state.models.get(target)
         if model is not None and not getattr(model, "_migsafe_stand_in", False):
             continue
         remotes = [f.remote_field for fields in referrers.values() for f in fields.values()]
-        keys = dict.fromkeys(["id", *(r.field_name for r in remotes if r.field_name)])
+        keys = dict.fromkeys(["id", *(r.field_name for r in remotes if getattr(r, "field_name", None))])  # (M2M: none)
         if model is not None and set(keys) <= set(model.fields) or not isinstance(remotes[0].model, str):
             continue
         label, name = _get_app_label_and_model_name(remotes[0].model, next(iter(referrers))[0])
@@ -218,6 +221,10 @@ def stand_in_targets(state, labels: frozenset[str]) -> None:
         stand_in = ModelState(label, name, fields)
         stand_in._migsafe_stand_in = True
         state.add_model(stand_in)
+    _LOOKED_AT[0] = state.refs
+
+
+_LOOKED_AT = [None]  # the relations stand_in_targets last found nothing more to stand in for
 
 
 def _stand_in_class(qualname: str, base: type, args: tuple, kwargs: dict, folders: tuple[str, ...]) -> type:
