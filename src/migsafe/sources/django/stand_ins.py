@@ -221,7 +221,7 @@ def stand_in_targets(state, labels: frozenset[str]) -> None:
         stand_in = ModelState(label, name, fields)
         stand_in._migsafe_stand_in = True
         state.add_model(stand_in)
-    _LOOKED_AT[0] = state.refs
+    _LOOKED_AT[0] = getattr(state, "refs", None)
 
 
 _LOOKED_AT = [None]  # the relations stand_in_targets last found nothing more to stand in for
