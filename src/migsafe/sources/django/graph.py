@@ -319,7 +319,7 @@ def read_settings(module: str, roots: list[Path], depth: int = 0) -> dict:
     """The settings a module assigns literally at its top level (also inside `try`, and in the
     branch an `if` on the environment takes: _known), following
     `from x import *` (a settings package's base module): read, never run. What it computes
-    (environment variables, calls) is left out: only what is written is known."""
+    (values from environment variables, calls) is left out: only what is written is known."""
     path = settings_file(module, roots)
     if path is None or depth > 10:
         return {}

@@ -105,7 +105,8 @@ def configure(step: DjangoStep, dialect: str) -> None:
     installed.append("django.contrib.admin.apps.SimpleAdminConfig")  # no autodiscover of admin.py
     project = [a for a in step.apps if not a.startswith("django.")] if step.execute else []
     # STATIC_URL & co.: apps whose loading checks them (staticfiles) load without the real settings
-    settings.configure(INSTALLED_APPS=installed + project, DATABASES={"default": {"ENGINE": offline_engine(dialect)}},
+    settings.configure(_SwapperDefaults(),
+                       INSTALLED_APPS=installed + project, DATABASES={"default": {"ENGINE": offline_engine(dialect)}},
                        USE_TZ=True,
                        DEFAULT_AUTO_FIELD="django.db.models.AutoField", SECRET_KEY="migsafe",
                        STATIC_URL="static/", MEDIA_URL="media/", **dict(step.swappable))
@@ -115,6 +116,25 @@ def configure(step: DjangoStep, dialect: str) -> None:
         reset_registry()
         setup_django(installed, [])
         PROJECT.setup_error = f"{describe(err)}; {PROJECT.setup_error}" if PROJECT.setup_error else describe(err)
+
+
+class _SwapperDefaults:
+    """Ad hoc settings' defaults: Django's, and a swappable model's setting as swapper names it
+    (`GEO_FLOORPLAN_MODEL` for geo.FloorPlan), for a model the project state has: swapper sets
+    it, to that model, when the model's class is made, which the project's apps that could not
+    be loaded never did (openwisp's migrations read settings.GEO_FLOORPLAN_MODEL)."""
+
+    def __getattr__(self, name: str):
+        from django.conf import global_settings
+
+        try:
+            return getattr(global_settings, name)
+        except AttributeError as err:
+            state = PROJECT.state
+            for (label, _), model in dict.items(state.models) if name.endswith("_MODEL") and state else ():
+                if f"{label}_{model.name}_MODEL".upper() == name:
+                    return f"{label}.{model.name}"
+            raise err
 
 
 def setup_django(installed: list[str], project: list[str]) -> None:
