@@ -90,11 +90,10 @@ def test_a_migration_whose_parent_app_is_missing_still_carries_its_models(tmp_pa
     later = migration(app, "0003_total", 'migrations.AddField("invoice", "total", models.IntegerField()),',
                       deps='[("catalog", "0002_invoice")]')
     result = check(tmp_path, tmp_path)
+    # (judged too: it renders, nothing of the missing app needed; test_django_standins has the case that needs it)
     assert found(result, "missing-lock-timeout") == [
-        ("catalog.0002_invoice", "not-analyzed", 1),
         ("catalog.0003_total", "not-null-without-default", line_of(later, "AddField")),
     ]
-    assert "payments_not_here" in result.findings[0].message
 
 
 def _gdal_loads() -> bool:

@@ -312,3 +312,19 @@ def test_a_relation_to_an_app_neither_found_nor_installed_points_at_a_stand_in(t
         [("catalog.0002_owner", line_of(second, '"maker"'))]
     assert ("catalog.0002_owner", "non-concurrent-index", line_of(second, '"owner"')) in found(result)
     assert ("catalog.0001_initial", "not-analyzed", line_of(first, "CreateModel")) not in found(result)
+
+
+def test_a_migration_depending_on_an_app_not_found_is_judged_where_it_renders(tmp_path):
+    # openwisp's geo.0005 depends on openwisp_users, not installed in a pre-commit hook's environment:
+    # what it points at there are stand-ins; one that needs more of that app names it as the cause
+    with_imports(migration(tmp_path / "catalog", "0001_initial", """
+        migrations.CreateModel("Product", fields=[("id", models.AutoField(primary_key=True)),
+            ("organization", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to="accounts.Organization"))]),
+    """, deps='[("accounts", "0003_organization")]'), "django.db.models.deletion")
+    migration(tmp_path / "catalog", "0002_alter", """
+        migrations.AddField("organization", "slug", models.SlugField(null=True)),  # (not a model of catalog)
+    """, deps='[("catalog", "0001_initial"), ("accounts", "0004_more")]')
+    result = check(tmp_path, tmp_path)
+    failed = [f for f in result.findings if f.rule == "not-analyzed"]
+    assert [(f.migration, f.span.line) for f in failed] == [("catalog.0002_alter", 1)]
+    assert "it depends on app 'accounts', whose migrations were not found" in failed[0].message

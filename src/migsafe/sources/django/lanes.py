@@ -170,7 +170,9 @@ class _Lane:
                 mig.irreversible = getattr(rendered, "irreversible", None)
                 if rendered.error is None or getattr(rendered, "carried", False):  # (a crash or time-out: not carried)
                     self.done.append(_key(node))
-                if node.key in self.plan.missing:  # rendered all the same, for its state changes and what it shows
+                if node.key in self.plan.missing and rendered.error is not None:
+                    # (rendered all the same: what it points at in that app are stand-ins, stand_in_targets;
+                    # what failed there most likely needed the app itself)
                     mig.error = self.plan.missing[node.key]
                     self.failed.append(mig.name)
                 elif rendered.error is not None:
