@@ -160,3 +160,37 @@ def test_a_second_worker_that_fails_leaves_the_rest_to_the_first(tmp_path, monke
     both = _rendered(tmp_path, dirs)
     monkeypatch.setattr(D, "_SECOND_LANE_FROM", 10**9)
     assert both == _rendered(tmp_path, dirs) and len(both) == 12
+
+
+def test_a_second_workers_replacement_is_never_forked_from_its_thread(tmp_path, monkeypatch, lanes):
+    """A fork from the second lane's thread copies the import locks the main thread holds at that
+    moment into a child that then waits for them forever: a worker replaced there is spawned."""
+    import os
+
+    from migsafe.sources.core import worker as W
+
+    dirs = _project(tmp_path)
+    path = dirs[0] / "0011_step.py"  # after the split: rendered by the second worker, which it taints
+    path.write_text(path.read_text().replace("class Migration", (
+        "class Patch(migrations.operations.base.Operation):\n"
+        "    def state_forwards(self, app_label, state):\n        pass\n\n"
+        "    def database_forwards(self, app_label, schema_editor, from_state, to_state):\n"
+        "        import django.db.backends.base.schema as schema\n"
+        "        schema.names_digest = lambda *args, **kwargs: 'patched'\n\n\n"
+        "class Migration")).replace("operations = [\n", "operations = [\n        Patch(),\n"))
+    forks, spawned, fork, spawn = [], [], os.fork, W._SpawnedWorker.__init__
+
+    def recorded_fork():
+        forks.append(threading.current_thread() is threading.main_thread())
+        return fork()
+
+    def recorded_spawn(self, *args, **kwargs):
+        spawned.append(threading.current_thread().name)
+        spawn(self, *args, **kwargs)
+
+    monkeypatch.setattr(W.os, "fork", recorded_fork)
+    monkeypatch.setattr(W._SpawnedWorker, "__init__", recorded_spawn)
+    both = _rendered(tmp_path, dirs)
+    assert lanes["used"] == 1 and spawned == ["migsafe-second-lane"] and forks and all(forks)
+    monkeypatch.setattr(D, "_SECOND_LANE_FROM", 10**9)
+    assert both == _rendered(tmp_path, dirs)

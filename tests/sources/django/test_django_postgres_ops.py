@@ -260,3 +260,19 @@ def test_a_default_that_is_an_object_reads_the_same_every_run(tmp_path, dialect)
     rendered = [m for m, _ in load_django_migrations([tmp_path / "catalog" / "migrations"], tmp_path, dialect, ())]
     sql = [s.sql for s in rendered[-1].statements]
     assert any("'<catalog.values.Token object>'" in s for s in sql) and not any(" at 0x" in s for s in sql)
+
+
+def test_an_operator_class_on_a_column_indexes_the_column_without_the_settings(tmp_path):
+    # contrib.postgres's ready() makes OpClass a wrapper of the column (Django renders an
+    # expression otherwise, in parentheses PostgreSQL rejects): ad hoc settings install it too
+    migration(tmp_path / "catalog", "0001_initial", """
+        migrations.CreateModel("Product", fields=[("id", models.AutoField(primary_key=True)), ("name", models.TextField())]),
+        migrations.AddIndex("product", django.contrib.postgres.indexes.GinIndex(
+            django.contrib.postgres.indexes.OpClass("name", name="gin_trgm_ops"), name="product_name_trgm")),
+    """)
+    path = tmp_path / "catalog" / "migrations" / "0001_initial.py"
+    path.write_text("import django.contrib.postgres.indexes\n" + path.read_text())
+    rendered = [m for m, _ in load_django_migrations([path.parent], tmp_path, "postgresql", ())]
+    assert rendered[0].statements[-1].sql == \
+        'CREATE INDEX "product_name_trgm" ON "catalog_product" USING gin ("name" gin_trgm_ops)'
+    assert "not-analyzed" not in {f.rule for f in check(tmp_path, tmp_path).findings}

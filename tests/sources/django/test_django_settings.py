@@ -93,6 +93,60 @@ def test_settings_that_cannot_be_set_up_are_said_so(tmp_path, monkeypatch, caplo
         " migrations were rendered with ad hoc settings"]
 
 
+def test_a_setting_only_the_project_defines_is_said_where_it_is_read(tmp_path):
+    # pulpcore's RequireVersion: an operation of the project reading its own setting, with no
+    # settings module given; the migration's other operations are still judged
+    (tmp_path / "catalog").mkdir()
+    (tmp_path / "catalog" / "operations.py").write_text(textwrap.dedent("""
+        from django.conf import settings
+        from django.db.migrations.operations.base import Operation
+
+
+        class RequireFreshWorkers(Operation):
+            def state_forwards(self, app_label, state):
+                pass
+
+            def database_forwards(self, app_label, schema_editor, from_state, to_state):
+                return settings.WORKER_TTL * 2
+    """))
+    path = migration(tmp_path / "catalog", "0001_initial", """
+        migrations.RunSQL("DROP TABLE legacy", "SELECT 1"),
+        catalog.operations.RequireFreshWorkers(),
+    """)
+    path.write_text("import catalog.operations\n" + path.read_text())
+    result = check(tmp_path, tmp_path)
+    note = next(f for f in result.findings if f.rule == "not-analyzed")
+    assert note.span.line == line_of(path, "RequireFreshWorkers()")
+    assert note.message.startswith("Could not analyse this migration: it reads settings.WORKER_TTL, a setting Django"
+                                   " does not define, which only the project's settings can give: name them with"
+                                   " DJANGO_SETTINGS_MODULE or the django-settings key")
+    assert found(result, "missing-lock-timeout") == [("catalog.0001_initial", "drop-table", line_of(path, "RunSQL")),
+                                                     ("catalog.0001_initial", "not-analyzed", note.span.line)]
+
+
+def test_a_swappable_models_setting_names_the_model_when_no_settings_say(tmp_path):
+    # openwisp (swapper): later migrations read settings.CONFIG_DEVICE_MODEL, which only the
+    # project's settings define; the migration making the model declares it swappable by that name
+    migration(tmp_path / "devices", "0001_initial", """
+        migrations.CreateModel("Device", fields=[("id", models.AutoField(primary_key=True))],
+                               options={"swappable": "DEVICES_DEVICE_MODEL"}),
+    """)
+    path = migration(tmp_path / "places", "0001_initial", """
+        migrations.CreateModel("Place", fields=[("id", models.AutoField(primary_key=True)),
+            ("device", models.ForeignKey(on_delete=models.deletion.CASCADE, to=settings.DEVICES_DEVICE_MODEL))]),
+    """, deps='[("devices", "0001_initial")]')
+    path.write_text("from django.conf import settings\n" + path.read_text())
+    # swapper's own name for it, set when the model's class is made (an app that could not load never did)
+    later = migration(tmp_path / "places", "0002_floor", """
+        migrations.CreateModel("Floor", fields=[("id", models.AutoField(primary_key=True)),
+            ("place", models.ForeignKey(on_delete=models.deletion.CASCADE, to=settings.PLACES_PLACE_MODEL))]),
+    """, deps='[("places", "0001_initial")]')
+    later.write_text("from django.conf import settings\n" + later.read_text())
+    sql = sql_of(tmp_path)
+    assert 'REFERENCES "devices_device" ("id")' in sql and 'REFERENCES "places_place" ("id")' in sql
+    assert "not-analyzed" not in {f.rule for f in check(tmp_path, tmp_path).findings}
+
+
 def test_no_database_connection_is_opened_whatever_the_settings_say(tmp_path):
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
@@ -154,6 +208,35 @@ def test_swappable_dependencies_follow_the_settings_module(tmp_path):
     assert default.dependencies == [("auth", "__first__")]  # Django's default, auth.User
     plan = load_plan(dirs, "proj.settings", tmp_path)
     assert [n.key for n in plan.nodes] == [("users", "0001_initial"), ("catalog", "0001_initial")]
+
+
+def test_settings_chosen_by_an_environment_test_follow_the_branch_django_takes(tmp_path, monkeypatch):
+    # wagtail's test settings: `if os.environ.get(...): AUTH_USER_MODEL = ... else: ...`
+    migration(tmp_path / "users", "0001_initial", USER)
+    migration(tmp_path / "staff", "0001_initial", USER)
+    owned_product(tmp_path, "[migrations.swappable_dependency(settings.AUTH_USER_MODEL)]")
+    settings_module(tmp_path, """
+        import os
+        import sys
+        INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "users", "staff", "catalog"]
+        SECRET_KEY = "test"
+        if os.environ.get("USE_STAFF_USER") and not "test" in sys.argv:  # the second test is not known here
+            AUTH_USER_MODEL = "staff.User"
+        else:
+            AUTH_USER_MODEL = "users.User"
+        if "test" in sys.argv:
+            SECRET_KEY = "not known"
+    """)
+    monkeypatch.delenv("USE_STAFF_USER", raising=False)
+    dirs = sorted(tmp_path.glob("*/migrations"))
+    plan = load_plan(dirs, "proj.settings", tmp_path)
+    assert plan.settings["AUTH_USER_MODEL"] == "users.User" and "SECRET_KEY" not in plan.settings
+    order = [n.key for n in plan.nodes]
+    assert order.index(("users", "0001_initial")) < order.index(("catalog", "0001_initial"))
+    result = check(tmp_path, tmp_path, django_settings="proj.settings")
+    assert "not-analyzed" not in {f.rule for f in result.findings}
+    monkeypatch.setenv("USE_STAFF_USER", "1")  # now the sys.argv test decides: not known, nor the user model
+    assert "AUTH_USER_MODEL" not in load_plan(dirs, "proj.settings", tmp_path).settings
 
 
 def test_dependencies_computed_from_settings_or_by_a_helper_are_evaluated(tmp_path):
@@ -251,3 +334,50 @@ def test_a_parent_computed_from_a_default_that_does_not_exist_is_no_error(tmp_pa
     plan = load_plan(sorted(tmp_path.glob("*/migrations")), None, tmp_path)
     catalog = next(n for n in plan.nodes if n.app.label == "catalog")
     assert catalog.dependencies == [("auth", "0004_default_groups")] and catalog.error is None
+
+
+def test_the_settings_backend_extending_the_vendors_renders_its_fields(tmp_path):
+    # contrib.gis's PostGIS: a geometry column's type comes from its backend's operations
+    # (geo_db_type); Django's plain PostgreSQL backend has none.
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "__init__.py").touch()
+    (tmp_path / "proj" / "vectordb").mkdir()
+    (tmp_path / "proj" / "vectordb" / "__init__.py").touch()
+    (tmp_path / "proj" / "vectordb" / "base.py").write_text(textwrap.dedent("""
+        from django.db.backends.postgresql import base, operations
+
+
+        class DatabaseOperations(operations.DatabaseOperations):
+            def vector_db_type(self, field):
+                return f"vector({field.dimensions})"
+
+
+        class DatabaseWrapper(base.DatabaseWrapper):
+            ops_class = DatabaseOperations
+    """))
+    (tmp_path / "proj" / "fields.py").write_text(textwrap.dedent("""
+        from django.db import models
+
+
+        class VectorField(models.Field):
+            def __init__(self, *args, dimensions=None, **kwargs):
+                self.dimensions = dimensions
+                super().__init__(*args, **kwargs)
+
+            def deconstruct(self):
+                name, path, args, kwargs = super().deconstruct()
+                return name, path, args, {**kwargs, "dimensions": self.dimensions}
+
+            def db_type(self, connection):
+                return connection.ops.vector_db_type(self)
+    """))
+    (tmp_path / "proj" / "settings.py").write_text(
+        'INSTALLED_APPS = ["catalog"]\nDATABASES = {"default": {"ENGINE": "proj.vectordb", "NAME": "shop"}}\n')
+    path = migration(tmp_path / "catalog", "0001_initial", """
+        migrations.CreateModel("Item", fields=[("id", models.AutoField(primary_key=True))]),
+        migrations.AddField("item", "embedding", proj.fields.VectorField(dimensions=3, null=True)),
+    """)
+    path.write_text("import proj.fields\n" + path.read_text())
+    assert 'ADD COLUMN "embedding" vector(3) NULL' in sql_of(tmp_path, settings_module="proj.settings")
+    result = check(tmp_path, tmp_path, django_settings="proj.settings")
+    assert "not-analyzed" not in {f.rule for f in result.findings}

@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 import contextlib
 import importlib.util
+import operator
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +49,7 @@ class Node:
     error: str | None = None  # could not be read -> not-analyzed
     error_line: int = 1
     guessed: set[Key] = field(default_factory=set)  # parents computed from a default, not the project's settings
+    swappable: dict[str, str] = field(default_factory=dict)  # setting -> "app_label.Model" it declares swappable
 
     @property
     def key(self) -> Key:
@@ -132,6 +135,7 @@ def read_node(app: App, path: Path, settings: dict | None = None) -> Node:
         node.error = "the file has no class Migration"
         return node
     scope = _Scope(tree, settings or {})
+    node.swappable = _declared_swappable(cls, app.label)
     for stmt in cls.body:
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
             name = stmt.targets[0].id
@@ -142,6 +146,22 @@ def read_node(app: App, path: Path, settings: dict | None = None) -> Node:
                     node.error, node.error_line = f"{name}: {e}", stmt.lineno
     node.guessed = scope.guessed
     return node
+
+
+def _declared_swappable(cls: ast.ClassDef, label: str) -> dict[str, str]:
+    """The settings a migration's CreateModel names in `options={"swappable": "SETTING"}`, each
+    with the model it makes: what the setting names where the project does not swap the model
+    (swapper's models: openwisp's `settings.CONFIG_DEVICE_MODEL`, read by later migrations)."""
+    found = {}
+    for call in (n for n in ast.walk(cls) if isinstance(n, ast.Call) and _name(n.func) == "CreateModel"):
+        named = {k.arg: k.value for k in call.keywords}
+        model, options = named.get("name", call.args[0] if call.args else None), named.get("options")
+        if isinstance(model, ast.Constant) and isinstance(options, ast.Dict):
+            for key, value in zip(options.keys, options.values):
+                if isinstance(key, ast.Constant) and key.value == "swappable" and isinstance(value, ast.Constant) \
+                        and isinstance(value.value, str) and isinstance(model.value, str):
+                    found[value.value] = f"{label}.{model.value}"
+    return found
 
 
 # Django's defaults of the settings a dependency list reads
@@ -296,9 +316,10 @@ def settings_file(module: str, roots: list[Path]) -> Path | None:
 
 
 def read_settings(module: str, roots: list[Path], depth: int = 0) -> dict:
-    """The settings a module assigns literally at its top level (also inside `try`), following
+    """The settings a module assigns literally at its top level (also inside `try`, and in the
+    branch an `if` on the environment takes: _known), following
     `from x import *` (a settings package's base module): read, never run. What it computes
-    (environment variables, calls) is left out: only what is written is known."""
+    (values from environment variables, calls) is left out: only what is written is known."""
     path = settings_file(module, roots)
     if path is None or depth > 10:
         return {}
@@ -319,6 +340,12 @@ def read_settings(module: str, roots: list[Path], depth: int = 0) -> dict:
                 parent = package.split(".")[:len(package.split(".")) - (stmt.level - 1)] if package else []
                 source = ".".join([*parent, *([source] if source else [])])
             values.update(read_settings(source, roots, depth + 1))
+        elif isinstance(stmt, ast.If):
+            try:
+                statements[:0] = stmt.body if _known(stmt.test, values) else stmt.orelse
+            except (ValueError, TypeError, RecursionError):  # a test not known here: nor what it assigns
+                for target in (t for n in ast.walk(stmt) if isinstance(n, ast.Assign) for t in n.targets):
+                    values.pop(getattr(target, "id", None), None)
         elif isinstance(stmt, ast.Assign):
             for target in (t for t in stmt.targets if isinstance(t, ast.Name) and t.id.isupper()):
                 try:
@@ -326,6 +353,36 @@ def read_settings(module: str, roots: list[Path], depth: int = 0) -> dict:
                 except (ValueError, TypeError, SyntaxError, RecursionError):
                     values.pop(target.id, None)  # computed: not known
     return values
+
+
+_COMPARED = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.In: lambda a, b: a in b,
+             ast.NotIn: lambda a, b: a not in b, ast.Is: operator.is_, ast.IsNot: operator.is_not}
+
+
+def _known(node: ast.expr, values: dict):
+    """The value of a settings module's `if` test made of literals, the settings read so far and
+    the environment (`os.environ.get("X")`, `os.getenv`, `"X" in os.environ`): Django imports the
+    settings in the worker under this same environment. Anything else: ValueError."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name) and node.id in values:
+        return values[node.id]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return not _known(node.operand, values)
+    if isinstance(node, ast.BoolOp):  # (as Python: the first operand that decides, the rest unread)
+        for operand in node.values:
+            value = _known(operand, values)
+            if bool(value) is isinstance(node.op, ast.Or):
+                return value
+        return value
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARED:
+        return _COMPARED[type(node.ops[0])](_known(node.left, values), _known(node.comparators[0], values))
+    if ast.unparse(node) in ("os.environ", "environ"):
+        return dict(os.environ)
+    if isinstance(node, ast.Call) and ast.unparse(node.func) in ("os.environ.get", "environ.get", "os.getenv", "getenv") \
+            and not node.keywords and 1 <= len(node.args) <= 2:
+        return os.environ.get(*(_known(a, values) for a in node.args))
+    raise ValueError(f"not known without running the settings: {ast.unparse(node)}")
 
 
 def installed_migrations_dir(label: str, roots: list[Path] = ()) -> Path | None:

@@ -68,7 +68,7 @@ def render_step(path: Path, text: str, dialect: str, step: DjangoStep) -> Django
     history, migration = None, None
     try:
         configure(step, dialect)
-        PROJECT.missing.used = []
+        PROJECT.missing.used, PROJECT.labels = [], step.labels
         if step.execute and PROJECT.missing not in sys.meta_path:  # the worker puts back the import hooks
             sys.meta_path.append(PROJECT.missing)
         if step.history_from > len(PROJECT.told):

@@ -129,10 +129,14 @@ class _Lane:
         self.renderer, self.done, self.failed = renderer, list(done), []
         self.notes = notes  # whether this lane reports that the settings could not be used (one lane does)
         # DjangoStep's settings_module, settings_file and swappable
+        # (a swappable model's setting the settings do not give: the model its migration declares swappable)
+        declared = {k: v for n in plan.nodes for k, v in n.swappable.items()}
         self.settings = (plan.settings_module, str(plan.settings_file) if plan.settings_file else None,
-                         tuple((k, v) for k, v in plan.settings.items()
-                               if k.endswith("_MODEL") and isinstance(v, str) and v.count(".") == 1))
+                         tuple({**declared, **{k: v for k, v in plan.settings.items()
+                                               if k.endswith("_MODEL") and isinstance(v, str) and v.count(".") == 1}
+                                }.items()))
         self.told_worker, self.told = None, 0  # the worker last sent a history, and how long it was
+        self.labels = frozenset(n.app.label for n in plan.nodes)
         self.plan, self.cwd, self.history = plan, cwd, history
         self.apps, self.roots, self.target_version, self.execute = apps, roots, target_version, execute
 
@@ -150,7 +154,7 @@ class _Lane:
                 worker = self.renderer.worker
                 start = self.told if worker is not None and worker is self.told_worker else 0  # (a new worker: all)
                 step = DjangoStep(*_key(node), tuple(self.done[start:]), self.apps, self.roots, self.target_version,
-                                  self.execute, start, *self.settings)
+                                  self.execute, start, *self.settings, labels=self.labels)
                 self.renderer.submit(node.path, mig.text, node.app.import_root, self.execute, step=step)
                 self.told_worker, self.told = self.renderer.worker, len(self.done)
                 if announce:
@@ -166,7 +170,9 @@ class _Lane:
                 mig.irreversible = getattr(rendered, "irreversible", None)
                 if rendered.error is None or getattr(rendered, "carried", False):  # (a crash or time-out: not carried)
                     self.done.append(_key(node))
-                if node.key in self.plan.missing:  # rendered all the same, for its state changes and what it shows
+                if node.key in self.plan.missing and rendered.error is not None:
+                    # (rendered all the same: what it points at in that app are stand-ins, stand_in_targets;
+                    # what failed there most likely needed the app itself)
                     mig.error = self.plan.missing[node.key]
                     self.failed.append(mig.name)
                 elif rendered.error is not None:
@@ -201,6 +207,10 @@ class _SecondLane:
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.stopping = threading.Event()
         lane.renderer.start()  # forked here, not from the thread
+        # A worker replacing it later is started from the thread: spawned, as a fork there copies
+        # the locks the main thread holds at that moment (a module it is importing) into a child
+        # with no thread to release them: it hung until the time limit (pulpcore's settings).
+        lane.renderer.method = "spawn"
         # Its thread needs the interpreter for a moment after each answer, while the main thread
         # judges: handed over within 0.5 ms rather than Python's 5 (its worker idles meanwhile).
         self.switch_interval = sys.getswitchinterval()

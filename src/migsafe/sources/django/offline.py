@@ -27,6 +27,26 @@ ENGINES = {"postgresql": "django.db.backends.postgresql", "mysql": "django.db.ba
 
 
 _EDITORS: dict[type, type] = {}
+# The ENGINE the project's settings name for a vendor (contrib.gis's PostGIS: geometry columns and
+# their indexes come from its operations and schema editor): _rendering_backend.
+BACKENDS: dict[str, str] = {}
+
+
+def _rendering_backend(dialect: str) -> str:
+    """The backend rendering the dialect's SQL: the settings' own where it extends Django's backend
+    of that vendor and loads (once the apps are, as PostGIS's defines models), else Django's (a
+    backend that cannot load here, PostGIS without GDAL: the same SQL for all but its own fields)."""
+    from django.db.utils import load_backend
+
+    engine = BACKENDS.get(dialect)
+    if engine:
+        try:
+            if issubclass(load_backend(engine).DatabaseWrapper, load_backend(ENGINES[dialect]).DatabaseWrapper):
+                return engine
+        except Exception:  # noqa: BLE001 - the project's backend (its C libraries, its imports)
+            pass
+        del BACKENDS[dialect]  # (tried once)
+    return ENGINES[dialect]
 
 
 def editor_class(base: type) -> type:
@@ -229,11 +249,11 @@ def _hstore_item(item) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def _offline_wrapper(dialect: str) -> type:
-    """The DatabaseWrapper class of the dialect's backend that can render SQL but never connects."""
+def _offline_wrapper(engine: str) -> type:
+    """The DatabaseWrapper class of the backend `engine` that can render SQL but never connects."""
     from django.db.utils import load_backend
 
-    backend = load_backend(ENGINES[dialect])
+    backend = load_backend(engine)
     base = backend.DatabaseWrapper
     introspection = type("OfflineIntrospection", (base.introspection_class,), {
         "served": None, "editor": None, "get_constraints": _served_constraints, "get_sequences": _served_sequences,
@@ -257,14 +277,15 @@ def offline_engine(vendor: str) -> str:
     name = f"migsafe_offline_{vendor}"
     if f"{name}.base" not in sys.modules:
         package, base = types.ModuleType(name), types.ModuleType(f"{name}.base")
-        package.__path__, package.base, base.DatabaseWrapper = [], base, _offline_wrapper(vendor)
+        package.__path__, package.base, base.DatabaseWrapper = [], base, _offline_wrapper(ENGINES[vendor])
         sys.modules[name], sys.modules[base.__name__] = package, base
     return name
 
 
 def offline_connection(dialect: str, target_version: str | None):
     """A DatabaseWrapper of the dialect's backend that can render SQL but never connects."""
-    connection = _offline_wrapper(dialect)({"ENGINE": ENGINES[dialect], "NAME": "migsafe", "USER": "", "PASSWORD": "", "HOST": "",
+    engine = _rendering_backend(dialect)
+    connection = _offline_wrapper(engine)({"ENGINE": engine, "NAME": "migsafe", "USER": "", "PASSWORD": "", "HOST": "",
                           "PORT": "", "OPTIONS": {}, "TIME_ZONE": None, "CONN_MAX_AGE": 0,
                           "CONN_HEALTH_CHECKS": False, "AUTOCOMMIT": True, "ATOMIC_REQUESTS": False, "TEST": {}})
     if dialect == "postgresql":

@@ -19,7 +19,7 @@ from collections import defaultdict
 
 from migsafe.sources.core.tracing import describe
 from migsafe.sources.django import swapper
-from migsafe.sources.django.offline import offline_engine
+from migsafe.sources.django.offline import BACKENDS, offline_engine
 from migsafe.sources.django.stand_ins import MissingPackages
 from migsafe.sources.django.step import DjangoStep
 
@@ -34,6 +34,7 @@ class Project:
     applied: list[tuple[str, str, str]] | None = None
     told: list[tuple[str, str, str]] = []  # the history migsafe last sent (DjangoStep.history_from)
     missing: MissingPackages | None = None
+    labels: frozenset[str] = frozenset()  # the plan's app labels (DjangoStep.labels)
 
 
 PROJECT = Project()
@@ -44,6 +45,11 @@ def failure(err: BaseException) -> str:
     message = f"the migration called sys.exit({err.code!r})" if isinstance(err, SystemExit) else describe(err)
     if isinstance(err, ImportError) and getattr(err, "name", None):
         message = f"it imports {err.name}, which is not installed where migsafe runs ({message})"
+    if isinstance(err, AttributeError) and getattr(getattr(err, "obj", None), "__name__", "") == "django.conf.global_settings":
+        # (ad hoc settings answer from Django's defaults alone)
+        message = (f"it reads settings.{err.name}, a setting Django does not define, which only the project's settings"
+                   " can give: " + ("they could not be set up" if PROJECT.settings_error else
+                                    "name them with DJANGO_SETTINGS_MODULE or the django-settings key"))
     used = PROJECT.missing.used if PROJECT.missing is not None else []
     if used:
         message += (f"; stand-ins were used for what is not installed where migsafe runs:"
@@ -93,11 +99,14 @@ def configure(step: DjangoStep, dialect: str) -> None:
     # installed even when no migration depends on them: the migration plan is graph.py's.
     contrib = {f"django.contrib.{a}" for a in ("contenttypes", "auth", "sessions", "messages", "sites")}
     contrib.update(a for a in step.apps if a.startswith("django.contrib.") and a != "django.contrib.postgres")
+    if dialect == "postgresql":  # what a project using its indexes and operations installs: its ready()
+        contrib.add("django.contrib.postgres")  # makes OpClass wrap an index's column, not an expression
     installed = sorted(contrib - {"django.contrib.admin"})
     installed.append("django.contrib.admin.apps.SimpleAdminConfig")  # no autodiscover of admin.py
     project = [a for a in step.apps if not a.startswith("django.")] if step.execute else []
     # STATIC_URL & co.: apps whose loading checks them (staticfiles) load without the real settings
-    settings.configure(INSTALLED_APPS=installed + project, DATABASES={"default": {"ENGINE": offline_engine(dialect)}},
+    settings.configure(_SwapperDefaults(),
+                       INSTALLED_APPS=installed + project, DATABASES={"default": {"ENGINE": offline_engine(dialect)}},
                        USE_TZ=True,
                        DEFAULT_AUTO_FIELD="django.db.models.AutoField", SECRET_KEY="migsafe",
                        STATIC_URL="static/", MEDIA_URL="media/", **dict(step.swappable))
@@ -107,6 +116,25 @@ def configure(step: DjangoStep, dialect: str) -> None:
         reset_registry()
         setup_django(installed, [])
         PROJECT.setup_error = f"{describe(err)}; {PROJECT.setup_error}" if PROJECT.setup_error else describe(err)
+
+
+class _SwapperDefaults:
+    """Ad hoc settings' defaults: Django's, and a swappable model's setting as swapper names it
+    (`GEO_FLOORPLAN_MODEL` for geo.FloorPlan), for a model the project state has: swapper sets
+    it, to that model, when the model's class is made, which the project's apps that could not
+    be loaded never did (openwisp's migrations read settings.GEO_FLOORPLAN_MODEL)."""
+
+    def __getattr__(self, name: str):
+        from django.conf import global_settings
+
+        try:
+            return getattr(global_settings, name)
+        except AttributeError as err:
+            state = PROJECT.state
+            for (label, _), model in dict.items(state.models) if name.endswith("_MODEL") and state else ():
+                if f"{label}_{model.name}_MODEL".upper() == name:
+                    return f"{label}.{model.name}"
+            raise err
 
 
 def setup_django(installed: list[str], project: list[str]) -> None:
@@ -177,6 +205,8 @@ def _user_settings(module: str, dialect: str) -> None:
     for alias in list(databases) or ["default"]:
         engine = str(databases.get(alias, {}).get("ENGINE", ""))
         vendor = next((v for v, names in _VENDORS.items() if any(n in engine for n in names)), dialect)
+        if alias == "default" and vendor == dialect:
+            BACKENDS[vendor] = engine  # (rendered with, where it loads)
         databases[alias] = {**databases.get(alias, {}), "ENGINE": offline_engine(vendor)}
     connections.__dict__.pop("settings", None)  # (read again from these, should anything have read them)
 

@@ -15,6 +15,7 @@ from migsafe.sources.core.tracing import NO_WAY_BACK, statements_in
 from migsafe.sources.django.facts import net_defaults, remade_tables, say_unknown_type
 from migsafe.sources.django.offline import editor_class, offline_connection
 from migsafe.sources.django.project import PROJECT, failure, forward
+from migsafe.sources.django.stand_ins import stand_in_targets
 from migsafe.sources.django.state import on_demand
 from migsafe.sources.django.step import DjangoRendered
 from migsafe.sql.translate import translate
@@ -47,8 +48,10 @@ def render_migration(migration, path: Path, text: str, dialect: str, target_vers
                 continue
             emitted, deferred = len(editor.emitted), len(editor.deferred_sql)
             try:
+                stand_in_targets(state, PROJECT.labels)  # (relations carried forward without rendering)
                 before = editor.before = state.clone()
                 operation.state_forwards(migration.app_label, state)
+                stand_in_targets(state, PROJECT.labels)
                 state.reload_models(())  # whatever the operation changed: rendered afresh on demand
                 state.apps.earlier = before.apps
                 if not _schema_unchanged(operation, migration.app_label, before, state):

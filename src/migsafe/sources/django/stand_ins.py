@@ -191,6 +191,42 @@ def _stand_in_field(qualname: str, args: tuple, kwargs: dict, folders: tuple[str
     return _stand_in_class(qualname, models.Field, args, kwargs, folders)(*args, **kwargs)
 
 
+def stand_in_targets(state, labels: frozenset[str]) -> None:
+    """A model that relations point at, of an app neither among the project's (`labels`) nor
+    installed (openwisp's relations to openwisp_users.Organization, where openwisp_users is not
+    installed), gets a stand-in state: its table named as Django names it, its key `id` and the
+    fields a `to_field` names, each of a type migsafe does not know (_unknown_type), so that the
+    relation's column, constraint and index are rendered and the referring model's SQL is judged.
+    (Django's own rendering, which keeps no index of relations, is left as it is.)"""
+    from django.apps import apps
+    from django.db.migrations.state import ModelState, _get_app_label_and_model_name
+
+    refs = getattr(state, "refs", {})
+    if refs is _LOOKED_AT[0]:  # (replaced, never changed in place, when a relation changes)
+        return
+    for target, referrers in refs.items():
+        if target[0] in labels or target[0] in apps.app_configs:
+            continue
+        model = state.models.get(target)
+        if model is not None and not getattr(model, "_migsafe_stand_in", False):
+            continue
+        remotes = [f.remote_field for fields in referrers.values() for f in fields.values()]
+        keys = dict.fromkeys(["id", *(r.field_name for r in remotes if getattr(r, "field_name", None))])  # (M2M: none)
+        if model is not None and set(keys) <= set(model.fields) or not isinstance(remotes[0].model, str):
+            continue
+        label, name = _get_app_label_and_model_name(remotes[0].model, next(iter(referrers))[0])
+        fields = [(k, _stand_in_field(f"{label}.{name}" + (f".{k}" if k != "id" else ""), (),
+                                      {"primary_key": True, "serialize": False} if k == "id" else {"unique": True}, ()))
+                  for k in keys]
+        stand_in = ModelState(label, name, fields)
+        stand_in._migsafe_stand_in = True
+        state.add_model(stand_in)
+    _LOOKED_AT[0] = getattr(state, "refs", None)
+
+
+_LOOKED_AT = [None]  # the relations stand_in_targets last found nothing more to stand in for
+
+
 def _stand_in_class(qualname: str, base: type, args: tuple, kwargs: dict, folders: tuple[str, ...]) -> type:
     """A subclass of `base` named as the missing class, taking the arguments `base` takes and
     deconstructing to what the migration gave. Arguments `base` does not take never reach the

@@ -41,7 +41,7 @@ def read_migration(path: Path, text: str, name: str, app_label: str, roots: tupl
     found = None
     for node in tree.body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            _bind_import(node, namespace, stand_in, module)
+            _bind_import(node, namespace, stand_in, module, lenient=skip_unreadable)
         elif isinstance(node, ast.ClassDef) and node.name == "Migration":
             found = node
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -94,13 +94,25 @@ def _library(top: str) -> bool:
     return top in ("django", "swapper") or top in PURE_STDLIB  # (swapper: settings lookups, see swapper.py)
 
 
-def _bind_import(node: ast.Import | ast.ImportFrom, namespace: dict, stand_in, module: str) -> None:
+def _bind_import(node: ast.Import | ast.ImportFrom, namespace: dict, stand_in, module: str,
+                 lenient: bool = False) -> None:
+    """`lenient` (reading a migration for its state changes alone): a library module that is there
+    but cannot be imported here (contrib.gis without the GDAL library) is a stand-in."""
     if isinstance(node, ast.Import):
         for alias in node.names:
             top = alias.name.split(".")[0]
             if _library(top):
-                module = importlib.import_module(alias.name)
-                namespace[alias.asname or top] = module if alias.asname else importlib.import_module(top)
+                # (a top package an earlier `import` of the file overlaid keeps its stand-in)
+                known = namespace[top] if isinstance(namespace.get(top), _Overlay) else None
+                try:
+                    module = importlib.import_module(alias.name)
+                except Exception:  # noqa: BLE001 - what the library raises (ImproperlyConfigured, OSError)
+                    if not lenient or alias.asname:
+                        raise
+                    namespace[top] = _Overlay(known or importlib.import_module(top), alias.name.split(".")[1:],
+                                              stand_in(alias.name))
+                    continue
+                namespace[alias.asname or top] = module if alias.asname else known or importlib.import_module(top)
             else:
                 namespace[alias.asname or top] = stand_in(alias.name if alias.asname else top)
         return
@@ -110,11 +122,31 @@ def _bind_import(node: ast.Import | ast.ImportFrom, namespace: dict, stand_in, m
             continue
         value = None
         if not node.level and _library(source.split(".")[0]):
-            module = importlib.import_module(source)
+            try:
+                module = importlib.import_module(source)
+            except Exception:  # noqa: BLE001 - as above
+                if not lenient:
+                    raise
+                module = None
             value = getattr(module, alias.name, None)
-            if value is None:
+            if value is None and module is not None:
                 value = importlib.import_module(f"{source}.{alias.name}")
         namespace[alias.asname or alias.name] = value if value is not None else stand_in(f"{source}.{alias.name}")
+
+
+class _Overlay:
+    """A library module as it is, but for the dotted path below it that could not be imported
+    here (`import django.contrib.gis.db.models.fields` without GDAL): that path is `stand_in`."""
+
+    def __init__(self, real, path: list[str], stand_in) -> None:
+        self._real, self._path, self._stand_in = real, path, stand_in
+
+    def __getattr__(self, name: str):
+        if name != self._path[0]:
+            return getattr(self._real, name)
+        if len(self._path) == 1:
+            return self._stand_in
+        return _Overlay(getattr(self._real, name, None), self._path[1:], self._stand_in)
 
 
 def _eval(node: ast.expr, namespace: dict, path: Path, roots: tuple[str, ...]):

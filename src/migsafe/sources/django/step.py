@@ -28,6 +28,7 @@ class DjangoStep:
     # The swappable models it names literally (AUTH_USER_MODEL, ...): the ad hoc settings take them
     # when it cannot be set up, as the graph's order did (graph.read_settings)
     swappable: tuple[tuple[str, str], ...] = ()
+    labels: frozenset[str] = frozenset()  # the labels of every app of the plan (stand_ins.stand_in_targets)
 
 
 @dataclass
