@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
 import re
+import uuid
 
 import sqlglot
 from sqlalchemy import Column, MetaData, Table, bindparam, inspection, orm, text
@@ -141,7 +143,7 @@ def _with_values(statement, values: dict, sa_dialect):
         with_value = bindparam(element.key, values[element.key], type_=element.type)
         try:
             with_value.compile(dialect=sa_dialect, compile_kwargs={"literal_binds": True})
-        except CompileError:
+        except (CompileError, NotImplementedError):  # (1.4 raises the latter)
             return None  # no SQL literal for it: unknown
         return with_value
 
@@ -151,9 +153,46 @@ def _with_values(statement, values: dict, sa_dialect):
     try:
         with_values = with_values.values(**columns) if columns else with_values
         with_values.compile(dialect=sa_dialect, compile_kwargs={"literal_binds": True})
-    except (CompileError, ArgumentError):
+    except (CompileError, ArgumentError, NotImplementedError):
         return statement
     return with_values
+
+
+_QMARK_OR_NAMED = re.compile(r"'(?:[^']|'')*'|\?|(?<![:\w]):(\w+)")  # (quoted text kept as it is)
+
+
+def _driver_sql_with_values(sql: str, values, sa_dialect) -> str:
+    """What the driver sends for `exec_driver_sql(sql, values)`: each placeholder of its
+    paramstyle replaced by the value's literal (NULL for a value with no SQL literal). Percent
+    styles format the whole string as the driver does (so `%%` is `%`); `?` and `:name` outside
+    quotes. SQL the values do not fit is left as written."""
+
+    def literal(value) -> str:
+        try:
+            return str(bindparam("v", value).compile(dialect=sa_dialect, compile_kwargs={"literal_binds": True}))
+        except (CompileError, NotImplementedError):
+            return "NULL"
+
+    named = isinstance(values, dict)
+    if sa_dialect.default_paramstyle in ("format", "pyformat"):  # (the driver's, not the offline one)
+        try:
+            return sql % ({k: literal(v) for k, v in values.items()} if named else tuple(map(literal, values)))
+        except (KeyError, TypeError, ValueError):
+            return sql
+    positional = iter(() if named else values)
+
+    def replace(match) -> str:
+        if match.group(0).startswith("'"):
+            return match.group(0)
+        key = match.group(1)
+        if (key is None) == named:
+            return match.group(0)
+        return literal(values[key] if named else next(positional))
+
+    try:
+        return _QMARK_OR_NAMED.sub(replace, sql)
+    except (KeyError, StopIteration):
+        return sql
 
 
 class _Maybe:
@@ -467,8 +506,13 @@ class OfflineBind:
         return bool(checkfirst) and issubclass(visitorcallable, NamedTypeDropper) and made is None \
             and self.history_complete() and "type" not in schema.gaps
 
-    def exec_driver_sql(self, sql, *args, **kwargs):
-        return self.execute(sql)
+    def exec_driver_sql(self, sql, parameters=None, *args, **kwargs):
+        """Driver SQL, once per parameter set, with the values the driver would put in."""
+        sets = [parameters] if isinstance(parameters, (dict, tuple)) else list(parameters or ()) or [None]
+        for values in sets:
+            rendered = _driver_sql_with_values(sql, values, self.dialect) if values else sql
+            self.execute(text(rendered.replace(":", "\\:")))  # driver SQL: no SQLAlchemy :names in it
+        return EmptyResult(self)
 
     def scalar(self, statement, *args, **kwargs):
         self.execute(statement)
@@ -523,7 +567,8 @@ def offline_sqlalchemy():
     - `metadata.reflect(bind, only=...)`: each table reflected from the replayed history, as
       `Table(name, metadata, autoload_with=bind)` does (see SchemaInspector.reflect_table).
     - a value for an untyped column (`sa.table("t", sa.column("status"))`), which a live database
-      takes as a bound parameter, written as a literal of the value's own Python type."""
+      takes as a bound parameter, written as a literal of the value's own Python type; dates,
+      times and UUIDs as SQLAlchemy 2.0 writes them, also on 1.4 (which has no literal of them)."""
 
     original_reflect, original_literal = MetaData.reflect, sqltypes.NullType.literal_processor
 
@@ -541,6 +586,8 @@ def offline_sqlalchemy():
 
     def literal_processor(self, dialect):
         def process(value):
+            if isinstance(value, uuid.UUID):  # (SQLAlchemy 1.4 has no UUID type: its text, as 2.0 writes)
+                value = str(value)
             resolved = sqltypes._resolve_value_to_type(value)
             inner = None if isinstance(resolved, sqltypes.NullType) else resolved.literal_processor(dialect)
             if inner is None:
@@ -548,12 +595,29 @@ def offline_sqlalchemy():
             return inner(value)
         return process
 
+    # SQLAlchemy 1.4 has no literal for dates and times (2.0 has): 2.0's, the ISO text quoted.
+    without_literal = [t for t in (sqltypes.Date, sqltypes.DateTime, sqltypes.Time)
+                       if t.literal_processor is sqltypes.TypeEngine.literal_processor]
     MetaData.reflect, sqltypes.NullType.literal_processor = reflect, literal_processor
+    for t in without_literal:
+        t.literal_processor = _iso_literal_processor
     try:
         with _orm_sessions_offline():
             yield
     finally:
         MetaData.reflect, sqltypes.NullType.literal_processor = original_reflect, original_literal
+        for t in without_literal:
+            del t.literal_processor
+
+
+def _iso_literal_processor(self, dialect):
+    quote = sqltypes.String().literal_processor(dialect)
+
+    def process(value):
+        if isinstance(value, datetime.datetime):
+            return quote(value.isoformat(" "))
+        return quote(value.isoformat() if isinstance(value, (datetime.date, datetime.time)) else str(value))
+    return process
 
 
 @contextlib.contextmanager
