@@ -34,6 +34,7 @@ from migsafe.schema import Schema
 from migsafe.sources.alembic.static import RowsUnknown
 from migsafe.sources.core.guard import Unreadable
 from migsafe.sources.core.tracing import Tracer
+from migsafe.sql.placeholders import fill
 from migsafe.sql.tokens import SQLGLOT_DIALECT
 from migsafe.sql.translate import translate
 
@@ -156,43 +157,6 @@ def _with_values(statement, values: dict, sa_dialect):
     except (CompileError, ArgumentError, NotImplementedError):
         return statement
     return with_values
-
-
-_QMARK_OR_NAMED = re.compile(r"'(?:[^']|'')*'|\?|(?<![:\w]):(\w+)")  # (quoted text kept as it is)
-
-
-def _driver_sql_with_values(sql: str, values, sa_dialect) -> str:
-    """What the driver sends for `exec_driver_sql(sql, values)`: each placeholder of its
-    paramstyle replaced by the value's literal (NULL for a value with no SQL literal). Percent
-    styles format the whole string as the driver does (so `%%` is `%`); `?` and `:name` outside
-    quotes. SQL the values do not fit is left as written."""
-
-    def literal(value) -> str:
-        try:
-            return str(bindparam("v", value).compile(dialect=sa_dialect, compile_kwargs={"literal_binds": True}))
-        except (CompileError, NotImplementedError):
-            return "NULL"
-
-    named = isinstance(values, dict)
-    if sa_dialect.default_paramstyle in ("format", "pyformat"):  # (the driver's, not the offline one)
-        try:
-            return sql % ({k: literal(v) for k, v in values.items()} if named else tuple(map(literal, values)))
-        except (KeyError, TypeError, ValueError):
-            return sql
-    positional = iter(() if named else values)
-
-    def replace(match) -> str:
-        if match.group(0).startswith("'"):
-            return match.group(0)
-        key = match.group(1)
-        if (key is None) == named:
-            return match.group(0)
-        return literal(values[key] if named else next(positional))
-
-    try:
-        return _QMARK_OR_NAMED.sub(replace, sql)
-    except (KeyError, StopIteration):
-        return sql
 
 
 class _Maybe:
@@ -510,9 +474,16 @@ class OfflineBind:
         """Driver SQL, once per parameter set, with the values the driver would put in."""
         sets = [parameters] if isinstance(parameters, (dict, tuple)) else list(parameters or ()) or [None]
         for values in sets:
-            rendered = _driver_sql_with_values(sql, values, self.dialect) if values else sql
+            rendered = fill(sql, values, self._literal)
             self.execute(text(rendered.replace(":", "\\:")))  # driver SQL: no SQLAlchemy :names in it
         return EmptyResult(self)
+
+    def _literal(self, value) -> str:
+        """A value as SQLAlchemy writes its literal (as for text()); NULL where it has none."""
+        try:
+            return str(bindparam("v", value).compile(dialect=self.dialect, compile_kwargs={"literal_binds": True}))
+        except (CompileError, NotImplementedError):
+            return "NULL"
 
     def scalar(self, statement, *args, **kwargs):
         self.execute(statement)
