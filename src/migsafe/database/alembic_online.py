@@ -260,7 +260,8 @@ class _Run:
     def after(self, conn, cursor, statement, parameters, context, executemany) -> None:
         stmt = self.sent.pop(id(cursor), None)
         if stmt is not None:
-            stmt.evidence = self.probe(conn.connection.dbapi_connection).after()
+            where = f"revision {self.current.revision} line {stmt.span.line}" if self.current else ""
+            stmt.evidence = self.probe(conn.connection.dbapi_connection).after(where)
 
 
 def _client_side_binding(url: str) -> dict:

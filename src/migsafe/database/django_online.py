@@ -260,7 +260,7 @@ class _Run:
             self.probe = Probe(dbapi, self.job.dialect)
         self.probe.before()
         result = execute(sql, params, many, context)
-        sent[0].evidence = self.probe.after()
+        sent[0].evidence = self.probe.after(f"{self.applied.app}.{self.applied.name} line {sent[0].span.line}")
         return result
 
     def follow(self, operations: list) -> None:
