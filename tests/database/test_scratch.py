@@ -213,3 +213,13 @@ def test_dialect_that_is_not_the_server_s_is_exit_2(tmp_path, run_cli):
 def test_unknown_scheme_is_a_database_error():
     with pytest.raises(DatabaseError, match="not \"oracle\""):
         open_scratch("oracle://u@h/db", Path("."))
+
+
+def test_sqlalchemy_1_4_is_a_one_line_error(tmp_path, monkeypatch, run_cli):
+    """The database extra needs SQLAlchemy 2 (1.4 has no psycopg 3 dialect): said, not a traceback."""
+    monkeypatch.setattr(sqlalchemy, "__version__", "1.4.32")
+    write(tmp_path / "m", {"001.sql": "CREATE TABLE t (id int);\n"})
+    code, out, err = run_cli(["check", "--database", "embedded", "m"], cwd=tmp_path)
+    assert (code, out) == (2, "")
+    assert err == "migsafe: error: --database needs SQLAlchemy 2.0 or later, this is 1.4.32: " \
+                  "pip install 'migsafe[database]'\n"

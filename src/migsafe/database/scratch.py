@@ -155,6 +155,9 @@ def open_scratch(spec: str, cache_dir: Path, choose: Callable[[set[str]], str | 
     """`spec`: "embedded" or a database URL. Raises DatabaseError (one line) where no scratch
     database can be made. `choose` (embedded only): given the templates on the server, the one
     to clone the scratch database from, or None (an empty one); Scratch.template says which."""
+    if int(sqlalchemy.__version__.split(".")[0]) < 2:
+        # (SQLAlchemy 1.4 has no psycopg 3 dialect, which the extra installs; the runners use 2.0's API)
+        raise DatabaseError(f"--database needs SQLAlchemy 2.0 or later, this is {sqlalchemy.__version__}: {_EXTRA}")
     if spec == "embedded":
         return _embedded(cache_dir, choose)
     try:
