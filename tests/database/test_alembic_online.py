@@ -179,6 +179,24 @@ def test_transaction_per_migration_is_read_from_env_py(tmp_path):
     assert transaction_per_migration(tmp_path / "missing.py") is False
 
 
+@pytest.mark.parametrize(("body", "expected"), [
+    ('kwargs = {"transaction_per_migration": True}\ncontext.configure(connection=c, **kwargs)', True),
+    ("kwargs = dict(transaction_per_migration=True)\ncontext.configure(connection=c, **kwargs)", True),
+    ('kwargs = {}\nkwargs["transaction_per_migration"] = True\ncontext.configure(**kwargs)', True),
+    ('kwargs = {}\nkwargs.update({"transaction_per_migration": True})\ncontext.configure(**kwargs)', True),
+    # superset's: only for SQLite and MySQL; on PostgreSQL the upgrade is one transaction
+    ('kwargs = {}\nif engine.name in ("sqlite", "mysql"):\n    kwargs = {"transaction_per_migration": True}\n'
+     "context.configure(connection=c, **kwargs)", False),
+    ('kwargs = {"transaction_per_migration": True}\nkwargs = {}\ncontext.configure(**kwargs)', False),
+    ('kwargs = {"transaction_per_migration": False}\ncontext.configure(**kwargs)', False),
+    ('other = {"transaction_per_migration": True}\ncontext.configure(**kwargs)', False),
+])
+def test_transaction_per_migration_given_through_a_dict(tmp_path, body, expected):
+    env = tmp_path / "env.py"
+    env.write_text("def run_migrations_online():\n" + textwrap.indent(body, "    ") + "\n")
+    assert transaction_per_migration(env) is expected
+
+
 @pytest.mark.parametrize(("sql", "params", "expected"), [
     ("UPDATE t SET a = %(a)s WHERE b = %(b)s", {"a": "x'y", "b": None}, "UPDATE t SET a = 'x''y' WHERE b = NULL"),
     ("UPDATE t SET a = %s WHERE b LIKE 'p%%'", (3,), "UPDATE t SET a = 3 WHERE b LIKE 'p%'"),
