@@ -48,7 +48,9 @@ def _start_cluster():
                        capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
 
-    return f"postgresql+psycopg://postgres@/postgres?host={tmp}", stop
+    from migsafe.database.scratch import POSTGRES_DRIVER
+
+    return f"{POSTGRES_DRIVER}://postgres@/postgres?host={tmp}", stop
 
 
 @pytest.fixture(scope="session")

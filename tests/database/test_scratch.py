@@ -45,7 +45,7 @@ def user_relations(url: str) -> set[str]:
 
 def with_password(url: str, user: str = "postgres") -> str:
     """The server trusts local connections: the password is carried, never checked."""
-    return url.replace("postgresql+psycopg://postgres@", f"postgresql://{user}:{SECRET}@")
+    return re.sub(r"^postgresql\+psycopg2?://postgres@", f"postgresql://{user}:{SECRET}@", url)
 
 
 def write(folder: Path, files: dict[str, str]) -> Path:
@@ -214,12 +214,3 @@ def test_unknown_scheme_is_a_database_error():
     with pytest.raises(DatabaseError, match="not \"oracle\""):
         open_scratch("oracle://u@h/db", Path("."))
 
-
-def test_sqlalchemy_1_4_is_a_one_line_error(tmp_path, monkeypatch, run_cli):
-    """The database extra needs SQLAlchemy 2 (1.4 has no psycopg 3 dialect): said, not a traceback."""
-    monkeypatch.setattr(sqlalchemy, "__version__", "1.4.32")
-    write(tmp_path / "m", {"001.sql": "CREATE TABLE t (id int);\n"})
-    code, out, err = run_cli(["check", "--database", "embedded", "m"], cwd=tmp_path)
-    assert (code, out) == (2, "")
-    assert err == "migsafe: error: --database needs SQLAlchemy 2.0 or later, this is 1.4.32: " \
-                  "pip install 'migsafe[database]'\n"

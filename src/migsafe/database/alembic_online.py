@@ -261,7 +261,7 @@ class _Run:
 
         from migsafe.database.rows import fill_tables
 
-        engine = sa.create_engine(self.job.url, poolclass=NullPool)
+        engine = sa.create_engine(self.job.url, poolclass=NullPool, future=True)  # (rows.py: 2.0 API)
         try:
             with engine.connect() as connection:
                 return fill_tables(connection, self.job.dialect, self.job.rows)

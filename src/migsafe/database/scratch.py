@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import secrets
+import select
 import shutil
 import signal
 import tempfile
@@ -34,8 +35,10 @@ from sqlalchemy.engine import URL, make_url
 from migsafe.database.server_errors import server_message
 from migsafe.errors import MigsafeError
 
-_DRIVERS = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql", "mariadb": "mysql+pymysql"}
-_EXTRA = "pip install 'migsafe[database]'"
+# psycopg 3; on SQLAlchemy 1.4 (an app pinned to it), which has no dialect for it, psycopg2
+POSTGRES_DRIVER = "postgresql+psycopg" if int(sqlalchemy.__version__.split(".")[0]) >= 2 else "postgresql+psycopg2"
+_DRIVERS = {"postgresql": POSTGRES_DRIVER, "mysql": "mysql+pymysql", "mariadb": "mysql+pymysql"}
+_EXTRA = "pip install 'migsafe[database]'" + (" psycopg2-binary" if POSTGRES_DRIVER.endswith("2") else "")
 
 
 class DatabaseError(MigsafeError):
@@ -73,7 +76,7 @@ class Scratch:
     def engine(self) -> sqlalchemy.engine.Engine:
         """One engine per scratch database (disposed before it is dropped)."""
         if self._engine is None:
-            self._engine = sqlalchemy.create_engine(self.url)
+            self._engine = sqlalchemy.create_engine(self.url, future=True)  # (2.0's API on 1.4 too)
         return self._engine
 
     def django_database(self) -> dict:
@@ -155,9 +158,9 @@ def open_scratch(spec: str, cache_dir: Path, choose: Callable[[set[str]], str | 
     """`spec`: "embedded" or a database URL. Raises DatabaseError (one line) where no scratch
     database can be made. `choose` (embedded only): given the templates on the server, the one
     to clone the scratch database from, or None (an empty one); Scratch.template says which."""
-    if int(sqlalchemy.__version__.split(".")[0]) < 2:
-        # (SQLAlchemy 1.4 has no psycopg 3 dialect, which the extra installs; the runners use 2.0's API)
-        raise DatabaseError(f"--database needs SQLAlchemy 2.0 or later, this is {sqlalchemy.__version__}: {_EXTRA}")
+    _interruptible_psycopg2()
+    # (the pool's log of a connection an interrupt closed, "Exception during reset": not the user's)
+    logging.getLogger("sqlalchemy.pool").addHandler(logging.NullHandler())
     if spec == "embedded":
         return _embedded(cache_dir, choose)
     try:
@@ -385,6 +388,41 @@ def _sqlite(url: URL) -> Scratch:
     path = folder / "scratch.sqlite3"
     return Scratch("sqlite", URL.create("sqlite", database=str(path)), url.render_as_string(hide_password=True),
                    folder=folder)
+
+
+def _interruptible_psycopg2() -> None:
+    """psycopg2 waits for the server inside C, where Ctrl-C and SIGTERM are not seen until the
+    statement ends (a pg_sleep(600) would hold them that long): it waits in Python instead (its
+    wait callback), and an interrupt cancels the statement and is raised as the interrupt it was
+    (psycopg2's own wait_select raises the server's "canceled" error instead)."""
+    if not POSTGRES_DRIVER.endswith("psycopg2"):
+        return
+    try:
+        import psycopg2
+        import psycopg2.extensions as ext
+    except ImportError:
+        return  # (said by _create, as the driver missing)
+
+    def wait(conn) -> None:
+        interrupted = False
+        while True:
+            try:
+                state = conn.poll()
+                if state == ext.POLL_OK:
+                    break
+                select.select([conn.fileno()] if state == ext.POLL_READ else [],
+                              [conn.fileno()] if state == ext.POLL_WRITE else [], [])
+            except KeyboardInterrupt:
+                conn.cancel()
+                interrupted = True
+            except psycopg2.Error:
+                if interrupted:
+                    raise KeyboardInterrupt from None
+                raise
+        if interrupted:
+            raise KeyboardInterrupt
+
+    ext.set_wait_callback(wait)
 
 
 def _interrupt(signum, frame) -> None:

@@ -102,7 +102,7 @@ class _Session:
             evidence = self._timed(sql, where)
         except Exception as e:  # noqa: BLE001
             self._rollback()
-            if getattr(e, "sqlstate", None) != _NOT_IN_TRANSACTION:
+            if (getattr(e, "sqlstate", None) or getattr(e, "pgcode", None)) != _NOT_IN_TRANSACTION:  # psycopg, psycopg2
                 raise
             return self._timed(sql, where)  # as psql runs it: alone (its locks are gone before we look)
         self._run("COMMIT")
@@ -143,7 +143,7 @@ class _Session:
 
 
 def _is_driver_error(error: BaseException) -> bool:
-    """A DB-API error of any driver (psycopg, PyMySQL, sqlite3): their classes all subclass an `Error`
+    """A DB-API error of any driver (psycopg, psycopg2, PyMySQL, sqlite3): their classes all subclass an `Error`
     of the driver module; a KeyboardInterrupt or a bug in migsafe is not one."""
     return any(cls.__name__ in ("Error", "DatabaseError", "Warning") and cls.__module__.split(".")[0]
-               in ("psycopg", "pymysql", "sqlite3") for cls in type(error).__mro__)
+               in ("psycopg", "psycopg2", "pymysql", "sqlite3") for cls in type(error).__mro__)
