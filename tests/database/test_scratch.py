@@ -45,7 +45,7 @@ def user_relations(url: str) -> set[str]:
 
 def with_password(url: str, user: str = "postgres") -> str:
     """The server trusts local connections: the password is carried, never checked."""
-    return url.replace("postgresql+psycopg://postgres@", f"postgresql://{user}:{SECRET}@")
+    return re.sub(r"^postgresql\+psycopg2?://postgres@", f"postgresql://{user}:{SECRET}@", url)
 
 
 def write(folder: Path, files: dict[str, str]) -> Path:
@@ -102,6 +102,43 @@ def test_interrupt_mid_statement_drops_the_scratch_database(server, tmp_path, si
     assert proc.returncode == 2
     assert err.strip() == "migsafe: error: interrupted"
     assert databases(server) == before
+
+
+@pytest.mark.slow
+def test_a_killed_run_s_database_is_swept_by_a_later_run_never_one_in_use(server, tmp_path, run_cli):
+    write(tmp_path / "m", {"001.sql": "CREATE TABLE a (id int);\n", "002.sql": "SELECT pg_sleep(60);\n"})
+    write(tmp_path / "ok", {"001.sql": "CREATE TABLE b (id int);\n"})
+    not_ours = "migsafe_00000000000a"  # a scratch-like name migsafe did not mark (an older migsafe's, a DBA's)
+    with admin(server).connect() as c:
+        c.exec_driver_sql(f"DROP DATABASE IF EXISTS {not_ours}")
+        c.exec_driver_sql(f"CREATE DATABASE {not_ours}")
+    before = databases(server)
+    proc = subprocess.Popen([sys.executable, "-m", "migsafe", "check", "--database", server, "m"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not _sleeping(server):
+            assert proc.poll() is None and time.monotonic() < deadline, "migsafe never reached pg_sleep"
+            time.sleep(0.1)
+        (killed,) = databases(server) - before
+        assert run_cli(["check", "--database", server, "ok"], cwd=tmp_path)[0] == 0
+        assert killed in databases(server)  # the live run's database: kept
+        proc.kill()
+        proc.wait(timeout=10)
+    finally:
+        proc.kill()
+    assert run_cli(["check", "--database", server, "ok"], cwd=tmp_path)[0] == 0
+    assert killed in databases(server)  # its pg_sleep still runs on the server: still in use, kept
+    with admin(server).connect() as c:
+        c.exec_driver_sql("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = %(n)s", {"n": killed})
+        deadline = time.monotonic() + 10
+        while c.exec_driver_sql("SELECT 1 FROM pg_stat_activity WHERE datname = %(n)s", {"n": killed}).first():
+            assert time.monotonic() < deadline, "the killed run's session never ended"
+            time.sleep(0.1)
+    assert run_cli(["check", "--database", server, "ok"], cwd=tmp_path)[0] == 0
+    assert databases(server) == before - {killed}  # swept; the unmarked one left alone
+    with admin(server).connect() as c:
+        c.exec_driver_sql(f"DROP DATABASE {not_ours}")
 
 
 def _sleeping(url: str) -> bool:
@@ -176,3 +213,4 @@ def test_dialect_that_is_not_the_server_s_is_exit_2(tmp_path, run_cli):
 def test_unknown_scheme_is_a_database_error():
     with pytest.raises(DatabaseError, match="not \"oracle\""):
         open_scratch("oracle://u@h/db", Path("."))
+

@@ -153,14 +153,61 @@ def _not_run(unloadable: Unloadable | None, failed: str | None, stopped: str | N
 
 
 def transaction_per_migration(env_py: Path) -> bool:
-    """`transaction_per_migration=True` in env.py's configure() call, read (never run); Alembic's
-    default (one transaction for the whole upgrade) where it does not say so literally."""
+    """`transaction_per_migration=True` given to env.py's configure() (read, never run): as a
+    keyword, or in a dict spread into it (`configure(**kwargs)`) that the same function made or
+    updated with it before the call, unconditionally. A dict given it only under an `if` (superset
+    does so for SQLite and MySQL) is not known to hold it: Alembic's default then, one transaction
+    for the whole upgrade."""
     try:
         tree = ast.parse(env_py.read_text(encoding="utf-8-sig", errors="replace"))
     except (OSError, SyntaxError, ValueError):
         return False
-    return any(isinstance(node, ast.keyword) and node.arg == "transaction_per_migration"
-               and isinstance(node.value, ast.Constant) and node.value.value is True for node in ast.walk(tree))
+    scopes = [tree, *(n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))]
+    for scope in scopes:
+        spread: dict[str, bool] = {}  # dict name -> whether it holds transaction_per_migration=True now
+        for statement in scope.body:
+            for call in _configure_calls(statement):
+                for keyword in call.keywords:
+                    if keyword.arg == "transaction_per_migration" and _is_true(keyword.value):
+                        return True
+                    if keyword.arg is None and isinstance(keyword.value, ast.Name) and spread.get(keyword.value.id):
+                        return True
+            _track_dict(statement, spread)
+    return False
+
+
+def _configure_calls(statement: ast.stmt) -> list[ast.Call]:
+    return [n for n in ast.walk(statement) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+            and n.func.attr == "configure"]
+
+
+def _is_true(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and node.value is True
+
+
+def _track_dict(statement: ast.stmt, spread: dict[str, bool]) -> None:
+    """`name = {...}` / `dict(...)`, `name["transaction_per_migration"] = ...`, `name.update(...)`."""
+    def given(node: ast.AST) -> bool | None:  # what a dict display or dict(...)/update(...) call says
+        if isinstance(node, ast.Dict):
+            return any(isinstance(k, ast.Constant) and k.value == "transaction_per_migration" and _is_true(v)
+                       for k, v in zip(node.keys, node.values))
+        if isinstance(node, ast.Call):
+            return any(k.arg == "transaction_per_migration" and _is_true(k.value) for k in node.keywords) \
+                or any(given(a) for a in node.args)
+        return None
+
+    if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+        target, value = statement.targets[0], statement.value
+        if isinstance(target, ast.Name) and (isinstance(value, ast.Dict) or (
+                isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "dict")):
+            spread[target.id] = bool(given(value))
+        elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) \
+                and isinstance(target.slice, ast.Constant) and target.slice.value == "transaction_per_migration":
+            spread[target.value.id] = _is_true(value)
+    elif isinstance(statement, ast.Expr) and isinstance(call := statement.value, ast.Call) \
+            and isinstance(call.func, ast.Attribute) and call.func.attr == "update" \
+            and isinstance(call.func.value, ast.Name) and given(call):
+        spread[call.func.value.id] = True
 
 
 # --- in the child --------------------------------------------------------------------------------
@@ -214,7 +261,7 @@ class _Run:
 
         from migsafe.database.rows import fill_tables
 
-        engine = sa.create_engine(self.job.url, poolclass=NullPool)
+        engine = sa.create_engine(self.job.url, poolclass=NullPool, future=True)  # (rows.py: 2.0 API)
         try:
             with engine.connect() as connection:
                 return fill_tables(connection, self.job.dialect, self.job.rows)
@@ -260,7 +307,8 @@ class _Run:
     def after(self, conn, cursor, statement, parameters, context, executemany) -> None:
         stmt = self.sent.pop(id(cursor), None)
         if stmt is not None:
-            stmt.evidence = self.probe(conn.connection.dbapi_connection).after()
+            where = f"revision {self.current.revision} line {stmt.span.line}" if self.current else ""
+            stmt.evidence = self.probe(conn.connection.dbapi_connection).after(where)
 
 
 def _client_side_binding(url: str) -> dict:

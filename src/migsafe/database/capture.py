@@ -25,14 +25,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-_HEADER = struct.Struct("!Q")
+from migsafe.sql.placeholders import fill
 
-# Placeholders. The percent styles (psycopg, PyMySQL) are replaced all through the text, as the
-# driver does (`%%` is a percent sign, also inside a string literal); in the others (sqlite3's `?`
-# and `:name`, `$1`) a quoted string or identifier is left alone.
-_PERCENT = re.compile(r"%%|%\((?P<pyformat>\w+)\)s|(?P<format>%s)")
-_OTHERS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|(?P<qmark>\?)|(?<![:\w]):(?P<named>[A-Za-z_]\w*)"""
-                     r"""|\$(?P<numeric>\d+)""")
+_HEADER = struct.Struct("!Q")
 
 
 def inline_all(sql: str, params, vendor: str, many: bool) -> str:
@@ -47,32 +42,13 @@ def inline(sql: str, params, vendor: str) -> str:
     """`sql` with the values the driver was given written in as SQL literals."""
     from migsafe.sources.django.offline import quote  # the literals a driver sends, the same every run
 
-    if params is None or (isinstance(params, (list, tuple, dict)) and not params):
-        return sql
-    positional = iter(params) if isinstance(params, (list, tuple)) else iter(())
-
     def literal(value) -> str:
         try:
             return quote(value, vendor)
         except Exception:  # noqa: BLE001 - a driver-side adapter object: its text
             return "'" + str(value).replace("'", "''") + "'"
 
-    def replace(match: re.Match) -> str:
-        token, groups = match.group(0), match.groupdict()
-        if token == "%%":
-            return "%"
-        for style in ("pyformat", "named"):
-            if (name := groups.get(style)) is not None:
-                return literal(params[name]) if isinstance(params, dict) and name in params else token
-        if groups.get("numeric") is not None:
-            index = int(groups["numeric"]) - 1
-            return literal(params[index]) if isinstance(params, (list, tuple)) and index < len(params) else token
-        if groups.get("format") is not None or groups.get("qmark") is not None:
-            return literal(next(positional, None))
-        return token
-
-    percent = _PERCENT.search(sql) is not None
-    return (_PERCENT if percent else _OTHERS).sub(replace, sql)
+    return fill(sql, params, literal)
 
 
 def statements(sql: str, span, dialect: str, in_transaction: bool) -> list:

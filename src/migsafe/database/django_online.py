@@ -260,7 +260,7 @@ class _Run:
             self.probe = Probe(dbapi, self.job.dialect)
         self.probe.before()
         result = execute(sql, params, many, context)
-        sent[0].evidence = self.probe.after()
+        sent[0].evidence = self.probe.after(f"{self.applied.app}.{self.applied.name} line {sent[0].span.line}")
         return result
 
     def follow(self, operations: list) -> None:
@@ -347,7 +347,9 @@ def _url(job: DjangoJob):
 
     db = job.database
     host = str(db.get("HOST") or "")
-    driver = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql", "sqlite": "sqlite"}[job.dialect]
+    from migsafe.database.scratch import POSTGRES_DRIVER
+
+    driver = {"postgresql": POSTGRES_DRIVER, "mysql": "mysql+pymysql", "sqlite": "sqlite"}[job.dialect]
     return URL.create(driver, username=db.get("USER") or None, password=db.get("PASSWORD") or None,
                       host=None if host.startswith("/") else host or None,
                       port=int(db["PORT"]) if db.get("PORT") else None, database=db.get("NAME"),
@@ -361,7 +363,7 @@ def _fill(job: DjangoJob) -> list[str]:
 
     from migsafe.database.rows import fill_tables
 
-    engine = sa.create_engine(_url(job), poolclass=NullPool)
+    engine = sa.create_engine(_url(job), poolclass=NullPool, future=True)  # (rows.py: 2.0 API)
     try:
         with engine.connect() as connection:
             return fill_tables(connection, job.dialect, job.rows)

@@ -12,6 +12,9 @@ transaction, on a raw DB-API cursor of the same connection, just before and just
 
 A statement run outside a transaction (autocommit) releases its locks before after() can see
 them, so its `locks` are empty; the runners run such statements inside one where they can.
+In a transaction of many statements (an Alembic upgrade in one transaction, a Django migration
+of many operations), a lock an earlier statement took is not taken again: `earlier` says which
+the transaction already held, and since which statement (the `where` given to after()).
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ class Evidence:
     # Every lock the transaction held on user relations after the statement (also those taken
     # by earlier statements): what the statement ran under, for comparing with the fact table.
     held: tuple[tuple[str, str], ...] = ()
+    # The strongest lock the transaction already held on each relation before the statement, and
+    # where it was taken ("" where no statement the runner saw took it): (relation, mode, where).
+    earlier: tuple[tuple[str, str, str], ...] = ()
 
     def to_json(self) -> dict:
         return {"locks": [{"relation": r, "mode": m} for r, m in self.locks], "rewrite": bool(self.rewritten),
@@ -57,7 +63,7 @@ class Evidence:
 
     def text(self) -> str:
         """One line for reports and `trace`."""
-        locks = ", ".join(f"{m} on {r}" for r, m in self.strongest()) or "none"
+        locks = ", ".join(f"{m} on {r}" for r, m in self.strongest()) or ("none new" if self.earlier else "none")
         parts = [f"locks: {locks}"]
         parts.append(f"rewrite: {', '.join(self.rewritten)}" if self.rewritten else "no rewrite")
         parts.append(f"scan: {', '.join(self.scanned)}" if self.scanned else "no scan")
@@ -68,6 +74,10 @@ class Evidence:
         """The strongest lock the statement newly took on `table` (unqualified name, any case)."""
         modes = [m for r, m in self.locks if _bare(r) == _bare(table)]
         return max(modes, key=rank) if modes else None
+
+    def held_before(self, table: str) -> tuple[str, str] | None:
+        """(mode, where taken) of the lock the transaction held on `table` before the statement."""
+        return next(((m, where) for r, m, where in self.earlier if _bare(r) == _bare(table)), None)
 
     def holds(self, table: str, mode: str) -> bool:
         """Whether the transaction held `mode` on `table` after the statement (taken by it or before)."""
@@ -105,6 +115,7 @@ class Probe:
         self._files: dict[int, tuple[str, int]] = {}
         self._scans: dict[int, int] = {}
         self._scan_names: dict[int, str] = {}
+        self._taken_at: dict[tuple[int, str], str] = {}  # (oid, mode) held now -> where it was taken
 
     def before(self) -> None:
         if self._postgres:
@@ -113,7 +124,9 @@ class Probe:
             self._locks, self._files, self._scans = self._snapshot()
         self._start = time.perf_counter()
 
-    def after(self) -> Evidence:
+    def after(self, where: str = "") -> Evidence:
+        """The evidence of the statement since before(); `where`: how to name the statement to
+        later ones that find its locks held already ("r1a2b line 12")."""
         ms = (time.perf_counter() - self._start) * 1000
         if not self._postgres:
             return Evidence(ms=ms)
@@ -131,7 +144,13 @@ class Probe:
                                  if oid in self._files and self._files[oid][1] != node and _shown(name)))
         scanned = tuple(sorted(self._scan_names.get(oid, str(oid))
                                for oid, count in scans.items() if count > self._scans.get(oid, 0)))
-        return Evidence(new, rewritten, scanned, ms, self._version or "", held)
+        self._taken_at = {key: self._taken_at.get(key, "") if key in self._locks else where for key in locks}
+        strongest: dict[str, tuple[str, str]] = {}
+        for (oid, mode), name in named.items():
+            if (oid, mode) in self._locks and (name not in strongest or rank(mode) > rank(strongest[name][0])):
+                strongest[name] = mode, self._taken_at[(oid, mode)]
+        earlier = tuple((name, mode, at) for name, (mode, at) in sorted(strongest.items()))
+        return Evidence(new, rewritten, scanned, ms, self._version or "", held, earlier)
 
     def _snapshot(self):
         cur = self._conn.cursor()

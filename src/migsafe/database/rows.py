@@ -88,6 +88,8 @@ def _value(kind: T.TypeEngine, dialect: str) -> str | None:
         return _quote(kind.enums[0])
     if isinstance(kind, T.JSON):  # (json, jsonb: its python_type is object)
         return "'{}'"
+    if kind.__visit_name__.lower() == "uuid":  # (SQLAlchemy 1.4's postgresql.UUID has no python_type)
+        return "CAST(md5(CAST(n AS TEXT)) AS uuid)" if pg else None
     try:
         python = kind.python_type
     except NotImplementedError:  # a type SQLAlchemy does not know (PostGIS, point, tsvector, ...)

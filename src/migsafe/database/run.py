@@ -102,8 +102,13 @@ def reconcile(finding: Finding) -> None:
     if evidence is None or not finding.lock or not finding.table:
         return
     observed = evidence.new_lock(finding.table)
+    if observed is None and (held := evidence.held_before(finding.table)) is not None:
+        mode, where = held  # (the statement's lock cannot be seen: an earlier one of its transaction had it)
+        finding.message += (f" (on the server, its transaction already held {mode} on {finding.table}, since "
+                            f"{where or 'an earlier statement'}: the statement took no lock of its own there)")
+        return
     if observed is None or observed == finding.lock:
-        return  # (nothing new: an earlier statement's lock, or a statement run outside a transaction)
+        return  # (nothing new: a statement run outside a transaction)
     if rank(observed) < rank(finding.lock) and evidence.holds(finding.table, finding.lock):
         return  # the predicted lock was held already (an earlier statement took it): not a difference
     finding.message += (f" (observed on the server: {observed} on {finding.table}, "

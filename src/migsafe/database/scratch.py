@@ -4,14 +4,22 @@
 in the cache folder; `open_scratch(URL, cache)` uses the server the URL names. Either way migsafe
 creates `migsafe_<random>` there and writes nowhere else: the database named in the URL is only
 connected to, to create and drop the scratch one. SQLite: a fresh file in a temporary folder.
+
+A run killed before it could drop its database (SIGKILL, a lost machine) leaves it behind: each
+run first drops such leftovers (_sweep), never one a live run is using. A live run holds an owner
+connection for its whole life: on PostgreSQL, to its database (which is marked only once that
+connection is in, and DROP DATABASE is refused while any session is connected); on MySQL, holding
+a named lock of its database's name from before it is created.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import secrets
+import select
 import shutil
 import signal
 import tempfile
@@ -27,8 +35,10 @@ from sqlalchemy.engine import URL, make_url
 from migsafe.database.server_errors import server_message
 from migsafe.errors import MigsafeError
 
-_DRIVERS = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql", "mariadb": "mysql+pymysql"}
-_EXTRA = "pip install 'migsafe[database]'"
+# psycopg 3; on SQLAlchemy 1.4 (an app pinned to it), which has no dialect for it, psycopg2
+POSTGRES_DRIVER = "postgresql+psycopg" if int(sqlalchemy.__version__.split(".")[0]) >= 2 else "postgresql+psycopg2"
+_DRIVERS = {"postgresql": POSTGRES_DRIVER, "mysql": "mysql+pymysql", "mariadb": "mysql+pymysql"}
+_EXTRA = "pip install 'migsafe[database]'" + (" psycopg2-binary" if POSTGRES_DRIVER.endswith("2") else "")
 
 
 class DatabaseError(MigsafeError):
@@ -52,6 +62,7 @@ class Scratch:
         self._old_sigterm = None
         self.template: str | None = None  # the template it was cloned from (templates.py), if any
         self._keep_as: str | None = None
+        self._owner: sqlalchemy.engine.Connection | None = None  # held until the drop: see _sweep
 
     def keep_as(self, template: str) -> None:
         """At close, keep the database as this template (renamed) instead of dropping it."""
@@ -65,7 +76,7 @@ class Scratch:
     def engine(self) -> sqlalchemy.engine.Engine:
         """One engine per scratch database (disposed before it is dropped)."""
         if self._engine is None:
-            self._engine = sqlalchemy.create_engine(self.url)
+            self._engine = sqlalchemy.create_engine(self.url, future=True)  # (2.0's API on 1.4 too)
         return self._engine
 
     def django_database(self) -> dict:
@@ -112,8 +123,17 @@ class Scratch:
             if kind is None:
                 raise  # otherwise the run's own error says more
 
+    def _release(self) -> None:
+        """Close the owner connection: from now on a sweep of another run may drop the database
+        (harmless: it is being dropped or kept as a template, both tolerate that)."""
+        owner, self._owner = self._owner, None
+        if owner is not None:
+            owner.close()
+            owner.engine.dispose()
+
     def close(self) -> None:
         """Drop the scratch database (idempotent). A Ctrl-C during the drop is held until it is done."""
+        self._release()
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
@@ -138,6 +158,9 @@ def open_scratch(spec: str, cache_dir: Path, choose: Callable[[set[str]], str | 
     """`spec`: "embedded" or a database URL. Raises DatabaseError (one line) where no scratch
     database can be made. `choose` (embedded only): given the templates on the server, the one
     to clone the scratch database from, or None (an empty one); Scratch.template says which."""
+    _interruptible_psycopg2()
+    # (the pool's log of a connection an interrupt closed, "Exception during reset": not the user's)
+    logging.getLogger("sqlalchemy.pool").addHandler(logging.NullHandler())
     if spec == "embedded":
         return _embedded(cache_dir, choose)
     try:
@@ -216,18 +239,75 @@ def _create(admin: URL, dialect: str, server: str, keep_alive: object = None, fi
         with engine.connect() as conn:
             for statement in first:
                 conn.exec_driver_sql(statement)
+            _sweep(conn, dialect)
+            if dialect == "mysql":  # the lock first: the database is never there unowned
+                scratch._owner = _connect(admin)
+                scratch._owner.exec_driver_sql("SELECT GET_LOCK(%(n)s, 0)", {"n": name})
             scratch.template = choose(_templates(conn)) if choose is not None else None
             if scratch.template is not None:
                 scratch.template = _clone(conn, name, scratch.template)
             if scratch.template is None:
                 conn.exec_driver_sql(f"CREATE DATABASE {name}")
+            scratch._admin = admin  # created: from now on close() drops it
+            if dialect == "postgresql":
+                scratch._owner = _connect(scratch.url)
+                conn.exec_driver_sql(f"COMMENT ON DATABASE {name} IS '{_OWNED}'")
         engine.dispose()
     except ImportError as e:
+        with contextlib.suppress(DatabaseError):
+            scratch.close()
         raise DatabaseError(f"--database {dialect}: the driver is missing ({e.name}): {_EXTRA}") from None
     except sqlalchemy.exc.SQLAlchemyError as e:
-        raise DatabaseError(f"cannot create a scratch database on {server}: {scratch.message(e)}") from None
-    scratch._admin = admin  # created: from now on close() drops it
+        message = scratch.message(e)
+        with contextlib.suppress(DatabaseError):
+            scratch.close()
+        raise DatabaseError(f"cannot create a scratch database on {server}: {message}") from None
     return scratch
+
+
+# -- leftovers of killed runs ------------------------------------------------------------------------
+
+_SCRATCH_NAME = "^migsafe_[0-9a-f]{12}$"
+# A PostgreSQL scratch database's comment once its owner connection is in (a DBA reading it learns
+# why it is there; the sweep drops only databases that carry it).
+_OWNED = "migsafe scratch database: dropped by the next migsafe run on this server once no session uses it"
+
+
+def _connect(url: URL) -> sqlalchemy.engine.Connection:
+    """The run's owner connection (Scratch._owner), outside any transaction."""
+    engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sqlalchemy.pool.NullPool)
+    connection = engine.connect()
+    if url.get_backend_name() == "postgresql":  # a server's idle_session_timeout must not end it
+        connection.exec_driver_sql("SELECT set_config(name, '0', false) FROM pg_settings "
+                                   "WHERE name = 'idle_session_timeout'")
+    return connection
+
+
+def _sweep(conn, dialect: str) -> None:
+    """Drop the scratch databases that killed runs left. Never one in use: PostgreSQL refuses DROP
+    DATABASE while a session is connected (no FORCE here, nobody terminated), and a marked
+    database's run is connected until it drops it; on MySQL a live run holds its database's named
+    lock. One that cannot be dropped (in use, another user's) is left as it is."""
+    if dialect == "postgresql":
+        # (those with a session are not even tried: DROP DATABASE would wait 5 s before refusing)
+        names = conn.exec_driver_sql("SELECT datname FROM pg_database d WHERE datname ~ %(p)s "
+                                     "AND shobj_description(oid, 'pg_database') = %(c)s AND NOT EXISTS "
+                                     "(SELECT FROM pg_stat_activity a WHERE a.datname = d.datname)",
+                                     {"p": _SCRATCH_NAME, "c": _OWNED}).scalars().all()
+    else:
+        names = conn.exec_driver_sql("SELECT schema_name FROM information_schema.schemata "
+                                     "WHERE schema_name REGEXP %(p)s", {"p": _SCRATCH_NAME}).scalars().all()
+    for name in names:
+        try:
+            if dialect == "postgresql":
+                conn.exec_driver_sql(f"DROP DATABASE {name}")
+            elif conn.exec_driver_sql("SELECT GET_LOCK(%(n)s, 0)", {"n": name}).scalar() == 1:
+                try:
+                    conn.exec_driver_sql(f"DROP DATABASE {name}")
+                finally:
+                    conn.exec_driver_sql("SELECT RELEASE_LOCK(%(n)s)", {"n": name})
+        except sqlalchemy.exc.DBAPIError:
+            pass
 
 
 # -- templates (templates.py): databases named migsafe_tpl_<key>, last use in their comment ----------------
@@ -308,6 +388,41 @@ def _sqlite(url: URL) -> Scratch:
     path = folder / "scratch.sqlite3"
     return Scratch("sqlite", URL.create("sqlite", database=str(path)), url.render_as_string(hide_password=True),
                    folder=folder)
+
+
+def _interruptible_psycopg2() -> None:
+    """psycopg2 waits for the server inside C, where Ctrl-C and SIGTERM are not seen until the
+    statement ends (a pg_sleep(600) would hold them that long): it waits in Python instead (its
+    wait callback), and an interrupt cancels the statement and is raised as the interrupt it was
+    (psycopg2's own wait_select raises the server's "canceled" error instead)."""
+    if not POSTGRES_DRIVER.endswith("psycopg2"):
+        return
+    try:
+        import psycopg2
+        import psycopg2.extensions as ext
+    except ImportError:
+        return  # (said by _create, as the driver missing)
+
+    def wait(conn) -> None:
+        interrupted = False
+        while True:
+            try:
+                state = conn.poll()
+                if state == ext.POLL_OK:
+                    break
+                select.select([conn.fileno()] if state == ext.POLL_READ else [],
+                              [conn.fileno()] if state == ext.POLL_WRITE else [], [])
+            except KeyboardInterrupt:
+                conn.cancel()
+                interrupted = True
+            except psycopg2.Error:
+                if interrupted:
+                    raise KeyboardInterrupt from None
+                raise
+        if interrupted:
+            raise KeyboardInterrupt
+
+    ext.set_wait_callback(wait)
 
 
 def _interrupt(signum, frame) -> None:

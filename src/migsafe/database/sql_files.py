@@ -74,7 +74,7 @@ class _Session:
             if migration.starts_in_transaction:
                 self._run("BEGIN")
             for statement in migration.statements:
-                statement.evidence = self._probed(statement.sql)
+                statement.evidence = self._probed(statement.sql, f"{migration.name} line {statement.span.line}")
                 ran.append(statement)
             if migration.starts_in_transaction and self._in_transaction():
                 self._run("COMMIT")
@@ -93,25 +93,25 @@ class _Session:
             self._rollback()
         return True
 
-    def _probed(self, sql: str):
+    def _probed(self, sql: str, where: str):
         if self._in_transaction() or self.dialect != "postgresql" or _TRANSACTION_CONTROL.match(sql):
-            return self._timed(sql)
+            return self._timed(sql, where)
         # Outside a transaction: one of its own, so that its locks are seen before they go.
         self._run("BEGIN")
         try:
-            evidence = self._timed(sql)
+            evidence = self._timed(sql, where)
         except Exception as e:  # noqa: BLE001
             self._rollback()
-            if getattr(e, "sqlstate", None) != _NOT_IN_TRANSACTION:
+            if (getattr(e, "sqlstate", None) or getattr(e, "pgcode", None)) != _NOT_IN_TRANSACTION:  # psycopg, psycopg2
                 raise
-            return self._timed(sql)  # as psql runs it: alone (its locks are gone before we look)
+            return self._timed(sql, where)  # as psql runs it: alone (its locks are gone before we look)
         self._run("COMMIT")
         return evidence
 
-    def _timed(self, sql: str):
+    def _timed(self, sql: str, where: str):
         self.probe.before()
         self._run(sql)
-        return self.probe.after()
+        return self.probe.after(where)
 
     def _run(self, sql: str) -> None:
         cursor = self.conn.cursor()
@@ -143,7 +143,7 @@ class _Session:
 
 
 def _is_driver_error(error: BaseException) -> bool:
-    """A DB-API error of any driver (psycopg, PyMySQL, sqlite3): their classes all subclass an `Error`
+    """A DB-API error of any driver (psycopg, psycopg2, PyMySQL, sqlite3): their classes all subclass an `Error`
     of the driver module; a KeyboardInterrupt or a bug in migsafe is not one."""
     return any(cls.__name__ in ("Error", "DatabaseError", "Warning") and cls.__module__.split(".")[0]
-               in ("psycopg", "pymysql", "sqlite3") for cls in type(error).__mro__)
+               in ("psycopg", "psycopg2", "pymysql", "sqlite3") for cls in type(error).__mro__)

@@ -42,12 +42,12 @@ def test_data_modifying_with_is_rendered_and_judged(tmp_path):
                                                 ("r002_x.py", "unbatched-backfill", 12)]
 
 
-@pytest.mark.skipif(sqlalchemy.__version__.startswith("1."),
-                    reason="SQLAlchemy 1.4 renders values bound to text() as NULL offline (a known limit there)")
 def test_bound_values_render_as_the_literals_sent(tmp_path):
-    """airflow 0101: `created_at = :v` with a value rendered `created_at = NULL`."""
+    """airflow 0101: `created_at = :v` with a value rendered `created_at = NULL` (also on
+    SQLAlchemy 1.4, which has no literal of dates, times and UUIDs: written as 2.0 writes them)."""
     versions = revisions(tmp_path, TABLE, """
         import datetime
+        import uuid
 
         class Opaque:
             pass
@@ -62,6 +62,10 @@ def test_bound_values_render_as_the_literals_sent(tmp_path):
             conn.execute(t.update().where(t.c.id == sa.bindparam("key")), {"key": 3, "name": "c"})
             conn.execute(sa.text("UPDATE t SET name = :n, created_at = :v"),
                          {"n": Opaque(), "v": datetime.date(2020, 1, 2)})
+            conn.execute(sa.text("UPDATE t SET name = :n"), {"n": uuid.UUID(int=5)})
+            typed = sa.table("t", sa.column("created_at", sa.DateTime), sa.column("name", sa.Time))
+            conn.execute(typed.update().values(created_at=datetime.datetime(2021, 1, 1, 0, 0, 0, 5),
+                                               name=datetime.time(1, 2)))
     """)
     assert rendered(versions) == [
         "UPDATE t SET created_at = '2020-01-02 03:04:05'",
@@ -70,6 +74,32 @@ def test_bound_values_render_as_the_literals_sent(tmp_path):
         "UPDATE t SET name = 'b' WHERE id = 2",
         "UPDATE t SET name='c' WHERE t.id = 3",
         "UPDATE t SET name = NULL, created_at = '2020-01-02'",  # a value with no SQL literal: unknown
+        "UPDATE t SET name = '00000000-0000-0000-0000-000000000005'",
+        "UPDATE t SET created_at='2021-01-01 00:00:00.000005', name='01:02:00'",
+    ]
+
+
+def test_driver_sql_renders_the_parameters_the_driver_sends(tmp_path):
+    """`exec_driver_sql(sql, params)` in the driver's paramstyle: each set of values rendered into
+    the statement as the driver formats it (`%%` is `%` then); a ':' is not a SQLAlchemy bind."""
+    versions = revisions(tmp_path, TABLE, """
+        import datetime
+
+        def upgrade():
+            op.execute("SET lock_timeout = '1s'")
+            conn = op.get_bind()
+            conn.exec_driver_sql("UPDATE t SET name = %(n)s WHERE name LIKE 'a%%'", {"n": "it's"})
+            conn.exec_driver_sql("UPDATE t SET created_at = %s WHERE id = %s",
+                                 [(datetime.datetime(2020, 1, 2), 1), (None, 2)])
+            conn.exec_driver_sql("UPDATE t SET name = 'a:b' WHERE id = 3")
+            conn.exec_driver_sql("UPDATE t SET name = %(missing)s", {"n": 1})
+    """)
+    assert rendered(versions) == [
+        "UPDATE t SET name = 'it''s' WHERE name LIKE 'a%'",
+        "UPDATE t SET created_at = '2020-01-02 00:00:00' WHERE id = 1",
+        "UPDATE t SET created_at = NULL WHERE id = 2",
+        "UPDATE t SET name = 'a:b' WHERE id = 3",
+        "UPDATE t SET name = %(missing)s",  # values that do not fit: as written (the driver would fail)
     ]
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
 import json
 import re
+import uuid
 
 import sqlglot
 from sqlalchemy import Column, ForeignKeyConstraint, MetaData, Table, bindparam, inspection, orm, text
@@ -35,6 +37,7 @@ from migsafe.schema import Schema
 from migsafe.sources.alembic.static import RowsUnknown
 from migsafe.sources.core.guard import Unreadable
 from migsafe.sources.core.tracing import Tracer
+from migsafe.sql.placeholders import fill
 from migsafe.sql.tokens import SQLGLOT_DIALECT
 from migsafe.sql.translate import translate
 
@@ -144,7 +147,7 @@ def _with_values(statement, values: dict, sa_dialect):
         with_value = bindparam(element.key, values[element.key], type_=element.type)
         try:
             with_value.compile(dialect=sa_dialect, compile_kwargs={"literal_binds": True})
-        except CompileError:
+        except (CompileError, NotImplementedError):  # (1.4 raises the latter)
             return None  # no SQL literal for it: unknown
         return with_value
 
@@ -154,7 +157,7 @@ def _with_values(statement, values: dict, sa_dialect):
     try:
         with_values = with_values.values(**columns) if columns else with_values
         with_values.compile(dialect=sa_dialect, compile_kwargs={"literal_binds": True})
-    except (CompileError, ArgumentError):
+    except (CompileError, ArgumentError, NotImplementedError):
         return statement
     return with_values
 
@@ -511,8 +514,20 @@ class OfflineBind:
         return bool(checkfirst) and issubclass(visitorcallable, NamedTypeDropper) and made is None \
             and self.history_complete() and "type" not in schema.gaps
 
-    def exec_driver_sql(self, sql, *args, **kwargs):
-        return self.execute(sql)
+    def exec_driver_sql(self, sql, parameters=None, *args, **kwargs):
+        """Driver SQL, once per parameter set, with the values the driver would put in."""
+        sets = [parameters] if isinstance(parameters, (dict, tuple)) else list(parameters or ()) or [None]
+        for values in sets:
+            rendered = fill(sql, values, self._literal)
+            self.execute(text(rendered.replace(":", "\\:")))  # driver SQL: no SQLAlchemy :names in it
+        return EmptyResult(self)
+
+    def _literal(self, value) -> str:
+        """A value as SQLAlchemy writes its literal (as for text()); NULL where it has none."""
+        try:
+            return str(bindparam("v", value).compile(dialect=self.dialect, compile_kwargs={"literal_binds": True}))
+        except (CompileError, NotImplementedError):
+            return "NULL"
 
     def scalar(self, statement, *args, **kwargs):
         self.execute(statement)
@@ -567,7 +582,8 @@ def offline_sqlalchemy():
     - `metadata.reflect(bind, only=...)`: each table reflected from the replayed history, as
       `Table(name, metadata, autoload_with=bind)` does (see SchemaInspector.reflect_table).
     - a value for an untyped column (`sa.table("t", sa.column("status"))`), which a live database
-      takes as a bound parameter, written as a literal of the value's own Python type."""
+      takes as a bound parameter, written as a literal of the value's own Python type; dates,
+      times and UUIDs as SQLAlchemy 2.0 writes them, also on 1.4 (which has no literal of them)."""
 
     original_reflect, original_literal = MetaData.reflect, sqltypes.NullType.literal_processor
 
@@ -585,6 +601,8 @@ def offline_sqlalchemy():
 
     def literal_processor(self, dialect):
         def process(value):
+            if isinstance(value, uuid.UUID):  # (SQLAlchemy 1.4 has no UUID type: its text, as 2.0 writes)
+                value = str(value)
             resolved = sqltypes._resolve_value_to_type(value)
             inner = None if isinstance(resolved, sqltypes.NullType) else resolved.literal_processor(dialect)
             if inner is None:
@@ -598,14 +616,21 @@ def offline_sqlalchemy():
     def from_engine(cls, bind):
         return SchemaInspector(bind) if isinstance(bind, OfflineBind) else original_from_engine.__get__(None, cls)(bind)
 
-    MetaData.reflect, sqltypes.NullType.literal_processor = reflect, literal_processor
     Inspector.from_engine = classmethod(from_engine)
+    # SQLAlchemy 1.4 has no literal for dates and times (2.0 has): 2.0's, the ISO text quoted.
+    without_literal = [t for t in (sqltypes.Date, sqltypes.DateTime, sqltypes.Time)
+                       if t.literal_processor is sqltypes.TypeEngine.literal_processor]
+    MetaData.reflect, sqltypes.NullType.literal_processor = reflect, literal_processor
+    for t in without_literal:
+        t.literal_processor = _iso_literal_processor
     try:
         with _orm_sessions_offline(), _literals_as_sent():
             yield
     finally:
         MetaData.reflect, sqltypes.NullType.literal_processor = original_reflect, original_literal
         Inspector.from_engine = original_from_engine
+        for t in without_literal:
+            del t.literal_processor
 
 
 def _sent(value, type_, dialect):
@@ -640,6 +665,16 @@ def _literals_as_sent():
         yield
     finally:
         SQLCompiler.render_literal_value = original
+
+
+def _iso_literal_processor(self, dialect):
+    quote = sqltypes.String().literal_processor(dialect)
+
+    def process(value):
+        if isinstance(value, datetime.datetime):
+            return quote(value.isoformat(" "))
+        return quote(value.isoformat() if isinstance(value, (datetime.date, datetime.time)) else str(value))
+    return process
 
 
 @contextlib.contextmanager

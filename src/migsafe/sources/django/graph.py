@@ -481,10 +481,11 @@ def _order(apps: dict[str, App], nodes: dict[Key, Node], missing: dict[Key, str]
     _check_acyclic(parents, live)
     # MigrationExecutor.migration_plan(leaf nodes): each leaf's forwards plan in turn, a
     # depth-first walk over parents (the largest key first, as MigrationGraph.iterative_dfs).
+    # A leaf is a node with no child in its own app (MigrationGraph.leaf_nodes).
     children = {k: 0 for k in live}
-    for ps in parents.values():
+    for k, ps in parents.items():
         for p in ps:
-            children[p] += 1
+            children[p] += p[0] == k[0]
     order, seen = [], set()
     for leaf in sorted(k for k, n in children.items() if n == 0):
         stack = [(leaf, False)]
