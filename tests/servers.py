@@ -105,3 +105,22 @@ def _accepts(sock: Path) -> bool:
             return True
         except OSError:
             return False
+
+
+@contextlib.contextmanager
+def migsafe_waiting(args: list[str], cwd: Path, waits, what: str) -> Iterator[subprocess.Popen]:
+    """`migsafe <args>` in a process of its own, given once `waits()` says it is inside a
+    statement that waits on the server (a sleep), so a test can interrupt or kill it there; killed
+    at the end whatever happened."""
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "migsafe", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not waits():
+            assert proc.poll() is None and time.monotonic() < deadline, f"migsafe never reached {what}"
+            time.sleep(0.1)
+        yield proc
+    finally:
+        proc.kill()

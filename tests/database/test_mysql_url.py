@@ -4,14 +4,12 @@ dropped, nothing else written, findings judged on what ran (the time is the evid
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 
 import pytest
 import sqlalchemy
 
-from servers import throwaway_mariadb
+from servers import migsafe_waiting, throwaway_mariadb
 
 pytestmark = pytest.mark.slow
 
@@ -53,20 +51,13 @@ def test_a_killed_run_s_database_is_swept_by_a_later_run_never_a_live_one(mariad
         (tmp_path / name).mkdir()
         (tmp_path / name / "001.sql").write_text(sql)
     before = databases(mariadb_url)
-    proc = subprocess.Popen([sys.executable, "-m", "migsafe", "check", "--database", mariadb_url, "m"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 30
-        while not _running(mariadb_url, "SELECT SLEEP"):
-            assert proc.poll() is None and time.monotonic() < deadline, "migsafe never reached SLEEP"
-            time.sleep(0.1)
+    with migsafe_waiting(["check", "--database", mariadb_url, "m"], tmp_path,
+                         lambda: _running(mariadb_url, "SELECT SLEEP"), "SLEEP") as proc:
         (killed,) = databases(mariadb_url) - before
         assert run_cli(["check", "--database", mariadb_url, "ok"], cwd=tmp_path)[0] == 0
         assert killed in databases(mariadb_url)  # the live run's database: kept
         proc.kill()
         proc.wait(timeout=10)
-    finally:
-        proc.kill()
     deadline = time.monotonic() + 10
     while _scalar(mariadb_url, f"SELECT IS_FREE_LOCK('{killed}')") != 1:  # the server saw the client go
         assert time.monotonic() < deadline, "the killed run's lock was never released"

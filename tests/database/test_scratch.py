@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pytest
 import sqlalchemy
 
 from migsafe.database.scratch import DatabaseError, open_scratch
+from servers import migsafe_waiting
 
 SECRET = "Sup3rS3cretPw"
 
@@ -88,17 +87,9 @@ def test_failing_migration_is_reported_and_nothing_is_left_anywhere(server, tmp_
 def test_interrupt_mid_statement_drops_the_scratch_database(server, tmp_path, sig):
     write(tmp_path / "m", {"001.sql": "CREATE TABLE a (id int);\n", "002.sql": "SELECT pg_sleep(60);\n"})
     before = databases(server)
-    proc = subprocess.Popen([sys.executable, "-m", "migsafe", "check", "--database", server, "m"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 30
-        while not _sleeping(server):
-            assert proc.poll() is None and time.monotonic() < deadline, "migsafe never reached pg_sleep"
-            time.sleep(0.1)
+    with migsafe_waiting(["check", "--database", server, "m"], tmp_path, lambda: _sleeping(server), "pg_sleep") as proc:
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
     assert proc.returncode == 2
     assert err.strip() == "migsafe: error: interrupted"
     assert databases(server) == before
@@ -113,20 +104,12 @@ def test_a_killed_run_s_database_is_swept_by_a_later_run_never_one_in_use(server
         c.exec_driver_sql(f"DROP DATABASE IF EXISTS {not_ours}")
         c.exec_driver_sql(f"CREATE DATABASE {not_ours}")
     before = databases(server)
-    proc = subprocess.Popen([sys.executable, "-m", "migsafe", "check", "--database", server, "m"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 30
-        while not _sleeping(server):
-            assert proc.poll() is None and time.monotonic() < deadline, "migsafe never reached pg_sleep"
-            time.sleep(0.1)
+    with migsafe_waiting(["check", "--database", server, "m"], tmp_path, lambda: _sleeping(server), "pg_sleep") as proc:
         (killed,) = databases(server) - before
         assert run_cli(["check", "--database", server, "ok"], cwd=tmp_path)[0] == 0
         assert killed in databases(server)  # the live run's database: kept
         proc.kill()
         proc.wait(timeout=10)
-    finally:
-        proc.kill()
     assert run_cli(["check", "--database", server, "ok"], cwd=tmp_path)[0] == 0
     assert killed in databases(server)  # its pg_sleep still runs on the server: still in use, kept
     with admin(server).connect() as c:
