@@ -31,7 +31,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from migsafe.database.capture import autocommit, inline_all, reads_only, run_child, server_message, statements
+from migsafe.database.capture import (FullOrder, autocommit, in_full_order, inline_all, reads_only, run_child,
+                                      server_message, statements)
 from migsafe.model import Migration, Span, Statement
 from migsafe.sources.core.worker import DEFAULT_TIMEOUT
 
@@ -107,9 +108,12 @@ def run_django(migration_dirs: list[Path], cwd: Path, dialect: str, start_after:
     out: list[tuple[Migration, Path]] = []
     done: dict[tuple[str, str], Migration] = {}
     failed = None
+    order = next((item for item in items if isinstance(item, FullOrder)), None)
     for item in items:
         if isinstance(item, SettingsNote):
             out.append(_settings_note(plan, cwd, item))
+            continue
+        if isinstance(item, FullOrder):
             continue
         node = by_key.get((item.app, item.name))
         if node is None:  # a migration Django ran that is not below the paths (an app the settings install)
@@ -137,7 +141,7 @@ def run_django(migration_dirs: list[Path], cwd: Path, dialect: str, start_after:
                          else f"not run: {stopped}" if stopped
                          else "not run: Django's migrate did not apply it (is its app in INSTALLED_APPS?)")
         out.append((mig, node.path))
-    return out
+    return in_full_order(out, order, sum(isinstance(item, SettingsNote) for item in items))
 
 
 def _settings_note(plan, cwd: Path, note: SettingsNote) -> tuple[Migration, Path]:
@@ -404,6 +408,8 @@ def _apply(job: DjangoJob, emit) -> None:
             for key, squash in loader.replacements.items():
                 if all(r in loader.graph.nodes for r in squash.replaces):
                     loader.graph.remove_replacement_node(key, squash.replaces)
+        emit(FullOrder(tuple(f"{m.app_label}.{m.name}" for m, _ in
+                             executor.migration_plan(loader.graph.leaf_nodes(), clean_start=True))))
         plan = executor.migration_plan(loader.graph.leaf_nodes())  # (on a template's clone: what it lacks)
         state = executor._create_project_state(with_applied_migrations=True)
         signal.signal(signal.SIGALRM, _time_up)
