@@ -212,7 +212,8 @@ def _django_keys(found: Discovered, settings: Settings, cwd: Path) -> templates.
     base = repr(("django", cwd, import_path_state(), plan.settings_module,
                  [(str(f), templates.digest_of(f)) for f in templates.imported_files(setup, roots)]))
     name = {n.key: f"{n.app.label}.{n.name}" for n in plan.nodes}
-    return templates.keyed(base, ((name[n.key], n.path, templates.imported_files([n.path], roots)) for n in plan.nodes),
+    imports = templates.Imports(roots)
+    return templates.keyed(base, ((name[n.key], n.path, imports.closure([n.path])) for n in plan.nodes),
                            {name[k]: {name[p] for p in parents} for k, parents in plan.parents.items() if k in name})
 
 

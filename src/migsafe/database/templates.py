@@ -87,8 +87,10 @@ def keyed(base: str, items: Iterable[tuple[str, Path] | tuple[str, Path, list[Pa
     except PackageNotFoundError:
         server = "-"
     members = {}
+    digests: dict[Path, str] = {}  # (the files migrations import are mostly the same ones)
     for name, path, *others in items:
-        read = [part for f in (others[0] if others else []) for part in (f, content(f))]
+        read = [part for f in (others[0] if others else [])
+                for part in (f, digests[f] if f in digests else digests.setdefault(f, content(f)))]
         members[name] = digest(name, content(path), *read)
     return Keyed(digest(salt(), "database template", server, base), members, parents)
 
@@ -100,30 +102,46 @@ def digest_of(path: Path) -> str:
 def imported_files(files: list[Path], roots: list[Path]) -> list[Path]:
     """The files below `roots` that `files` import, directly or through each other (read with ast,
     never run): what a Django migration's execution reads of the project besides itself."""
-    seen: dict[Path, None] = {}
-    todo = list(files)
-    while todo:
-        path = todo.pop()
-        try:
-            tree = ast.parse(path.read_bytes())
-        except (OSError, SyntaxError, ValueError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                found = [f for alias in node.names for f in _module_files(alias.name.split("."), roots)]
-            elif isinstance(node, ast.ImportFrom):
-                # absolute: below the roots; relative (`from .base import *`): below the file's package
-                bases = roots if not node.level else [path.parents[node.level - 1]]
-                module = node.module.split(".") if node.module else []
-                found = [f for parts in (module, *(module + [a.name] for a in node.names)) if parts
-                         for f in _module_files(parts, bases)]
-            else:
-                continue
-            for f in found:
+    return Imports(roots).closure(files)
+
+
+class Imports:
+    """imported_files for many migrations of one project: each file read once (they share most of
+    what they import)."""
+
+    def __init__(self, roots: list[Path]) -> None:
+        self.roots = roots
+        self._direct: dict[Path, list[Path]] = {}
+
+    def closure(self, files: list[Path]) -> list[Path]:
+        seen: dict[Path, None] = {}
+        todo = list(files)
+        while todo:
+            for f in self.direct(todo.pop()):
                 if f not in seen and f not in files:
                     seen[f] = None
                     todo.append(f)
-    return sorted(seen)
+        return sorted(seen)
+
+    def direct(self, path: Path) -> list[Path]:
+        """The files below the roots that `path`'s own import statements run."""
+        if path in self._direct:
+            return self._direct[path]
+        self._direct[path] = out = []
+        try:
+            tree = ast.parse(path.read_bytes())
+        except (OSError, SyntaxError, ValueError):
+            return out
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                out += [f for alias in node.names for f in _module_files(alias.name.split("."), self.roots)]
+            elif isinstance(node, ast.ImportFrom):
+                # absolute: below the roots; relative (`from .base import *`): below the file's package
+                bases = self.roots if not node.level else [path.parents[node.level - 1]]
+                module = node.module.split(".") if node.module else []
+                out += [f for parts in (module, *(module + [a.name] for a in node.names)) if parts
+                        for f in _module_files(parts, bases)]
+        return out
 
 
 def _module_files(parts: list[str], roots: list[Path]) -> list[Path]:
