@@ -49,6 +49,10 @@ def inline(sql: str, params, vendor: str) -> str:
         except Exception:  # noqa: BLE001 - a driver-side adapter object: its text
             return "'" + str(value).replace("'", "''") + "'"
 
+    if params is not None and not params and vendor in ("postgresql", "mysql"):
+        # Given values, even none ({} from SQLAlchemy for op.execute), psycopg and PyMySQL read the
+        # SQL as a format string: `%%` reaches the server as `%`
+        return sql.replace("%%", "%")
     return fill(sql, params, literal)
 
 
