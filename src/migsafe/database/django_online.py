@@ -70,18 +70,19 @@ class SettingsNote:
 
 def run_django(migration_dirs: list[Path], cwd: Path, dialect: str, start_after: tuple, database: dict, *,
                settings_module: str | None = None, timeout: float = DEFAULT_TIMEOUT,
-               target_version: str | None = None, rows: int = 0) -> list[tuple[Migration, Path]]:
+               target_version: str | None = None, rows: int = 0, plan=None) -> list[tuple[Migration, Path]]:
     """Every migration of the apps below `migration_dirs` (and the installed apps they depend on,
     as history) applied to the (empty) scratch database `database` (a DATABASES entry), in
     migrate's order, as Migration objects like load_django_migrations' holding the statements
     executed with their evidence. `target_version` is not used: the server is the truth. `rows`
-    > 0: every table gets that many generated rows before each migration (rows.py)."""
+    > 0: every table gets that many generated rows before each migration (rows.py). `plan`: their
+    load_plan, where the caller has it already."""
     from migsafe.sources.django.lanes import history_keys
     from migsafe.sources.django.graph import load_plan
     from migsafe.sources.files import relative_path
 
     del target_version
-    plan = load_plan(migration_dirs, settings_module or os.environ.get("DJANGO_SETTINGS_MODULE") or None, cwd)
+    plan = plan or load_plan(migration_dirs, settings_module or os.environ.get("DJANGO_SETTINGS_MODULE") or None, cwd)
     history = history_keys(plan, start_after)
     job = DjangoJob(
         database=dict(database), dialect=dialect, settings_module=plan.settings_module,

@@ -10,6 +10,7 @@ from the lock the server showed for its statement, the observation wins and the 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -125,8 +126,10 @@ def _histories(found: Discovered, settings: Settings, cwd: Path, rows: int, cach
             lambda scratch, start, project=project: _alembic_history(project, settings, cwd, scratch, rows, start),
             lambda project=project: _alembic_keys(project, cwd, cache)))
     if found.of("django"):
-        histories.append(History(lambda scratch, start: _django_history(found, settings, cwd, scratch, rows, start),
-                                 lambda: _django_keys(found, settings, cwd)))
+        plan = functools.cache(lambda: _django_plan(found, settings, cwd))  # (the keys and the run read it)
+        histories.append(History(lambda scratch, start: _django_history(found, settings, cwd, scratch, rows, start,
+                                                                        plan()),
+                                 lambda: _django_keys(plan(), cwd)))
     return histories
 
 
@@ -183,25 +186,29 @@ def _alembic_keys(project, cwd: Path, cache: Cache) -> templates.Keyed | None:
                            {rev.id: graph.ancestors(rev.id) - {rev.id} for rev in graph.revisions})
 
 
+def _django_plan(found: Discovered, settings: Settings, cwd: Path):
+    from migsafe.sources.django.graph import load_plan
+
+    return load_plan(found.of("django"), settings.django_settings or os.environ.get("DJANGO_SETTINGS_MODULE") or None,
+                     cwd)
+
+
 def _django_history(found: Discovered, settings: Settings, cwd: Path, scratch: Scratch, rows: int,
-                    start: templates.Start | None):
+                    start: templates.Start | None, plan):
     from migsafe.database.django_online import run_django
 
     items = run_django(found.of("django"), cwd, scratch.dialect, settings.start_after.get("django"),
                        scratch.django_database(), settings_module=settings.django_settings,
-                       timeout=settings.render_timeout, target_version=settings.target_version, rows=rows)
+                       timeout=settings.render_timeout, target_version=settings.target_version, rows=rows, plan=plan)
     return list(templates.in_order(items, start)) if start else items
 
 
-def _django_keys(found: Discovered, settings: Settings, cwd: Path) -> templates.Keyed | None:
+def _django_keys(plan, cwd: Path) -> templates.Keyed | None:
     """Keyed by the settings and each migration in migrate's order, each with the project files it
     imports (transitively): not by the models it does not import, which change with every new
     migration. Never for a plan with squashed migrations or a migration that cannot be read."""
     from migsafe.cache import import_path_state
-    from migsafe.sources.django.graph import load_plan
 
-    plan = load_plan(found.of("django"), settings.django_settings or os.environ.get("DJANGO_SETTINGS_MODULE") or None,
-                     cwd)
     if plan.squashed or plan.missing or any(n.error for n in plan.nodes):
         return None
     # The project's own folders: installed packages are in import_path_state (and walking Django's
