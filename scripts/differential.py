@@ -185,7 +185,7 @@ def folded(sql: str) -> str:
 def loose(sql: str) -> str:
     """The statement with what rendering may vary left out: quotes, case, literal spelling."""
     text = folded(sql).lower().replace('"', "").replace("`", "")
-    text = re.sub(r"::\w+", "", text)  # (casts SQLAlchemy writes after bound values)
+    text = re.sub(r"::\w+( with(out)? time zone)?", "", text)  # (casts SQLAlchemy writes after bound values)
     text = re.sub(r"'(?:[^']|'')*'", "?", text)
     return re.sub(r"\b\d+(\.\d+)?\b", "?", text)
 

@@ -202,6 +202,8 @@ def test_transaction_per_migration_given_through_a_dict(tmp_path, body, expected
     ("UPDATE t SET a = %s WHERE b LIKE 'p%%'", (3,), "UPDATE t SET a = 3 WHERE b LIKE 'p%'"),
     ("UPDATE t SET a = ? WHERE b = '?'", (True,), "UPDATE t SET a = true WHERE b = '?'"),
     ("SELECT '%s'", None, "SELECT '%s'"),
+    # SQLAlchemy gives the driver {} for op.execute("... LIKE '%/dags/%'"), escaped for it as %%
+    ("UPDATE t SET a = 'x' WHERE b LIKE '%%/dags/%%'", {}, "UPDATE t SET a = 'x' WHERE b LIKE '%/dags/%'"),
 ])
 def test_inline_writes_the_values_in(sql, params, expected):
     assert inline(sql, params, "postgresql") == expected
@@ -345,3 +347,13 @@ def test_lock_an_earlier_revision_took_in_the_same_transaction_is_said_held(tmp_
                 "the statement took no lock of its own there") in finding["message"]
     code, out, err = run_cli(["check", "--database", postgres_server, "."], cwd=tmp_path)
     assert ("observed: locks: none new;" in out) == (not per_migration), out
+
+
+@pytest.mark.slow
+def test_a_percent_sign_is_captured_as_the_server_got_it(tmp_path, scratch):
+    versions = project(tmp_path, CREATE_USERS, """
+        def upgrade():
+            op.execute("UPDATE users SET legacy = 'x' WHERE email LIKE '%/dags/%'")
+    """)
+    [second] = [m for m, _ in applied(versions, scratch) if m.name == "r002"]
+    assert [s.sql for s in second.statements] == ["UPDATE users SET legacy = 'x' WHERE email LIKE '%/dags/%'"]

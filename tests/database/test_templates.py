@@ -181,14 +181,20 @@ def test_alembic_upgrade_in_one_transaction_is_never_kept(embedded, clones, run_
 
 
 @pytest.mark.slow
-def test_django_recheck_from_template_reports_as_a_full_run(embedded, clones, run_cli, tmp_path, monkeypatch):
+@pytest.mark.parametrize("new_one", [
+    "orders/migrations/0004_order_coupon.py",  # runs last
+    # catalog's leaf: migrate runs catalog (its leaf sorts first) before orders, so a full run
+    # runs it before orders' migrations; on the clone it runs after them all
+    "catalog/migrations/0006_category_title_product_created_idx.py",
+])
+def test_django_recheck_from_template_reports_as_a_full_run(embedded, clones, run_cli, tmp_path, monkeypatch,
+                                                            new_one):
     import shutil
 
     pytest.importorskip("django")
     shutil.copytree(Path(__file__).resolve().parents[2] / "fixtures" / "django_shop", tmp_path / "m")
-    migrations = tmp_path / "m" / "orders" / "migrations"
-    (migrations / "0005_order_email_idx.py").unlink()  # (fails on a database on purpose)
-    new = migrations / "0004_order_coupon.py"
+    (tmp_path / "m" / "orders" / "migrations" / "0005_order_email_idx.py").unlink()  # (fails on a database on purpose)
+    new = tmp_path / "m" / new_one
     text = new.read_text()
     new.unlink()
     report(run_cli, tmp_path, "json")
@@ -199,7 +205,7 @@ def test_django_recheck_from_template_reports_as_a_full_run(embedded, clones, ru
     full = report(run_cli, tmp_path, "text")
     assert clones[2] is None
     assert from_template == full
-    assert "0004_order_coupon.py" in full
+    assert new.name in full
 
 
 def test_a_django_migration_is_keyed_with_the_project_files_it_imports(tmp_path):
@@ -216,3 +222,71 @@ def test_a_django_migration_is_keyed_with_the_project_files_it_imports(tmp_path)
     assert found == sorted([app / "__init__.py", app / "fields.py", app / "util.py", app / "migrations" / "helpers.py"])
     # models.py changes with every new migration; a migration that does not import it is not keyed by it
     assert app / "models.py" not in found
+
+
+def alembic_revision(root: Path, rev: str, down: str | None, body: str) -> None:
+    head = f"from alembic import op\nimport sqlalchemy as sa\n\nrevision = {rev!r}\ndown_revision = {down!r}\n\n\n"
+    (root / "m" / "versions" / f"{rev}_x.py").write_text(head + body)
+
+
+@pytest.mark.slow
+def test_alembic_new_revision_on_a_branch_run_before_others_reports_as_a_full_run(embedded, clones, run_cli,
+                                                                                  tmp_path, monkeypatch):
+    # Two branches from one base; the new revision continues the branch Alembic runs first, so a
+    # full run runs it before the other branch's revisions, the clone after them.
+    alembic_project(tmp_path, REVISIONS[:1])
+    alembic_revision(tmp_path, "b1", "r001", 'def upgrade():\n    op.create_table("b", sa.Column("id", sa.Integer))\n')
+    alembic_revision(tmp_path, "b2", "b1", 'def upgrade():\n    op.add_column("b", sa.Column("n", sa.Integer))\n')
+    alembic_revision(tmp_path, "a1", "r001", 'def upgrade():\n    op.create_table("a", sa.Column("id", sa.Integer))\n')
+    report(run_cli, tmp_path, "json")
+    alembic_revision(tmp_path, "a2", "a1", 'def upgrade():\n'
+                     '    op.add_column("users", sa.Column("nickname", sa.Text, nullable=False))\n')
+    from_template = report(run_cli, tmp_path, "json")
+    assert clones[0] is None and clones[1] is not None
+    monkeypatch.setenv("MIGSAFE_CACHE_DIR", str(tmp_path / "other-cache"))
+    full = report(run_cli, tmp_path, "json")
+    assert clones[2] is None
+    assert from_template == full
+    assert '"migration": "a2"' in full
+
+
+def test_a_template_is_used_where_what_it_lacks_runs_after_nothing_it_holds(tmp_path):
+    from migsafe.cache import Cache
+    from migsafe.model import Migration
+
+    cache = Cache(tmp_path / "cache")
+    files = {name: tmp_path / f"{name}.py" for name in ("a1", "a2", "b1", "b2")}
+    for name, path in files.items():
+        path.write_text(f"# {name}\n")
+    parents = {"a1": set(), "a2": {"a1"}, "b1": set(), "b2": {"b1"}}
+
+    def history(*names: str) -> templates.Keyed:
+        return templates.keyed("base", ((n, files[n]) for n in names), {n: parents[n] for n in names})
+
+    def kept(*names: str) -> str:
+        return templates.keep(history(*names), [Migration("django", n, n) for n in names], cache)
+
+    with_b2 = kept("a1", "b1", "b2")
+    without_a2_b2 = kept("a1", "b1")
+    start = templates.find_start(history("a1", "a2", "b1", "b2"), cache, {with_b2, without_a2_b2})
+    assert start.template == with_b2 and [m.name for m in start.ran] == ["a1", "b1", "b2"]  # the most it can
+    # what a template holds must have all it runs after: a2 without a1 is not a start
+    a2_alone = kept("a2", "b1")
+    assert templates.find_start(history("a1", "a2", "b1"), cache, {a2_alone}) is None
+    files["b1"].write_text("# b1, edited\n")  # an edited migration misses every template holding it
+    assert templates.find_start(history("a1", "a2", "b1", "b2"), cache, {with_b2, without_a2_b2}) is None
+    assert templates.find_start(templates.keyed("other", ((n, files[n]) for n in ("a1", "b1")), parents), cache,
+                                {without_a2_b2}) is None  # (another project's, or another migsafe's)
+
+
+def test_a_clone_after_a_failure_gives_the_template_migrations_after_it_not_run():
+    from migsafe.model import Migration
+
+    def given(name: str, error: str | None = None) -> tuple[Migration, Path]:
+        return Migration("django", name, name, error=error, how="executed"), Path(name)
+
+    template = templates.Start("t", [Migration("django", n, n, statements=[]) for n in ("a1", "b1")])
+    items = [given("a1", "not run: a2 failed on the database"), given("a2", "relation x does not exist"),
+             given("b1", "not run: a2 failed on the database")]
+    out = templates.in_order(items, template)
+    assert [m.error for m, _ in out] == [None, "relation x does not exist", "not run: a2 failed on the database"]

@@ -24,6 +24,7 @@ a child process (capture.run_child): the project's code never runs in migsafe's 
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import os
 import re
@@ -32,7 +33,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from migsafe.database.capture import autocommit, inline_all, reads_only, run_child, server_message, statements
+from migsafe.database.capture import (FullOrder, autocommit, in_full_order, inline_all, reads_only, run_child,
+                                      server_message, statements)
 from migsafe.model import Migration, Span, Statement
 from migsafe.sources.core.worker import DEFAULT_TIMEOUT
 
@@ -108,12 +110,15 @@ def run_alembic(version_dirs: list[Path], root: Path, cwd: Path, dialect: str, s
         return mig
 
     out = [(migration(rev), rev.path) for rev in graph.broken_files]
+    order = next((item for item in items if isinstance(item, FullOrder)), None)
     done: dict[str, Migration] = {}
     failed = None  # the revision that stopped the run
     unloadable = None  # Alembic could not load the revisions at all
     for item in items:
         if isinstance(item, Unloadable):  # ScriptDirectory refused a file: every revision is unrun
             unloadable = item
+            continue
+        if isinstance(item, FullOrder):
             continue
         rev = by_id.get(item.revision)
         if rev is None:
@@ -138,7 +143,7 @@ def run_alembic(version_dirs: list[Path], root: Path, cwd: Path, dialect: str, s
         elif mig.error is None:
             mig.error = _not_run(unloadable, failed, stopped)
         out.append((mig, rev.path))
-    return out
+    return in_full_order(out, order, len(graph.broken_files))
 
 
 def _not_run(unloadable: Unloadable | None, failed: str | None, stopped: str | None) -> str:
@@ -355,6 +360,9 @@ def _apply(job: AlembicJob, emit) -> None:
         emit(Unloadable(describe(err, static_message) if path else f"Alembic could not load the revisions ({describe(err, static_message)})",
                         path, line))
         return
+    with contextlib.suppress(Exception):  # (a graph Alembic cannot order fails below, at the upgrade)
+        full = reversed(list(script.iterate_revisions("heads", (), implicit_base=True)))
+        emit(FullOrder(tuple(s.revision for s in full)))
     if revisions:
         import_what_env_imports(Path(revisions[0].path))
     run = _Run(job, emit)

@@ -23,6 +23,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from migsafe.sql.placeholders import fill
@@ -48,6 +49,10 @@ def inline(sql: str, params, vendor: str) -> str:
         except Exception:  # noqa: BLE001 - a driver-side adapter object: its text
             return "'" + str(value).replace("'", "''") + "'"
 
+    if params is not None and not params and vendor in ("postgresql", "mysql"):
+        # Given values, even none ({} from SQLAlchemy for op.execute), psycopg and PyMySQL read the
+        # SQL as a format string: `%%` reaches the server as `%`
+        return sql.replace("%%", "%")
     return fill(sql, params, literal)
 
 
@@ -111,6 +116,24 @@ def autocommit(dbapi_connection) -> bool:
 
 
 # --- the child process ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FullOrder:
+    """Emitted by a runner's child before the first migration: the names of all migrations in the
+    order the framework applies them to an empty database. On a template's clone (templates.py)
+    it applies only what the clone lacks; its answer is still given in this order, a full run's."""
+
+    names: tuple[str, ...]
+
+
+def in_full_order(items: list, order: FullOrder | None, first: int = 0) -> list:
+    """`items` ((Migration, file)) in `order` from index `first` on (those before stay first:
+    notes about the run); a migration the order does not name after those it names."""
+    if order is None:
+        return items
+    position = {name: n for n, name in enumerate(order.names)}
+    return items[:first] + sorted(items[first:], key=lambda item: position.get(item[0].name, len(position)))
+
 
 def run_child(target: str, job, timeout: float, cwd: Path) -> tuple[list, str | None]:
     """Run `target` ("module:function", called as function(job, emit)) in a child process;

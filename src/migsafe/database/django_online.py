@@ -31,7 +31,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from migsafe.database.capture import autocommit, inline_all, reads_only, run_child, server_message, statements
+from migsafe.database.capture import (FullOrder, autocommit, in_full_order, inline_all, reads_only, run_child,
+                                      server_message, statements)
 from migsafe.model import Migration, Span, Statement
 from migsafe.sources.core.worker import DEFAULT_TIMEOUT
 
@@ -69,18 +70,19 @@ class SettingsNote:
 
 def run_django(migration_dirs: list[Path], cwd: Path, dialect: str, start_after: tuple, database: dict, *,
                settings_module: str | None = None, timeout: float = DEFAULT_TIMEOUT,
-               target_version: str | None = None, rows: int = 0) -> list[tuple[Migration, Path]]:
+               target_version: str | None = None, rows: int = 0, plan=None) -> list[tuple[Migration, Path]]:
     """Every migration of the apps below `migration_dirs` (and the installed apps they depend on,
     as history) applied to the (empty) scratch database `database` (a DATABASES entry), in
     migrate's order, as Migration objects like load_django_migrations' holding the statements
     executed with their evidence. `target_version` is not used: the server is the truth. `rows`
-    > 0: every table gets that many generated rows before each migration (rows.py)."""
+    > 0: every table gets that many generated rows before each migration (rows.py). `plan`: their
+    load_plan, where the caller has it already."""
     from migsafe.sources.django.lanes import history_keys
     from migsafe.sources.django.graph import load_plan
     from migsafe.sources.files import relative_path
 
     del target_version
-    plan = load_plan(migration_dirs, settings_module or os.environ.get("DJANGO_SETTINGS_MODULE") or None, cwd)
+    plan = plan or load_plan(migration_dirs, settings_module or os.environ.get("DJANGO_SETTINGS_MODULE") or None, cwd)
     history = history_keys(plan, start_after)
     job = DjangoJob(
         database=dict(database), dialect=dialect, settings_module=plan.settings_module,
@@ -107,9 +109,12 @@ def run_django(migration_dirs: list[Path], cwd: Path, dialect: str, start_after:
     out: list[tuple[Migration, Path]] = []
     done: dict[tuple[str, str], Migration] = {}
     failed = None
+    order = next((item for item in items if isinstance(item, FullOrder)), None)
     for item in items:
         if isinstance(item, SettingsNote):
             out.append(_settings_note(plan, cwd, item))
+            continue
+        if isinstance(item, FullOrder):
             continue
         node = by_key.get((item.app, item.name))
         if node is None:  # a migration Django ran that is not below the paths (an app the settings install)
@@ -137,7 +142,7 @@ def run_django(migration_dirs: list[Path], cwd: Path, dialect: str, start_after:
                          else f"not run: {stopped}" if stopped
                          else "not run: Django's migrate did not apply it (is its app in INSTALLED_APPS?)")
         out.append((mig, node.path))
-    return out
+    return in_full_order(out, order, sum(isinstance(item, SettingsNote) for item in items))
 
 
 def _settings_note(plan, cwd: Path, note: SettingsNote) -> tuple[Migration, Path]:
@@ -404,6 +409,8 @@ def _apply(job: DjangoJob, emit) -> None:
             for key, squash in loader.replacements.items():
                 if all(r in loader.graph.nodes for r in squash.replaces):
                     loader.graph.remove_replacement_node(key, squash.replaces)
+        emit(FullOrder(tuple(f"{m.app_label}.{m.name}" for m, _ in
+                             executor.migration_plan(loader.graph.leaf_nodes(), clean_start=True))))
         plan = executor.migration_plan(loader.graph.leaf_nodes())  # (on a template's clone: what it lacks)
         state = executor._create_project_state(with_applied_migrations=True)
         signal.signal(signal.SIGALRM, _time_up)

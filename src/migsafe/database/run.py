@@ -10,6 +10,7 @@ from the lock the server showed for its statement, the observation wins and the 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -28,11 +29,11 @@ from migsafe.model import Finding, Migration, Result
 @dataclasses.dataclass
 class History:
     """One history: `run(scratch, start)` applies it (from `start`'s template where not None) and
-    gives its migrations as (Migration, file) in run order; `keys()` the template keys of its
-    prefixes (templates.chain) with the run order they assume, or ([], None) where it is never kept."""
+    gives its migrations as (Migration, file) in run order; `keys()` what its templates are keyed
+    by, or None where it is never kept."""
 
     run: Callable[[Scratch, templates.Start | None], Iterable[tuple[Migration, Path]]]
-    keys: Callable[[], tuple[list[str], list[str] | None]] = lambda: ([], None)
+    keys: Callable[[], templates.Keyed | None] = lambda: None
 
 
 def check_on_database(found: Discovered, settings: Settings, cwd: Path, only: set[Path] | None,
@@ -65,14 +66,14 @@ def check_on_database(found: Discovered, settings: Settings, cwd: Path, only: se
     templated = settings.database == "embedded" and cache.directory is not None and rows == 0
     results = []
     for history in _histories(found, settings, cwd, rows, cache):
-        keys, order = history.keys() if templated else ([], None)
+        keyed = history.keys() if templated else None
         start: list[templates.Start | None] = [None]
 
-        def choose(existing: set[str], keys=keys, start=start) -> str | None:
-            start[0] = templates.find_start(keys, cache, existing)
+        def choose(existing: set[str], keyed=keyed, start=start) -> str | None:
+            start[0] = templates.find_start(keyed, cache, existing)
             return start[0].template if start[0] else None
 
-        with open_scratch(settings.database, cache_dir(), choose if keys else None) as scratch:
+        with open_scratch(settings.database, cache_dir(), choose if keyed else None) as scratch:
             if settings.dialect and settings.dialect != scratch.dialect:
                 raise UsageError(f"--dialect {settings.dialect} does not match the --database server, "
                                  f"which is {scratch.dialect}")
@@ -80,9 +81,8 @@ def check_on_database(found: Discovered, settings: Settings, cwd: Path, only: se
             ran: list[Migration] = []  # every migration of the history, as run: a template's cache entry
             items = _collected(history.run(scratch, start[0] if scratch.template else None), ran)
             result = analyze(reported(items), dataclasses.replace(settings, dialect=scratch.dialect), cache=cache)
-            if keys and len(ran) == len(keys) and templates.keepable(ran, order):
-                cache.put(keys[-1], ran)
-                scratch.keep_as(templates.name_of(keys[-1]))
+            if keyed and templates.keepable(ran, list(keyed.members)):
+                scratch.keep_as(templates.keep(keyed, ran, cache))
         for f in result.findings:
             reconcile(f)
         results.append(result)
@@ -126,8 +126,10 @@ def _histories(found: Discovered, settings: Settings, cwd: Path, rows: int, cach
             lambda scratch, start, project=project: _alembic_history(project, settings, cwd, scratch, rows, start),
             lambda project=project: _alembic_keys(project, cwd, cache)))
     if found.of("django"):
-        histories.append(History(lambda scratch, start: _django_history(found, settings, cwd, scratch, rows, start),
-                                 lambda: _django_keys(found, settings, cwd)))
+        plan = functools.cache(lambda: _django_plan(found, settings, cwd))  # (the keys and the run read it)
+        histories.append(History(lambda scratch, start: _django_history(found, settings, cwd, scratch, rows, start,
+                                                                        plan()),
+                                 lambda: _django_keys(plan(), cwd)))
     return histories
 
 
@@ -142,11 +144,17 @@ def _sql_history(found: Discovered, settings: Settings, cwd: Path, scratch: Scra
     return zip(itertools.chain(done, run_sql_files(migrations[len(done):], scratch)), found.of("sql"))
 
 
-def _sql_keys(found: Discovered, settings: Settings, cwd: Path) -> tuple[list[str], list[str] | None]:
-    from migsafe.sources.files import relative_path
+def _sql_keys(found: Discovered, settings: Settings, cwd: Path) -> templates.Keyed | None:
+    """Each file runs after the one before it: a template holds a first part of the files. Never
+    where two files have one migration name."""
+    from migsafe.sources.sql.load import migration_name
 
+    names = [migration_name(f) for f in found.of("sql")]
+    if len(set(names)) != len(names):
+        return None
     base = ("sql", cwd, settings.sql_transaction)
-    return templates.chain(repr(base), ((relative_path(f, cwd), f) for f in found.of("sql"))), None
+    return templates.keyed(repr(base), zip(names, found.of("sql")),
+                           {name: set(names[:n][-1:]) for n, name in enumerate(names)})
 
 
 def _alembic_history(project, settings: Settings, cwd: Path, scratch: Scratch, rows: int,
@@ -159,9 +167,9 @@ def _alembic_history(project, settings: Settings, cwd: Path, scratch: Scratch, r
     return list(templates.in_order(items, start)) if start else items
 
 
-def _alembic_keys(project, cwd: Path, cache: Cache) -> tuple[list[str], list[str] | None]:
+def _alembic_keys(project, cwd: Path, cache: Cache) -> templates.Keyed | None:
     """Keyed as rendering keys a revision (alembic_chain: the project's other files, env.py
-    included), then each revision in graph order; never for an upgrade run in one transaction."""
+    included), then each revision; never for an upgrade run in one transaction."""
     from migsafe.database.alembic_online import transaction_per_migration
     from migsafe.sources.alembic.cache_keys import alembic_chain, revision_reader
     from migsafe.sources.alembic.graph import load_revisions, read_revision
@@ -171,33 +179,38 @@ def _alembic_keys(project, cwd: Path, cache: Cache) -> tuple[list[str], list[str
     if hasattr(read, "save"):
         read.save()
     if graph.broken_files or not transaction_per_migration(project.version_dirs[0].parent / "env.py"):
-        return [], None
+        return None
     revisions = [rev.path for rev in graph.revisions]
     base = alembic_chain(cache, project.version_dirs, project.root, revisions, cwd, "postgresql", True)
-    return templates.chain(base, ((rev.id, rev.path) for rev in graph.revisions)), [rev.id for rev in graph.revisions]
+    return templates.keyed(base, ((rev.id, rev.path) for rev in graph.revisions),
+                           {rev.id: graph.ancestors(rev.id) - {rev.id} for rev in graph.revisions})
+
+
+def _django_plan(found: Discovered, settings: Settings, cwd: Path):
+    from migsafe.sources.django.graph import load_plan
+
+    return load_plan(found.of("django"), settings.django_settings or os.environ.get("DJANGO_SETTINGS_MODULE") or None,
+                     cwd)
 
 
 def _django_history(found: Discovered, settings: Settings, cwd: Path, scratch: Scratch, rows: int,
-                    start: templates.Start | None):
+                    start: templates.Start | None, plan):
     from migsafe.database.django_online import run_django
 
     items = run_django(found.of("django"), cwd, scratch.dialect, settings.start_after.get("django"),
                        scratch.django_database(), settings_module=settings.django_settings,
-                       timeout=settings.render_timeout, target_version=settings.target_version, rows=rows)
+                       timeout=settings.render_timeout, target_version=settings.target_version, rows=rows, plan=plan)
     return list(templates.in_order(items, start)) if start else items
 
 
-def _django_keys(found: Discovered, settings: Settings, cwd: Path) -> tuple[list[str], list[str] | None]:
+def _django_keys(plan, cwd: Path) -> templates.Keyed | None:
     """Keyed by the settings and each migration in migrate's order, each with the project files it
     imports (transitively): not by the models it does not import, which change with every new
     migration. Never for a plan with squashed migrations or a migration that cannot be read."""
     from migsafe.cache import import_path_state
-    from migsafe.sources.django.graph import load_plan
 
-    plan = load_plan(found.of("django"), settings.django_settings or os.environ.get("DJANGO_SETTINGS_MODULE") or None,
-                     cwd)
     if plan.squashed or plan.missing or any(n.error for n in plan.nodes):
-        return [], None
+        return None
     # The project's own folders: installed packages are in import_path_state (and walking Django's
     # imports from site-packages would take longer than the run).
     roots = [root for root in dict.fromkeys(n.app.import_root for n in plan.nodes)
@@ -205,9 +218,10 @@ def _django_keys(found: Discovered, settings: Settings, cwd: Path) -> tuple[list
     setup = [plan.settings_file] if plan.settings_file else []
     base = repr(("django", cwd, import_path_state(), plan.settings_module,
                  [(str(f), templates.digest_of(f)) for f in templates.imported_files(setup, roots)]))
-    items = [(f"{n.app.label}.{n.name}", n.path) for n in plan.nodes]
-    keys = templates.chain(base, ((name, path, templates.imported_files([path], roots)) for name, path in items))
-    return keys, [name for name, _ in items]
+    name = {n.key: f"{n.app.label}.{n.name}" for n in plan.nodes}
+    imports = templates.Imports(roots)
+    return templates.keyed(base, ((name[n.key], n.path, imports.closure([n.path])) for n in plan.nodes),
+                           {name[k]: {name[p] for p in parents} for k, parents in plan.parents.items() if k in name})
 
 
 def _django_sets_lock_timeout(settings: Settings, found: Discovered) -> bool:

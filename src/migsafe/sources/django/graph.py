@@ -64,6 +64,7 @@ class Plan:
     settings_module: str | None = None  # the project's settings module, as given (None: ad hoc settings)
     settings_file: Path | None = None  # its file, where found
     settings: dict = field(default_factory=dict)  # what it assigns literally (read_settings)
+    parents: dict[Key, set[Key]] = field(default_factory=dict)  # each node's: what it runs after (resolved)
 
 
 def is_migrations_package(folder: Path) -> bool:
@@ -499,7 +500,7 @@ def _order(apps: dict[str, App], nodes: dict[Key, Node], missing: dict[Key, str]
             else:
                 stack.append((key, True))
                 stack += [(p, False) for p in sorted(parents[key])]
-    return Plan(order, squashed, missing)
+    return Plan(order, squashed, missing, parents=parents)
 
 
 def _resolve(dep: Key, node: Node, apps: dict[str, App], live: dict[Key, Node], alias: dict[Key, list[Key]],
