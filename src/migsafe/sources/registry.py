@@ -8,6 +8,7 @@ the config, the judge and the fix renderers ask the registry; none of them names
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -84,9 +85,14 @@ class Found:
 _extra: list[Source] = []  # registered at run time (tests' toy sources)
 
 
+@functools.cache
+def _packaged() -> tuple[Source, ...]:
+    return tuple(importlib.import_module(p).SOURCE for p in PACKAGES)  # (asked per finding: imported once)
+
+
 def sources() -> list[Source]:
     """Every source, in loading order."""
-    return [importlib.import_module(p).SOURCE for p in PACKAGES] + _extra
+    return [*_packaged(), *_extra]
 
 
 def source(name: str) -> Source:
