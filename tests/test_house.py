@@ -100,3 +100,16 @@ def test_no_module_is_over_800_lines():
     long = {name: n for name, path in modules().items()
             if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert long == {}
+
+
+def test_judging_and_reporting_load_no_sql_reader():
+    """A warm run (every statement's facts cached) judges and reports without sqlglot, whose
+    import is a third of such a run: the rules, fixes and reports import none of it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, migsafe.rules, migsafe.judge, migsafe.fixes.edits, migsafe.report, migsafe.engine;"
+            " migsafe.rules.all_rules();"
+            " print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlglot', 'pglast', 'alembic', 'sqlalchemy'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -40,7 +40,7 @@ from migsafe.fixes import python_tree
 from migsafe.fixes import sql as S
 from migsafe.model import Edit, Statement
 from migsafe.sql import facts as F
-from migsafe.sql.split import line_starts, position
+from migsafe.sql.lines import line_starts, position
 
 _CREATE_INDEX = re.compile(r"\ACREATE\s+(?:UNIQUE\s+)?INDEX\b", re.I)
 _DROP_INDEX = re.compile(r"\ADROP\s+INDEX\b", re.I)

@@ -8,7 +8,6 @@ from migsafe import plans as P
 from migsafe.model import Statement
 from migsafe.rules import Hit, Rule, register
 from migsafe.sql import facts as F
-from migsafe.sql.translate import string_literals
 
 
 @dataclass
@@ -42,6 +41,8 @@ class EnumAddValue(Rule):
         if not added_here.values or ctx.statement is added_here.judged:
             return
         added_here.judged = ctx.statement
+        from migsafe.sql.translate import string_literals  # (sqlglot's tokenizer: only after an ADD VALUE)
+
         for value in sorted(string_literals(ctx.statement.sql) & added_here.values.keys()):
             type_name, added = added_here.values[value]
             if not _may_use(type_name, ctx):

@@ -2,7 +2,6 @@ from migsafe import plans as P
 from migsafe.fixes import edits as E
 from migsafe.rules import Hit, Rule, register
 from migsafe.sql import facts as F
-from migsafe.sql.translate import same_schema
 
 
 @register
@@ -60,7 +59,7 @@ def _partitioned(fact: F.CreateIndex, name: str, kind: str, ctx) -> Hit:
     steps: list[P.Action] = [ctx.dialect.set_lock_timeout(),
                              P.Statement(f"CREATE {unique}INDEX {name} ON ONLY {t} ({cols})"), P.OutsideTransaction()]
     for part in parts:
-        part_index = same_schema(part, _index_name(part, fact.columns))
+        part_index = F.same_schema(part, _index_name(part, fact.columns))
         steps += [P.CreateIndexConcurrently(part, part_index, fact.columns, fact.unique),
                   P.Statement(f"ALTER INDEX {name} ATTACH PARTITION {part_index}")]
     if not parts:  # the history does not show them

@@ -12,6 +12,13 @@ from dataclasses import dataclass, field
 UNKNOWN_TYPE = "unknown_"  # how a type no source could know is spelled in the SQL it renders
 
 
+def same_schema(sibling: str, name: str) -> str:
+    """`name` in the schema of `sibling` (a renamed table, an index of a table) unless qualified."""
+    if "." in name or "." not in sibling:
+        return name
+    return sibling.rsplit(".", 1)[0] + "." + name
+
+
 def unknown_type(word: str, described: str) -> str:
     """The SQL spelling of a column type only the project knows (a field class or a type
     expression migsafe cannot evaluate): `unknown_<word>_<digest of what describes it>`, so two

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlglot.tokens import Token, TokenType
 
 from migsafe.sql import facts as F
-from migsafe.sql.tokens import Cursor, Malformed, at_paren, qualified, rest_has, same_schema
+from migsafe.sql.tokens import Cursor, Malformed, at_paren, qualified, rest_has
 
 
 # --- issue 20: objects -------------------------------------------------------------------
@@ -123,7 +123,7 @@ def alter_object(cur: Cursor, kind: str) -> list[F.Fact]:
         return [F.AccessChange("ALTER POLICY", table, name, narrows=not cur.at("RENAME"))]
     name, _ = _object_name(cur, kind)
     if cur.accept("RENAME", "TO"):
-        return [F.RenameObject(kind, name, same_schema(name, cur.name()))]
+        return [F.RenameObject(kind, name, F.same_schema(name, cur.name()))]
     if kind in ("view", "materialized view") and cur.accept("RENAME"):  # RENAME [COLUMN] a TO b
         cur.accept("COLUMN")
         old = cur.name()

@@ -7,7 +7,6 @@ statement's text runs from its first token to its last and never includes leadin
 
 from __future__ import annotations
 
-import bisect
 import functools
 import re
 from dataclasses import dataclass
@@ -17,11 +16,10 @@ from sqlglot.errors import TokenError
 from sqlglot.tokens import Token, TokenType
 
 from migsafe.model import Span
+from migsafe.sql.lines import line_starts, position
 
 _SQLGLOT_DIALECT = {"postgresql": "postgres", "mysql": "mysql", "sqlite": "sqlite"}
 _BOM = "\ufeff"
-# A line break is \r\n, \n or a lone \r (as sqlglot and editors count them).
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # psql meta-commands (\connect, \set, \i ...) are client commands, not SQL.
 _META_LINE = re.compile(r"(?:\A|(?<=[\r\n]))[ \t]*\\[^\r\n]*")
 # CREATE <these> ... BEGIN ... END holds `;` that do not end the statement (SQLite/MySQL
@@ -59,17 +57,6 @@ def split_sql(text: str, dialect: str = "postgresql") -> list[RawStatement]:
         span = Span(line, column, end_line, last_column + 1)
         out.append(RawStatement(body[start:end], start + skip, end + skip, span))
     return out
-
-
-def line_starts(text: str) -> list[int]:
-    """Offsets at which each line begins (index 0 is line 1)."""
-    return [0] + [m.end() for m in _LINE_BREAK.finditer(text)]
-
-
-def position(starts: list[int], offset: int) -> tuple[int, int]:
-    """1-based (line, column) of a character offset; columns count characters."""
-    line = bisect.bisect_right(starts, offset)
-    return line, offset - starts[line - 1] + 1
 
 
 @functools.lru_cache(maxsize=None)

@@ -118,13 +118,6 @@ def qualified(parts: list[str]) -> str:
     return ".".join(parts)
 
 
-def same_schema(sibling: str, name: str) -> str:
-    """`name` in the schema of `sibling` (a renamed table, an index of a table) unless qualified."""
-    if "." in name or "." not in sibling:
-        return name
-    return sibling.rsplit(".", 1)[0] + "." + name
-
-
 def split_commas(toks: list[Token]) -> list[list[Token]]:
     out, cur, depth = [], [], 0
     for tok in toks:

@@ -24,7 +24,7 @@ from migsafe.sql.columns import column_def, default_of, type_ref
 from migsafe.sql.objects import (SEQUENCE_OPTIONS, alter_domain, alter_object, partition_bound, partition_by,
                                  read_object_statement, refresh, sequence_changes)
 from migsafe.sql.tokens import (SQLGLOT_DIALECT, STRINGISH, Cursor, Malformed, at_paren, names_in, qualified,
-                                rest_has, same_schema, split_commas, tokenize)
+                                rest_has, split_commas, tokenize)
 from migsafe.sql.validate import rejection
 
 logging.getLogger("sqlglot").setLevel(logging.CRITICAL)  # its fallback warnings are ours to report
@@ -251,7 +251,7 @@ def _alter_action(cur: Cursor, table: str, dialect: str) -> list[F.Fact]:
             return [F.DropConstraint(table, "PRIMARY", "primary_key")]
         if cur.accept("INDEX") or cur.accept("KEY"):  # MySQL
             if_exists = cur.accept("IF", "EXISTS")
-            return [F.DropIndex(same_schema(table, cur.name()), table=table, if_exists=if_exists)]
+            return [F.DropIndex(F.same_schema(table, cur.name()), table=table, if_exists=if_exists)]
         cur.accept("COLUMN")
         if_exists = cur.accept("IF", "EXISTS")
         return [F.DropColumn(table, cur.name(), if_exists=if_exists)]
@@ -275,11 +275,11 @@ def _alter_action(cur: Cursor, table: str, dialect: str) -> list[F.Fact]:
     if w == "RENAME":
         cur.i += 1
         if cur.accept("TO") or cur.accept("AS") or (dialect == "mysql" and len(cur.toks) - cur.i == 1):
-            return [F.RenameTable(table, same_schema(table, cur.name()))]  # the table stays in its schema
+            return [F.RenameTable(table, F.same_schema(table, cur.name()))]  # the table stays in its schema
         if cur.accept("INDEX") or cur.accept("KEY"):  # MySQL
             old = cur.name()
             cur.expect("TO")
-            return [F.RenameIndex(same_schema(table, old), same_schema(table, cur.name()))]
+            return [F.RenameIndex(F.same_schema(table, old), F.same_schema(table, cur.name()))]
         if cur.accept("CONSTRAINT"):
             old = cur.name()
             cur.expect("TO")
@@ -461,7 +461,7 @@ def _create_index(cur: Cursor) -> list[F.Fact]:
         cols = tuple(cur.text(part) for part in split_commas(cur.paren_group()))
     clauses: dict[str, str] = {}
     _take_clauses(cur.toks[cur.i:], clauses)  # MySQL: ... ALGORITHM=INPLACE LOCK=NONE
-    fact = F.CreateIndex(table, same_schema(table, name) if name else None, cols, unique, concurrently, only,
+    fact = F.CreateIndex(table, F.same_schema(table, name) if name else None, cols, unique, concurrently, only,
                          if_not_exists)
     return _with_clauses([fact], clauses)
 
@@ -488,7 +488,7 @@ def _drop(cur: Cursor) -> list[F.Fact]:
         table = cur.name()
         clauses: dict[str, str] = {}
         _take_clauses(cur.toks[cur.i:], clauses)
-        return _with_clauses([F.DropIndex(same_schema(table, n), concurrently, table, if_exists) for n in names],
+        return _with_clauses([F.DropIndex(F.same_schema(table, n), concurrently, table, if_exists) for n in names],
                              clauses)
     return [F.DropIndex(n, concurrently, if_exists=if_exists) for n in names]
 
@@ -498,7 +498,7 @@ def _alter_index(cur: Cursor) -> list[F.Fact]:
     cur.accept("IF", "EXISTS")
     name = cur.name()
     if cur.accept("RENAME", "TO"):
-        return [F.RenameIndex(name, same_schema(name, cur.name()))]
+        return [F.RenameIndex(name, F.same_schema(name, cur.name()))]
     return [F.Harmless("ALTER INDEX")]  # SET (...), ATTACH PARTITION: SHARE UPDATE EXCLUSIVE at most
 
 
