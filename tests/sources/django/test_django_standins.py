@@ -328,3 +328,23 @@ def test_a_migration_depending_on_an_app_not_found_is_judged_where_it_renders(tm
     failed = [f for f in result.findings if f.rule == "not-analyzed"]
     assert [(f.migration, f.span.line) for f in failed] == [("catalog.0002_alter", 1)]
     assert "it depends on app 'accounts', whose migrations were not found" in failed[0].message
+
+
+def test_what_the_project_asks_of_a_call_of_a_class_not_installed_is_no_obstacle(tmp_path):
+    # weblate's `app = Celery("weblate"); app.config_from_object(...)` (celery not installed) in a
+    # module its migrations import: the call's stand-in was a field, which has no config_from_object,
+    # so the migration could not be imported (its default below is then not known)
+    app = shop(tmp_path)
+    (app / "tasks.py").write_text("from celery_not_installed import Celery\n\napp = Celery('shop')\n"
+                                  "app.config_from_object('django.conf:settings', namespace='CELERY')\n"
+                                  "app.conf.beat_schedule = {}\n\n\n@app.task\ndef make_code():\n"
+                                  "    return 'A-1'\n")
+    with_imports(migration(app, "0002_code", """
+        migrations.AddField("product", "code", models.CharField(max_length=8, default=catalog.tasks.make_code)),
+        migrations.AddField("product", "stamp", stamps_not_installed.StampField(null=True)),
+    """, deps=AFTER_INITIAL), "catalog.tasks", "stamps_not_installed")
+    sql = sql_by_migration(tmp_path)["catalog.0002_code"]
+    assert sql[0] == """ALTER TABLE "catalog_product" ADD COLUMN "code" varchar(8) DEFAULT 'A-1' NOT NULL"""
+    # Django's own probes of a field get a field's answers, not stand-ins: no default, nullable
+    assert sql[-1].startswith('ALTER TABLE "catalog_product" ADD COLUMN "stamp" unknown_stampfield_')
+    assert sql[-1].endswith(" NULL") and "DEFAULT" not in sql[-1]

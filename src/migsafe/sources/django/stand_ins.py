@@ -58,9 +58,12 @@ class MissingPackages:
         while frame is not None and (frame.f_code.co_filename.startswith("<frozen")
                                      or "importlib" in frame.f_code.co_filename):
             frame = frame.f_back
-        where = frame.f_code.co_filename if frame is not None else ""
-        return (where.startswith(self.roots) and "-packages" + os.sep not in where
-                and frame.f_lineno not in _guarded_lines(where))
+        return frame is not None and self.projects(frame) and frame.f_lineno not in _guarded_lines(frame.f_code.co_filename)
+
+    def projects(self, frame) -> bool:
+        """Whether `frame` runs the project's own code (not Django's, a library's, migsafe's)."""
+        where = frame.f_code.co_filename
+        return where.startswith(self.roots) and "-packages" + os.sep not in where
 
     def create_module(self, spec):
         module = _MissingModule(spec.name)
@@ -137,7 +140,8 @@ class _Missing:
         if _decorating(args, kwargs):  # @missing.decorator: the function stays as written
             return args[0]
         try:
-            made = _stand_in_field(self._migsafe_missing, args, kwargs, self._migsafe_finder.folders)
+            made = _stand_in_field(self._migsafe_missing, args, kwargs, self._migsafe_finder.folders,
+                                   self._migsafe_finder)
         except Exception:  # noqa: BLE001 - not a field (a validator, a storage, ...): what it made stays unknown
             made = _Missing(f"{self._migsafe_missing}()", self._migsafe_finder)
         if TRACERS:  # where it was made: an operation's place, should it be one (classes_as_bases)
@@ -174,21 +178,23 @@ def _decorating(args: tuple, kwargs: dict) -> bool:
     return len(args) == 1 and not kwargs and inspect.isfunction(args[0])
 
 
-def _stand_in_field(qualname: str, args: tuple, kwargs: dict, folders: tuple[str, ...]):
+def _stand_in_field(qualname: str, args: tuple, kwargs: dict, folders: tuple[str, ...],
+                    finder: MissingPackages | None = None):
     """A field of a class that could not be imported, keeping what its deconstruction tells. Its
     class derives from the Django field class the project's own source derives it from, where
     that source says (static.revealed_field_base: `class SlugField(CharField)`); else,
     with `to` and `on_delete`, from ForeignKey, with `to` alone from ManyToManyField (what every
     relation field of a third-party package is at the database: the column follows the target's
-    key); else from Field, with a column type migsafe does not know (_unknown_type)."""
+    key); else from Field, with a column type migsafe does not know (_unknown_type). `finder`: what
+    the project's own code asks of it beyond a field is a stand-in (_stand_in_class)."""
     from django.db import models
 
     relation = (models.ForeignKey if "on_delete" in kwargs else models.ManyToManyField) if "to" in kwargs else None
     bases = [b for b in (revealed_field_base(qualname, folders), relation) if b is not None]
     for base in bases:
         with contextlib.suppress(Exception):  # (arguments that base does not take as given): the next
-            return _stand_in_class(qualname, base, args, kwargs, folders)(*args, **kwargs)
-    return _stand_in_class(qualname, models.Field, args, kwargs, folders)(*args, **kwargs)
+            return _stand_in_class(qualname, base, args, kwargs, folders, finder)(*args, **kwargs)
+    return _stand_in_class(qualname, models.Field, args, kwargs, folders, finder)(*args, **kwargs)
 
 
 def stand_in_targets(state, labels: frozenset[str]) -> None:
@@ -227,11 +233,16 @@ def stand_in_targets(state, labels: frozenset[str]) -> None:
 _LOOKED_AT = [None]  # the relations stand_in_targets last found nothing more to stand in for
 
 
-def _stand_in_class(qualname: str, base: type, args: tuple, kwargs: dict, folders: tuple[str, ...]) -> type:
+def _stand_in_class(qualname: str, base: type, args: tuple, kwargs: dict, folders: tuple[str, ...],
+                    finder: MissingPackages | None = None) -> type:
     """A subclass of `base` named as the missing class, taking the arguments `base` takes and
     deconstructing to what the migration gave. Arguments `base` does not take never reach the
     database through it: they join its non_db_attrs (changing them alone changes nothing). From
-    Field, the column type is `unknown_<class>_<digest>` (_unknown_type)."""
+    Field, the column type is `unknown_<class>_<digest>` (_unknown_type). A call of a class not
+    installed may have made anything (celery's `app = Celery(...)` in the project's module):
+    what the project's own code asks of it that a field does not have (`app.config_from_object`)
+    is a stand-in, while Django's and migsafe's probes (`getattr(field, "auto_now", False)`) get
+    what a field of `base` answers."""
     from django.db import models
 
     module, _, name = qualname.rpartition(".")
@@ -250,9 +261,15 @@ def _stand_in_class(qualname: str, base: type, args: tuple, kwargs: dict, folder
         return field_name, qualname, list(self._migsafe_args[0]), dict(self._migsafe_args[1])
 
     def __call__(self, *a, **kw):  # what a factory returned, called in turn: get_image_field_class()(...)
-        return a[0] if _decorating(a, kw) else _stand_in_field(f"{qualname}()", a, kw, folders)
+        return a[0] if _decorating(a, kw) else _stand_in_field(f"{qualname}()", a, kw, folders, finder)
 
-    body = {"__init__": __init__, "deconstruct": deconstruct, "__call__": __call__, "__module__": module,
+    def __getattr__(self, name: str):
+        if name.startswith("__") or finder is None or not finder.projects(sys._getframe(1)):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return _Missing(f"{qualname}().{name}", finder)
+
+    body = {"__init__": __init__, "deconstruct": deconstruct, "__call__": __call__, "__getattr__": __getattr__,
+            "__module__": module,
             "_migsafe_stand_in": qualname, "non_db_attrs": (*models.Field.non_db_attrs, *python_side)}
     if unknown:
         # What may shape the type: `max_length`, and the class's own arguments that are data
