@@ -127,3 +127,24 @@ def test_a_geometry_model_without_gdal_is_carried_forward(tmp_path):
     assert "GDAL" in failed[0].message
     assert ("places.0002_name", "set-not-null", line_of(second, "AlterField")) in found(result)
     assert ("places.0002_name", "drop-column", line_of(second, "RemoveField")) in found(result)
+
+
+def test_models_created_with_a_setting_only_the_project_defines_are_carried_forward(tmp_path):
+    # weblate's `blank=not settings.WEBSITE_REQUIRED` in CreateModel: the migration was not even read
+    # for its state changes, so every later migration touching its models was not-analyzed
+    app = shop(tmp_path)
+    creating = migration(app, "0002_site", """
+        migrations.CreateModel("Site", fields=[
+            ("id", models.AutoField(primary_key=True)),
+            ("url", models.URLField(blank=not settings.ONLY_THE_PROJECT_HAS, default=settings.ALSO_ONLY_THERE)),
+        ]),
+    """, deps='[("catalog", "0001_initial")]')
+    creating.write_text("from django.conf import settings\n" + creating.read_text())
+    later = migration(app, "0003_total", 'migrations.AddField("site", "total", models.IntegerField()),',
+                      deps='[("catalog", "0002_site")]')
+    result = check(tmp_path, tmp_path)
+    assert found(result, "missing-lock-timeout") == [
+        ("catalog.0002_site", "not-analyzed", line_of(creating, "ONLY_THE_PROJECT_HAS")),
+        ("catalog.0003_total", "not-null-without-default", line_of(later, "AddField")),
+    ]
+    assert "settings.ONLY_THE_PROJECT_HAS" in result.findings[0].message

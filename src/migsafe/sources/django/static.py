@@ -131,7 +131,26 @@ def _bind_import(node: ast.Import | ast.ImportFrom, namespace: dict, stand_in, m
             value = getattr(module, alias.name, None)
             if value is None and module is not None:
                 value = importlib.import_module(f"{source}.{alias.name}")
+            if lenient and source == "django.conf" and alias.name == "settings":
+                value = _UnknownSettings(value, stand_in)
         namespace[alias.asname or alias.name] = value if value is not None else stand_in(f"{source}.{alias.name}")
+
+
+class _UnknownSettings:
+    """django.conf.settings for a migration read for its state changes alone: a setting only the
+    project's settings define (`blank=not settings.WEBSITE_REQUIRED`) is a stand-in, a value not
+    known, rather than the end of the reading (the models it creates are then carried forward)."""
+
+    def __init__(self, settings, stand_in) -> None:
+        self._settings, self._stand_in = settings, stand_in
+
+    def __getattr__(self, name: str):
+        try:
+            return getattr(self._settings, name)
+        except AttributeError:
+            if name.startswith("__"):
+                raise
+            return self._stand_in(f"settings.{name}")
 
 
 class _Overlay:
