@@ -321,13 +321,15 @@ def test_a_migration_depending_on_an_app_not_found_is_judged_where_it_renders(tm
         migrations.CreateModel("Product", fields=[("id", models.AutoField(primary_key=True)),
             ("organization", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to="accounts.Organization"))]),
     """, deps='[("accounts", "0003_organization")]'), "django.db.models.deletion")
-    migration(tmp_path / "catalog", "0002_alter", """
+    path = migration(tmp_path / "catalog", "0002_alter", """
         migrations.AddField("organization", "slug", models.SlugField(null=True)),  # (not a model of catalog)
     """, deps='[("catalog", "0001_initial"), ("accounts", "0004_more")]')
     result = check(tmp_path, tmp_path)
     failed = [f for f in result.findings if f.rule == "not-analyzed"]
-    assert [(f.migration, f.span.line) for f in failed] == [("catalog.0002_alter", 1)]
+    # at the line that failed, with the real error (weblate's was hidden) and the app not found
+    assert [(f.migration, f.span.line) for f in failed] == [("catalog.0002_alter", line_of(path, "AddField"))]
     assert "it depends on app 'accounts', whose migrations were not found" in failed[0].message
+    assert "KeyError: ('catalog', 'organization')" in failed[0].message
 
 
 def test_what_the_project_asks_of_a_call_of_a_class_not_installed_is_no_obstacle(tmp_path):

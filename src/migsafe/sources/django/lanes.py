@@ -172,8 +172,9 @@ class _Lane:
                     self.done.append(_key(node))
                 if node.key in self.plan.missing and rendered.error is not None:
                     # (rendered all the same: what it points at in that app are stand-ins, stand_in_targets;
-                    # what failed there most likely needed the app itself)
-                    mig.error = self.plan.missing[node.key]
+                    # what failed there may have needed the app itself: both are said)
+                    mig.error = f"{rendered.error} ({self.plan.missing[node.key]}, which what failed may need)"
+                    mig.error_line = rendered.error_line
                     self.failed.append(mig.name)
                 elif rendered.error is not None:
                     earlier = self.failed[-3:]
