@@ -350,3 +350,19 @@ def test_what_the_project_asks_of_a_call_of_a_class_not_installed_is_no_obstacle
     # Django's own probes of a field get a field's answers, not stand-ins: no default, nullable
     assert sql[-1].startswith('ALTER TABLE "catalog_product" ADD COLUMN "stamp" unknown_stampfield_')
     assert sql[-1].endswith(" NULL") and "DEFAULT" not in sql[-1]
+
+
+def test_a_class_not_installed_asked_of_by_isinstance_is_no_obstacle(tmp_path):
+    # weblate's `isinstance(caches["default"], RedisCache)` (django_redis not installed), run at the
+    # import of a module its migrations import: "isinstance() arg 2 must be a type"
+    app = shop(tmp_path)
+    (app / "codes.py").write_text(
+        "from redis_not_installed import RedisCache, RedisError\n\n\nclass Cache(RedisCache):\n    pass\n\n\n"
+        "assert not isinstance(object(), (RedisCache, int)) and not issubclass(dict, RedisError)\n"
+        "assert isinstance(Cache(), RedisCache) and issubclass(Cache, RedisCache)\n\n\n"
+        "def make_code():\n    return 'A-1'\n")
+    with_imports(migration(app, "0002_code", """
+        migrations.AddField("product", "code", models.CharField(max_length=8, default=catalog.codes.make_code)),
+    """, deps=AFTER_INITIAL), "catalog.codes")
+    assert sql_by_migration(tmp_path)["catalog.0002_code"][0] == (
+        """ALTER TABLE "catalog_product" ADD COLUMN "code" varchar(8) DEFAULT 'A-1' NOT NULL""")

@@ -154,6 +154,14 @@ class _Missing:
     def __mro_entries__(self, bases):
         return (self.as_class(),)
 
+    # isinstance(caches["default"], RedisCache) of a package not installed: what the project's
+    # code made of it alone (a subclass of its mixin, as_class) is one
+    def __instancecheck__(self, instance) -> bool:
+        return isinstance(instance, self.as_class())
+
+    def __subclasscheck__(self, subclass) -> bool:
+        return isinstance(subclass, type) and issubclass(subclass, self.as_class())
+
     def as_class(self) -> type:
         """A plain class standing in for it (one per name): a mixin of a model class."""
         classes = self._migsafe_finder.classes
