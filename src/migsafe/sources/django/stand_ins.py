@@ -58,7 +58,8 @@ class MissingPackages:
         while frame is not None and (frame.f_code.co_filename.startswith("<frozen")
                                      or "importlib" in frame.f_code.co_filename):
             frame = frame.f_back
-        return frame is not None and self.projects(frame) and frame.f_lineno not in _guarded_lines(frame.f_code.co_filename)
+        return (frame is not None and self.projects(frame)
+                and frame.f_lineno not in _guarded_lines(frame.f_code.co_filename))
 
     def projects(self, frame) -> bool:
         """Whether `frame` runs the project's own code (not Django's, a library's, migsafe's)."""
