@@ -55,18 +55,25 @@ def report(run_cli, cwd: Path, fmt: str, *extra: str) -> str:
     return re.sub(r'"ms": [0-9.]+|[0-9]+\.[0-9] ms', "<ms>", out)  # the only part two runs differ in
 
 
+def recheck_as_full_run(run_cli, cwd: Path, fmt: str, clones: list, monkeypatch) -> str:
+    """The re-check's report (the first run kept a template: this one clones it), checked equal to
+    a full run's (a cache with no template); returns it."""
+    from_template = report(run_cli, cwd, fmt)
+    assert clones[0] is None and clones[1] is not None  # (the second run applied the new ones only)
+    monkeypatch.setenv("MIGSAFE_CACHE_DIR", str(cwd / "other-cache"))  # no entry there: a full run
+    full = report(run_cli, cwd, fmt)
+    assert clones[2] is None
+    assert from_template == full
+    return full
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["json", "text"])
 def test_recheck_from_template_reports_as_a_full_run(embedded, clones, run_cli, tmp_path, monkeypatch, fmt):
     write(tmp_path / "m", HISTORY)
     report(run_cli, tmp_path, fmt)  # full run: keeps the template
     write(tmp_path / "m", NEW)
-    from_template = report(run_cli, tmp_path, fmt)
-    assert clones[0] is None and clones[1] is not None  # (the second one applied V4 only)
-    monkeypatch.setenv("MIGSAFE_CACHE_DIR", str(tmp_path / "other-cache"))  # no entry there: a full run
-    full = report(run_cli, tmp_path, fmt)
-    assert clones[2] is None
-    assert from_template == full
+    full = recheck_as_full_run(run_cli, tmp_path, fmt, clones, monkeypatch)
     assert "nickname" in full and "orders_user_fk2" in full  # (V4's findings are in both)
 
 
@@ -161,12 +168,7 @@ def test_alembic_recheck_from_template_reports_as_a_full_run(embedded, clones, r
     alembic_project(tmp_path, REVISIONS[:2])
     report(run_cli, tmp_path, "text")
     alembic_project(tmp_path, REVISIONS)
-    from_template = report(run_cli, tmp_path, "json")
-    assert clones[0] is None and clones[1] is not None
-    monkeypatch.setenv("MIGSAFE_CACHE_DIR", str(tmp_path / "other-cache"))
-    full = report(run_cli, tmp_path, "json")
-    assert clones[2] is None
-    assert from_template == full
+    full = recheck_as_full_run(run_cli, tmp_path, "json", clones, monkeypatch)
     assert '"migration": "r003"' in full and '"migration": "r002"' in full
 
 
@@ -199,12 +201,7 @@ def test_django_recheck_from_template_reports_as_a_full_run(embedded, clones, ru
     new.unlink()
     report(run_cli, tmp_path, "json")
     new.write_text(text)
-    from_template = report(run_cli, tmp_path, "text")
-    assert clones[0] is None and clones[1] is not None
-    monkeypatch.setenv("MIGSAFE_CACHE_DIR", str(tmp_path / "other-cache"))
-    full = report(run_cli, tmp_path, "text")
-    assert clones[2] is None
-    assert from_template == full
+    full = recheck_as_full_run(run_cli, tmp_path, "text", clones, monkeypatch)
     assert new.name in full
 
 
@@ -241,12 +238,7 @@ def test_alembic_new_revision_on_a_branch_run_before_others_reports_as_a_full_ru
     report(run_cli, tmp_path, "json")
     alembic_revision(tmp_path, "a2", "a1", 'def upgrade():\n'
                      '    op.add_column("users", sa.Column("nickname", sa.Text, nullable=False))\n')
-    from_template = report(run_cli, tmp_path, "json")
-    assert clones[0] is None and clones[1] is not None
-    monkeypatch.setenv("MIGSAFE_CACHE_DIR", str(tmp_path / "other-cache"))
-    full = report(run_cli, tmp_path, "json")
-    assert clones[2] is None
-    assert from_template == full
+    full = recheck_as_full_run(run_cli, tmp_path, "json", clones, monkeypatch)
     assert '"migration": "a2"' in full
 
 
