@@ -185,7 +185,9 @@ def _cases() -> list:
         python = case.example.lang == "python" and {"alembic", "django"} & set(case.example.flags)
         if case.example.lang != "sql" and not python:
             continue
-        for version in ("pg18", "pg15"):
+        # SQL on both servers (the lock claims are per version); the Python examples, whose SQL is
+        # the framework's rendering of the same statements, on PostgreSQL 18 only (test-run time).
+        for version in ("pg18",) if python else ("pg18", "pg15"):
             params.append(pytest.param(case, version, id=f"{param.id}:{case.example.lang}:{version}",
                                        marks=param.marks))
     return params
